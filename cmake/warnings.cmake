@@ -1,0 +1,18 @@
+# Warnings and sanitizers, applied to every target the project builds.
+function(rcufree_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+                                           -Wno-sign-conversion)
+  if(RCUFREE_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+if(RCUFREE_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=address,undefined)
+elseif(RCUFREE_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT RCUFREE_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "RCUFREE_SANITIZE must be '', 'address' or 'thread'")
+endif()

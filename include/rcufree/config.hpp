@@ -1,0 +1,67 @@
+// rcufree/config.hpp — how an engine is sized and paced.
+//
+// Every field has a default that suits a general-purpose process; docs/TUNING.md says what each
+// one trades (memory against grace periods against latency) with measured numbers.
+//
+//   rcufree::config cfg;
+//   cfg.drain_interval = std::chrono::milliseconds(5);   // reclaim sooner, more grace periods
+//   rcufree::engine eng(cfg);
+//
+// engine's constructor validates a config and throws std::invalid_argument naming the first bad
+// field; nothing is allocated or started when it does.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+
+struct rcu_flavor_struct;  // liburcu's flavor table (<urcu/flavor.h>)
+
+namespace rcufree {
+
+struct config {
+  // The liburcu flavor whose grace periods objects wait for. nullptr: urcu-memb
+  // (&urcu_memb_flavor). Readers must use the same flavor's rcu_read_lock/rcu_read_unlock.
+  const rcu_flavor_struct* flavor = nullptr;
+
+  // Bytes in one pointer block ("page"): a power of two, at least 256. One 4096-byte page holds
+  // (4096 - 32) / 8 = 508 pointers.
+  std::size_t page_size = 4096;
+
+  // Empty pages each CPU keeps ready for the two-argument form. 0 is allowed: every object then
+  // takes the fallback list (slower reclaim, same guarantees).
+  std::size_t cached_pages_per_cpu = 5;
+
+  // Longest time a partly filled block waits before the worker closes it and starts its grace
+  // period. Must be > 0. Full blocks never wait for this.
+  std::chrono::milliseconds drain_interval{20};
+
+  // How often the worker looks for work while any is pending (atomic callers cannot wake it: that
+  // would be a system call). Must be > 0 and <= drain_interval. While nothing is pending the worker
+  // backs off to drain_interval.
+  std::chrono::microseconds worker_tick{1000};
+
+  // Past this much pending memory the worker drains without waiting for blocks to age and
+  // sleepable callers help it. Must be > 0. rcufree cannot see object sizes, so pending memory is
+  // estimated as pending objects x assumed_object_bytes.
+  std::size_t pending_soft_cap_bytes = std::size_t{8} << 20;
+  std::size_t assumed_object_bytes = 64;
+
+  // Opt-in (default off): the head-less forms, which are known to run in a sleepable context, free
+  // their own CPU's blocks whose grace period has already ended, before queueing. Frees then run on
+  // the thread that allocated the objects, which glibc's malloc serves much faster. The
+  // two-argument forms never free on the caller, whatever this says.
+  bool sleepable_callers_reclaim = false;
+
+  // Page allocator for pointer blocks, called only from sleepable contexts (the worker, the
+  // head-less forms). Empty: aligned_alloc(page_size, page_size). May return nullptr: rcufree
+  // then uses the fallback list (two-argument form) or waits for a grace period (head-less form).
+  std::function<void*(std::size_t)> allocate_page;
+  // Gives back a page that allocate_page returned. Empty: std::free. Both or neither must be set.
+  std::function<void(void*, std::size_t)> release_page;
+
+  // Throws std::invalid_argument naming the first field that is out of range.
+  void validate() const;
+};
+
+}  // namespace rcufree

@@ -1,0 +1,132 @@
+// rcufree/engine.hpp — the reclaim engine: free memory after an RCU grace period.
+//
+// An engine collects the objects that updaters unlink from RCU-protected structures and frees
+// them once every reader that might still see them has left its read-side critical section.
+// Pointers are gathered per CPU in page-sized blocks (508 per 4 KiB page), so freeing walks
+// arrays instead of a linked list; a background worker refills each CPU's cache of empty pages,
+// runs the grace periods (liburcu's, of the configured flavor) and frees ready blocks.
+//
+//   struct node { int key; rcu_head head; };
+//   rcufree::engine eng;                         // or rcufree::default_engine()
+//   node* old = replace_under_lock(...);         // unlink: readers may still hold `old`
+//   eng.kfree_rcu(old, &node::head);             // std::free(old) after a grace period
+//
+// Overheads (measured, docs/PERFORMANCE.md): the two-argument call is a few nanoseconds of
+// per-CPU work with one atomic exchange; the worker's grace period and frees run elsewhere.
+//
+// Every call says its context below: whether it may block, allocate, or run inside a read-side
+// critical section or an atomic_scope.
+#pragma once
+
+#include <rcufree/config.hpp>
+#include <rcufree/stats.hpp>
+#include <urcu/call-rcu.h>  // struct rcu_head
+
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+
+namespace rcufree {
+
+using rcu_head = ::rcu_head;
+
+namespace detail {
+
+// How to free a batch of objects of one kind. Blocks hold one kind each, so freeing a block is a
+// tight loop with no per-object dispatch.
+struct reclaim_kind {
+  void (*free_batch)(void* const* objects, std::size_t count) noexcept;
+  const char* name;  // for diagnostics
+};
+
+void free_batch(void* const* objects, std::size_t count) noexcept;  // std::free each
+inline constexpr reclaim_kind free_kind{&free_batch, "free"};
+
+template <class T>
+void delete_batch(void* const* objects, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i) delete static_cast<T*>(objects[i]);
+}
+template <class T>
+inline constexpr reclaim_kind delete_kind{&delete_batch<T>, "delete"};
+
+class engine_core;
+
+}  // namespace detail
+
+class engine {
+ public:
+  // Sleepable context only: allocates the per-CPU slots and page caches and starts the worker
+  // thread. Throws std::invalid_argument on a bad config, std::system_error if the thread cannot
+  // start.
+  explicit engine(config cfg = {});
+
+  // Sleepable context only; blocks. Frees everything still queued (waiting for the grace periods
+  // this needs), stops and joins the worker, gives back every page. Calls racing with destruction
+  // are misuse (detected where possible in RCUFREE_DEBUG builds).
+  ~engine();
+
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  // std::free(obj) after a grace period. `head` names an rcu_head member of T, used only when this
+  // CPU has no empty page cached. Atomic-safe: never allocates, never blocks or waits for anyone,
+  // makes no system call, bounded steps. Callable from signal handlers, real-time threads, read-side
+  // critical sections and atomic_scopes; the calling thread need not be registered with liburcu.
+  // obj == nullptr: no-op. obj must come from malloc/calloc/realloc/aligned_alloc.
+  template <class T>
+  void kfree_rcu(T* obj, rcu_head T::*head) {
+    if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::free_kind);
+  }
+
+  // `delete obj` after a grace period (T's destructor runs on the worker). Same context rules as
+  // kfree_rcu. ~T must not throw and must not wait for this engine (barrier) or sleep long.
+  template <class T>
+  void delete_rcu(T* obj, rcu_head T::*head) {
+    if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::delete_kind<T>);
+  }
+
+  // std::free(ptr) after a grace period, for objects without an rcu_head. May sleep: may allocate a
+  // page, and when none can be had waits for a grace period and frees ptr inline. Not in a
+  // read-side critical section or an atomic_scope: that is reported as misuse (abort by default),
+  // never a deadlock. ptr == nullptr: no-op.
+  void kvfree_rcu_mightsleep(void* ptr) { queue_mightsleep(ptr, detail::free_kind, __func__); }
+
+  // `delete obj` after a grace period, for objects without an rcu_head. Context as
+  // kvfree_rcu_mightsleep.
+  template <class T>
+  void delete_rcu_mightsleep(T* obj) {
+    queue_mightsleep(obj, detail::delete_kind<T>, __func__);
+  }
+
+  // Blocks until every object queued before this call (by any thread) has been freed. Sleepable
+  // context only: not in a read-side critical section, an atomic_scope, or a deleter run by this
+  // engine (all reported as misuse). Allocates nothing.
+  void barrier();
+
+  // Gives every cached empty page back and frees what is already past its grace period. Sleepable
+  // context only; blocks for at most one worker pass. The worker refills caches later, backing
+  // off while memory is short.
+  void shrink();
+
+  // Sums the counters. Never blocks the engine; allocates (the per-CPU vector). Any context where
+  // allocation is allowed.
+  stats snapshot() const;
+
+  const config& settings() const noexcept;
+
+ private:
+  // Out of line: the atomic path (src/percpu.cpp) and the sleepable path (src/mightsleep.cpp).
+  void queue_with_head(void* obj, rcu_head* head, const detail::reclaim_kind& kind);
+  void queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const char* caller);
+
+  friend struct engine_access;
+  std::unique_ptr<detail::engine_core> core_;
+};
+
+// The process-wide engine (default config). Built when the library is loaded, so that even the
+// first call from an atomic context never allocates; at process exit everything it still holds is
+// freed. Never destroyed: calls after exit handlers have run are still safe, but objects queued
+// then are not freed.
+engine& default_engine() noexcept;
+
+}  // namespace rcufree

@@ -1,0 +1,47 @@
+// rcufree/rcufree.hpp — the whole C++ API: kfree_rcu() for user space.
+//
+// Readers of an RCU-protected structure use liburcu (rcu_read_lock/rcu_read_unlock of the
+// engine's flavor, urcu-memb by default) and never block. Updaters unlink an object and hand it to
+// rcufree, which frees it after a grace period, batched per CPU into page-sized pointer arrays.
+//
+//   #include <rcufree/rcufree.hpp>
+//   struct entry { long key, value; rcu_head head; };
+//
+//   entry* old = rcu_xchg_pointer(&table[i], fresh);  // unlink
+//   rcufree::kfree_rcu(old, &entry::head);            // any context, even a signal handler
+//   ...
+//   rcufree::barrier();                                // all earlier frees have run
+//
+// The free functions below act on default_engine(); an application that wants its own sizing or
+// flavor constructs an rcufree::engine. Context rules are those of the engine members of the same
+// names (engine.hpp).
+#pragma once
+
+#include <rcufree/atomic_scope.hpp>
+#include <rcufree/config.hpp>
+#include <rcufree/engine.hpp>
+#include <rcufree/stats.hpp>
+
+namespace rcufree {
+
+// Atomic-safe (see engine::kfree_rcu).
+template <class T>
+void kfree_rcu(T* obj, rcu_head T::*head) {
+  default_engine().kfree_rcu(obj, head);
+}
+// Atomic-safe (see engine::delete_rcu).
+template <class T>
+void delete_rcu(T* obj, rcu_head T::*head) {
+  default_engine().delete_rcu(obj, head);
+}
+// May sleep (see engine::kvfree_rcu_mightsleep).
+inline void kvfree_rcu_mightsleep(void* ptr) { default_engine().kvfree_rcu_mightsleep(ptr); }
+// May sleep (see engine::delete_rcu_mightsleep).
+template <class T>
+void delete_rcu_mightsleep(T* obj) {
+  default_engine().delete_rcu_mightsleep(obj);
+}
+// Blocks (see engine::barrier).
+inline void barrier() { default_engine().barrier(); }
+
+}  // namespace rcufree

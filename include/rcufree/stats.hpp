@@ -1,0 +1,43 @@
+// rcufree/stats.hpp — what an engine has done, for operators and tests.
+//
+// A snapshot sums per-CPU counters that other threads keep updating, so it is consistent enough
+// for monitoring (each counter is exact and monotonic on its own; pending = queued - freed may
+// lag by the few objects in flight while it is taken). Taking one never blocks the engine.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rcufree {
+
+struct stats {
+  std::uint64_t queued = 0;               // objects handed to the engine (all entry points)
+  std::uint64_t freed = 0;                // objects whose free has run
+  std::uint64_t pending = 0;              // queued - freed
+  std::uint64_t pages_in_use = 0;         // pointer blocks holding objects (open, closed, waiting)
+  std::uint64_t pages_cached = 0;         // empty pages ready in per-CPU caches
+  std::uint64_t page_allocs = 0;          // successful page allocations
+  std::uint64_t page_alloc_failures = 0;  // allocate_page returned nullptr
+  std::uint64_t fallback_objects = 0;     // objects linked through their rcu_head (no page free)
+  std::uint64_t grace_periods = 0;        // grace periods the engine waited for
+  std::uint64_t drains = 0;               // worker passes that detached work for reclaim
+
+  // Operator extras (not part of the contract's fixed key list, appended in to_json).
+  std::uint64_t inline_frees = 0;         // head-less objects freed inline after a grace period
+  std::uint64_t caller_reclaims = 0;      // objects freed by sleepable callers (opt-in)
+  std::uint64_t blocks_expired_on_arrival = 0;  // blocks freed with no new grace period: their
+                                                // cookie had expired when the worker took them
+  std::uint64_t slot_contended = 0;       // two-argument calls that found their CPU's slot busy
+  std::uint64_t refill_attempts = 0;      // page allocations tried by the worker
+  std::uint64_t shrinks = 0;              // shrink() calls and pressure events acted on
+  std::uint64_t oldest_pending_ms = 0;    // age of the oldest block or list still waiting
+  std::uint64_t gp_last_us = 0;           // duration of the last grace period
+  std::uint64_t gp_max_us = 0;            // longest grace period seen
+  std::vector<std::uint64_t> pages_in_use_per_cpu;
+
+  // One line of JSON: {"queued":N,...}, the keys above in this order.
+  std::string to_json() const;
+};
+
+}  // namespace rcufree

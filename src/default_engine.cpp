@@ -1,0 +1,31 @@
+// default_engine.cpp — the process-wide engine, built at load time, drained at exit.
+#include "engine_core.hpp"
+
+#include <cstdlib>
+#include <new>
+
+namespace rcufree {
+namespace {
+
+alignas(engine) unsigned char g_storage[sizeof(engine)];
+
+void drain_at_exit() { engine_access::core(default_engine()).shutdown(); }
+
+engine* build() {
+  engine* e = new (g_storage) engine();  // never destroyed: late callers stay safe
+  std::atexit(drain_at_exit);
+  return e;
+}
+
+// Built when the library is loaded, before main, so that no first call comes from an atomic
+// context (building allocates and starts a thread).
+[[maybe_unused]] const bool g_built_at_load = (default_engine(), true);
+
+}  // namespace
+
+engine& default_engine() noexcept {
+  static engine* const instance = build();  // thread-safe one-time initialization
+  return *instance;
+}
+
+}  // namespace rcufree

@@ -1,0 +1,140 @@
+// engine_core.hpp — the state behind rcufree::engine, shared by the engine's source files.
+#pragma once
+
+#include <rcufree/engine.hpp>
+
+#include "grace_period.hpp"
+#include "percpu.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace rcufree::detail {
+
+// What a worker pass detached for reclaim: blocks and fallback objects, each with a cookie.
+struct reclaim_batch {
+  block* ready = nullptr;      // cookies already expired: free without a new grace period
+  block* waiting = nullptr;    // need the next grace period
+  bool fallback = false;         // fallback chains taken (held by the worker): next grace period
+  bool empty() const noexcept { return !ready && !waiting && !fallback; }
+};
+
+class engine_core {
+ public:
+  explicit engine_core(config cfg);
+  ~engine_core();  // stops the worker, frees everything, gives back every page
+
+  // --- atomic path (percpu.cpp) ---
+  cpu_slot& this_cpu_slot() noexcept;
+  // Appends obj to the slot's open block of `kind`, opening a cached page if needed. Caller holds
+  // the slot's busy flag. False: no page at hand (nothing changed).
+  bool append_locked(cpu_slot& s, void* obj, const reclaim_kind& kind) noexcept;
+  // Installs a page the caller allocated as the open block of `kind` and appends obj to it.
+  void append_to_new_page_locked(cpu_slot& s, void* page, void* obj,
+                                 const reclaim_kind& kind) noexcept;
+  void close_locked(cpu_slot& s, cpu_slot::open_entry& e) noexcept;
+  cpu_slot::open_entry& entry_for_locked(cpu_slot& s, const reclaim_kind& kind) noexcept;
+
+  // --- worker (worker.cpp) ---
+  void worker_main();
+  // Requests a full flush and waits for it (barrier); shrink likewise.
+  void request_and_wait(std::atomic<std::uint64_t>& requested,
+                        std::atomic<std::uint64_t>& completed);
+  void wake_worker();
+  void stop_worker();
+  void start_worker();
+  bool on_worker_thread() const noexcept { return std::this_thread::get_id() == worker_id_; }
+
+  // --- pages ---
+  void* allocate_page() noexcept;     // sleepable contexts only
+  void release_page(void* page) noexcept;
+  // Frees a block's records and recycles its page (to its origin CPU's cache when the caller is
+  // the worker and there is room; else gives it back).
+  void retire_block(block* b, bool may_recycle) noexcept;
+
+  // Frees every block of a chain, in order. Returns objects freed.
+  std::uint64_t free_block_chain(block* chain, bool may_recycle) noexcept;
+
+  std::uint64_t pending_objects() const noexcept;
+  std::uint32_t now_ms() const noexcept {
+    // relaxed: a coarse clock; a stale value only makes a block look older (drained sooner).
+    return now_ms_.load(std::memory_order_relaxed);
+  }
+
+  config cfg;
+  grace_period gp;
+  std::size_t slot_count;
+  cpu_slot* slots;  // slot_count slots, cache-line aligned, built in the constructor
+
+  // Engine-wide counters (off the atomic path). RMW relaxed unless stated: statistics only.
+  std::atomic<std::uint64_t> freed{0};
+  std::atomic<std::uint64_t> page_allocs{0};
+  std::atomic<std::uint64_t> page_alloc_failures{0};
+  std::atomic<std::uint64_t> pages_released{0};
+  std::atomic<std::uint64_t> refill_attempts{0};
+  std::atomic<std::uint64_t> drains{0};
+  std::atomic<std::uint64_t> inline_frees{0};
+  std::atomic<std::uint64_t> headless_queued{0};
+  std::atomic<std::uint64_t> caller_reclaims{0};
+  std::atomic<std::uint64_t> expired_on_arrival{0};
+  std::atomic<std::uint64_t> shrinks{0};
+  std::atomic<std::uint64_t> oldest_pending_ms{0};
+  // Blocks the head-less path opened on pages it allocated itself (not from a cache).
+  std::atomic<std::uint64_t> caller_pages{0};
+
+  std::atomic<std::uint64_t> flush_requested{0}, flush_completed{0};
+  std::atomic<std::uint64_t> shrink_requested{0}, shrink_completed{0};
+
+  // Stops the worker and frees everything, leaving the engine usable in a degraded mode (the
+  // default engine at process exit): barrier() then reclaims on the caller, head-less frees run
+  // inline. Sleepable.
+  void shutdown();
+  // barrier() once shut down: one flushing pass on the calling thread.
+  void flush_inline();
+  std::atomic<bool> shut_down{false};
+
+  static constexpr std::uint32_t kAlive = 0x52435546;  // "RCUF"
+  std::atomic<std::uint32_t> magic{kAlive};
+
+ private:
+  // One worker pass; returns true if it found any work.
+  bool worker_pass(bool flush, bool shrink);
+  reclaim_batch detach(bool flush, bool expedite);
+  void reclaim(reclaim_batch& batch);
+  void refill_caches();
+  void drop_caches();
+
+  std::atomic<std::uint32_t> now_ms_{0};
+  // Worker-private, sized at construction so that a pass never allocates:
+  std::vector<rcu_head*> fallback_chains_;     // chains taken in the current pass
+  std::vector<std::uint64_t> open_seen_;       // per slot: queued count when last left without
+                                               // open blocks (~0: some were left open)
+  std::chrono::steady_clock::time_point epoch_;
+  std::chrono::steady_clock::time_point refill_backoff_until_{};
+
+  std::mutex inline_mu_;  // serializes passes run by callers once shut down
+  std::mutex mu_;
+  std::condition_variable wake_cv_;   // worker waits here
+  std::condition_variable done_cv_;   // barrier / shrink callers wait here
+  bool wake_ = false;
+  bool stop_ = false;
+  std::thread worker_;
+  std::thread::id worker_id_{};
+};
+
+}  // namespace rcufree::detail
+
+namespace rcufree {
+struct engine_access {
+  static detail::engine_core& core(engine& e) noexcept { return *e.core_; }
+  // The C API's rcufree_kfree_rcu: std::free kind, head given as a pointer.
+  static void queue_with_head(engine& e, void* obj, rcu_head* head) {
+    e.queue_with_head(obj, head, detail::free_kind);
+  }
+};
+}  // namespace rcufree

@@ -1,0 +1,56 @@
+// fallback_list.hpp — objects linked through their own rcu_head when no page is at hand.
+//
+// The two-argument form never allocates: when its CPU has no empty page cached (or its slot is
+// busy), the object is pushed on the CPU's fallback list, threaded through the rcu_head embedded in
+// it. liburcu's struct rcu_head has two words: `next` becomes the link, `func` holds a pointer to a
+// fallback_kind that says how to free the object and where the head sits inside it.
+#pragma once
+
+#include <rcufree/engine.hpp>
+
+#include "wait_free_stack.hpp"
+
+#include <atomic>
+#include <cstddef>
+
+namespace rcufree::detail {
+
+// Immutable once published. Identity: (kind, head_offset).
+struct fallback_kind {
+  const reclaim_kind* kind;
+  std::size_t head_offset;  // (char*)head - (char*)object
+};
+
+// Finds or registers the (kind, offset) pair in a fixed process-wide table. Lock-free, bounded by
+// the table size, never allocates. Reports misuse if the table (4096 pairs) is full.
+const fallback_kind* fallback_kind_for(const reclaim_kind& kind, std::size_t head_offset) noexcept;
+
+// The link lives in rcu_head::next.next (a cds_wfcq_node*); rcufree owns the head while the
+// object is queued. Values are rcu_head pointers carried in that field.
+struct head_link {
+  static std::atomic_ref<cds_wfcq_node*> ref(rcu_head* h) noexcept {
+    return std::atomic_ref<cds_wfcq_node*>(h->next.next);
+  }
+  static void store(rcu_head* h, rcu_head* v, std::memory_order mo) noexcept {
+    ref(h).store(reinterpret_cast<cds_wfcq_node*>(v), mo);
+  }
+  static rcu_head* load(rcu_head* h, std::memory_order mo) noexcept {
+    return reinterpret_cast<rcu_head*>(ref(h).load(mo));
+  }
+};
+
+class fallback_list {
+ public:
+  // Wait-free, atomic-safe.
+  void push(void* object, rcu_head* head, const fallback_kind* fk) noexcept;
+  // Takes every object (sleepable consumers only walk the result).
+  rcu_head* take_all() noexcept { return stack_.take_all(); }
+  bool empty() const noexcept { return stack_.empty(); }
+  // Frees a taken chain; returns how many objects it freed. Sleepable.
+  static std::size_t free_chain(rcu_head* chain) noexcept;
+
+ private:
+  wait_free_stack<rcu_head, head_link> stack_;
+};
+
+}  // namespace rcufree::detail

@@ -1,0 +1,83 @@
+// grace_period.hpp — a polled grace-period sequence on top of liburcu's synchronize_rcu.
+//
+// liburcu 0.13 has no polled grace-period API (get_state/poll_state arrived in 0.14), so rcufree
+// keeps its own sequence number, advanced only around the worker's synchronize_rcu calls:
+//   seq even: no grace period in progress; seq odd: one is in progress.
+// A cookie taken with snapshot() names the sequence value at which a full grace period has
+// elapsed since the snapshot; expired(cookie) tells whether it has. Blocks carry cookies, so a
+// block closed long enough ago is freed without waiting for another grace period.
+#pragma once
+
+#include <urcu/flavor.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace rcufree::detail {
+
+class grace_period {
+ public:
+  explicit grace_period(const rcu_flavor_struct* flavor) noexcept : flavor_(flavor) {}
+
+  // Any context (two loads and a fence, no system call). Everything the caller wrote before (the
+  // unlink of the object) is ordered before the read of seq.
+  std::uint64_t snapshot() const noexcept {
+    // (G1) seq_cst fence: orders the caller's unlink before the load of seq; pairs with (G2).
+    // Without it the load could see an old even seq while the worker's grace period had already
+    // begun without waiting for the readers that still see the object.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // relaxed: ordered by (G1).
+    const std::uint64_t s = seq_.load(std::memory_order_relaxed);
+    // Even s: the next full grace period ends at s + 2. Odd s: the one in progress may have
+    // started before the unlink, so wait for the one after it, ending at s + 3.
+    return (s + 3) & ~std::uint64_t{1};
+  }
+
+  // Worker-side cookie for work it takes while no grace period of its own is in progress.
+  std::uint64_t next_cookie() const noexcept {
+    // relaxed: only the worker writes seq, and this is called by the worker.
+    return seq_.load(std::memory_order_relaxed) + 2;
+  }
+
+  bool expired(std::uint64_t cookie) const noexcept {
+    // (G3) acquire: pairs with (G4); frees that follow happen after the grace period ended.
+    return seq_.load(std::memory_order_acquire) >= cookie;
+  }
+
+  // Sleepable; single caller at a time (the worker). Waits for one full grace period.
+  void synchronize() noexcept {
+    const std::uint64_t s = seq_.load(std::memory_order_relaxed);
+    const auto start = std::chrono::steady_clock::now();
+    // relaxed store + (G2) seq_cst fence: the start of the grace period is visible before
+    // synchronize_rcu looks at readers; pairs with (G1).
+    seq_.store(s + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    flavor_->update_synchronize_rcu();
+    // (G4) release: the grace period is over; pairs with (G3).
+    seq_.store(s + 2, std::memory_order_release);
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                              start)
+            .count());
+    // relaxed: statistics only, single writer.
+    count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    last_us_.store(us, std::memory_order_relaxed);
+    if (us > max_us_.load(std::memory_order_relaxed)) max_us_.store(us, std::memory_order_relaxed);
+  }
+
+  const rcu_flavor_struct* flavor() const noexcept { return flavor_; }
+  // relaxed loads below: statistics.
+  std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+  std::uint64_t last_us() const noexcept { return last_us_.load(std::memory_order_relaxed); }
+  std::uint64_t max_us() const noexcept { return max_us_.load(std::memory_order_relaxed); }
+
+ private:
+  const rcu_flavor_struct* flavor_;
+  std::atomic<std::uint64_t> seq_{0};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> last_us_{0};
+  std::atomic<std::uint64_t> max_us_{0};
+};
+
+}  // namespace rcufree::detail

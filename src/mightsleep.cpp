@@ -1,0 +1,82 @@
+// mightsleep.cpp — the head-less forms, kvfree_rcu_mightsleep and delete_rcu_mightsleep.
+//
+// With no rcu_head there is no fallback list: the pointer must go into a block. If this CPU's
+// cache is empty the caller, being sleepable, allocates a page itself; if even that fails it waits
+// for a grace period and frees the object inline (the kernel's synchronize_rcu() + kvfree()).
+// Called where waiting would deadlock (a read-side critical section, an atomic_scope) it reports
+// the misuse before doing anything.
+#include "engine_core.hpp"
+#include "misuse.hpp"
+
+#include <rcufree/atomic_scope.hpp>
+
+#include <cstdio>
+
+namespace rcufree {
+namespace {
+
+void require_sleepable(const detail::engine_core& core, const char* caller) {
+  const char* where = nullptr;
+  if (in_atomic_scope()) {
+    where = "inside an rcufree::atomic_scope";
+  } else if (core.gp.flavor()->read_ongoing()) {
+    where = "inside an RCU read-side critical section";
+  }
+  if (where == nullptr) return;
+  char sentence[512];
+  std::snprintf(sentence, sizeof sentence,
+                "%s() called %s; it may wait for a grace period, which there could deadlock. Use "
+                "the two-argument kfree_rcu(obj, &T::head)/delete_rcu(obj, &T::head), which never "
+                "sleeps, or call %s() outside.",
+                caller, where, caller);
+  RCUFREE_MISUSE(sentence);
+}
+
+}  // namespace
+
+void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const char* caller) {
+  if (obj == nullptr) return;
+  detail::engine_core& core = *core_;
+#ifdef RCUFREE_DEBUG
+  // relaxed: a best-effort check for use after destruction.
+  if (core.magic.load(std::memory_order_relaxed) != detail::engine_core::kAlive) {
+    RCUFREE_MISUSE("a head-less free was called on an engine that is being or has been destroyed");
+  }
+#endif
+  require_sleepable(core, caller);
+
+  if (core.shut_down.load(std::memory_order_acquire)) {  // pairs with the release in shutdown()
+    core.gp.flavor()->update_synchronize_rcu();
+    kind.free_batch(&obj, 1);
+    return;
+  }
+  // 1. A cached page or room in the open block: exactly like the two-argument form. The slot may
+  //    be held by a thread that was preempted inside; waiting a little is fine here, but never
+  //    forever (the holder might be this thread, interrupted by the signal handler we run in).
+  detail::cpu_slot& s = core.this_cpu_slot();
+  if (s.enter_waiting(8)) {
+    const bool queued = core.append_locked(s, obj, kind);
+    s.leave();
+    if (queued) return;
+  }
+  // 2. No page cached: allocate one here (we may sleep) and let the worker refill the cache.
+  if (void* page = core.allocate_page()) {
+    detail::cpu_slot& t = core.this_cpu_slot();  // we may have migrated while allocating
+    if (t.enter_waiting(8)) {
+      core.append_to_new_page_locked(t, page, obj, kind);
+      t.leave();
+      core.caller_pages.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+      core.wake_worker();
+      return;
+    }
+    core.release_page(page);
+  }
+  // 3. No memory for a page: wait for a grace period and free inline.
+  core.gp.flavor()->update_synchronize_rcu();
+  kind.free_batch(&obj, 1);
+  // relaxed: statistics (an inline free counts as queued and freed).
+  core.inline_frees.fetch_add(1, std::memory_order_relaxed);
+  core.freed.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace rcufree

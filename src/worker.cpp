@@ -1,0 +1,219 @@
+// worker.cpp — the background worker: refills page caches, runs grace periods, frees batches.
+//
+// Atomic callers never wake the worker (that would be a system call), so it polls: every
+// worker_tick while anything is pending, backing off to drain_interval while idle. Sleepable
+// callers (barrier, shrink, head-less forms that found no page) wake it at once.
+//
+// One pass:
+//   1. detach  — take every CPU's closed blocks and fallback list; close open blocks that have
+//                aged past drain_interval (all of them when flushing or over the soft cap).
+//   2. reclaim — free blocks whose cookie already expired; if anything else was taken, wait for one
+//                grace period (it covers everything taken: see grace_period.hpp) and free the rest.
+//                Emptied pages go back to their CPU's cache, surplus pages are released.
+//   3. refill  — top every CPU's cache up to cached_pages_per_cpu, stopping at the first failed
+//                allocation and backing off for a while after one.
+#include "engine_core.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <vector>
+
+namespace rcufree::detail {
+namespace {
+
+// Chains a block onto a worker-private list.
+void link_front(block*& head, block* b) noexcept {
+  // relaxed: the block is private to the worker now.
+  b->next.store(head, std::memory_order_relaxed);
+  head = b;
+}
+
+}  // namespace
+
+void engine_core::worker_main() {
+  const auto tick = std::chrono::duration_cast<std::chrono::microseconds>(cfg.worker_tick);
+  const auto idle_max = std::min<std::chrono::microseconds>(
+      std::chrono::duration_cast<std::chrono::microseconds>(cfg.drain_interval), tick * 8);
+  auto sleep = tick;
+  for (;;) {
+    bool stopping;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!wake_ && !stop_) wake_cv_.wait_for(lock, sleep, [this] { return wake_ || stop_; });
+      wake_ = false;
+      stopping = stop_;
+    }
+    // acquire: pairs with the release increments in request_and_wait; a request seen here was
+    // made after the objects its caller wants flushed were queued.
+    const std::uint64_t flush_target = flush_requested.load(std::memory_order_acquire);
+    const std::uint64_t shrink_target = shrink_requested.load(std::memory_order_acquire);
+    // relaxed: only this thread writes the completed counters.
+    const bool flush = stopping || flush_target != flush_completed.load(std::memory_order_relaxed);
+    const bool shrink = shrink_target != shrink_completed.load(std::memory_order_relaxed);
+
+    const bool found = worker_pass(flush, shrink);
+
+    if (flush || shrink) {
+      std::lock_guard<std::mutex> lock(mu_);
+      // release: the frees of this pass happen before a waiter sees completion; pairs with the
+      // acquire load in request_and_wait.
+      flush_completed.store(flush_target, std::memory_order_release);
+      shrink_completed.store(shrink_target, std::memory_order_release);
+      done_cv_.notify_all();
+    }
+    if (stopping && (!found || pending_objects() == 0)) return;
+    const bool over_cap = pending_objects() * cfg.assumed_object_bytes > cfg.pending_soft_cap_bytes;
+    if (over_cap) {
+      sleep = std::chrono::microseconds(0);
+    } else if (found) {
+      sleep = tick;
+    } else {
+      sleep = std::min(sleep * 2 + tick, idle_max);
+    }
+  }
+}
+
+bool engine_core::worker_pass(bool flush, bool shrink) {
+  now_ms_.store(static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - epoch_)
+                                               .count()),
+                std::memory_order_relaxed);  // relaxed: see now_ms()
+  const bool expedite =
+      pending_objects() * cfg.assumed_object_bytes > cfg.pending_soft_cap_bytes;
+  reclaim_batch batch = detach(flush, expedite);
+  const bool found = !batch.empty();
+  if (found) {
+    drains.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+    reclaim(batch);
+  }
+  if (shrink) {
+    drop_caches();
+    shrinks.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+    refill_backoff_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  } else {
+    refill_caches();
+  }
+  return found;
+}
+
+reclaim_batch engine_core::detach(bool flush, bool expedite) {
+  reclaim_batch batch;
+  fallback_chains_.clear();  // capacity reserved at construction: no allocation
+  const std::uint32_t now = now_ms();
+  const auto drain_ms = static_cast<std::uint32_t>(cfg.drain_interval.count());
+  const auto tick_ms = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.worker_tick).count());
+  std::uint32_t oldest = 0;
+
+  for (std::size_t i = 0; i < slot_count; ++i) {
+    cpu_slot& s = slots[i];
+    for (block* b = s.closed.take_all(); b != nullptr;) {
+      block* next = block_stack::next(b);
+      oldest = std::max(oldest, now - std::min(now, b->opened_ms));
+      if (gp.expired(b->cookie)) {
+        link_front(batch.ready, b);
+        expired_on_arrival.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+      } else {
+        link_front(batch.waiting, b);
+      }
+      b = next;
+    }
+
+    // Open blocks: visited under the busy flag, and only if the slot queued something since the
+    // last visit left it with no open block (relaxed: a hint; the flag orders the real reads).
+    const std::uint64_t queued_now = s.queued.load(std::memory_order_relaxed);
+    if (flush || expedite || queued_now != open_seen_[i]) {
+      if (s.enter_waiting(flush ? UINT_MAX : 16)) {
+        bool left_open = false;
+        for (auto& e : s.open) {
+          if (e.blk == nullptr) continue;
+          if (!(flush || expedite || now - std::min(now, e.blk->opened_ms) + tick_ms >= drain_ms)) {
+            left_open = true;
+            continue;
+          }
+          block* b = e.blk;
+          e.blk = nullptr;
+          e.kind = nullptr;
+          b->cookie = gp.next_cookie();
+          oldest = std::max(oldest, now - std::min(now, b->opened_ms));
+          link_front(batch.waiting, b);
+        }
+        // relaxed: single writer; ordered by the flag.
+        open_seen_[i] = left_open ? ~std::uint64_t{0} : s.queued.load(std::memory_order_relaxed);
+        s.leave();
+      }
+    }
+
+    if (rcu_head* chain = s.fallback.take_all()) fallback_chains_.push_back(chain);
+  }
+  batch.fallback = !fallback_chains_.empty();
+  oldest_pending_ms.store(oldest, std::memory_order_relaxed);  // relaxed: statistic
+  return batch;
+}
+
+void engine_core::reclaim(reclaim_batch& batch) {
+  free_block_chain(batch.ready, true);
+  if (batch.waiting != nullptr || batch.fallback) {
+    gp.synchronize();  // every cookie handed out before this pass expires here
+    free_block_chain(batch.waiting, true);
+    std::uint64_t n = 0;
+    for (rcu_head* chain : fallback_chains_) n += fallback_list::free_chain(chain);
+    freed.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistic
+  }
+}
+
+std::uint64_t engine_core::free_block_chain(block* chain, bool may_recycle) noexcept {
+  std::uint64_t n = 0;
+  while (chain != nullptr) {
+    // relaxed: the chain is private to this thread.
+    block* next = chain->next.load(std::memory_order_relaxed);
+    n += chain->count;
+    retire_block(chain, may_recycle);
+    chain = next;
+  }
+  return n;
+}
+
+void engine_core::retire_block(block* b, bool may_recycle) noexcept {
+  const std::uint32_t origin = b->origin;
+  const std::uint32_t count = b->count;
+  b->free_records();
+  freed.fetch_add(count, std::memory_order_relaxed);  // relaxed: statistic
+  slots[origin].blocks_retired.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  b->~block();
+  if (!(may_recycle && slots[origin].cache.put(b))) release_page(b);
+}
+
+void engine_core::refill_caches() {
+  if (std::chrono::steady_clock::now() < refill_backoff_until_) return;
+  for (std::size_t i = 0; i < slot_count; ++i) {
+    cpu_slot& s = slots[i];
+    while (s.cache.size() < s.cache.capacity()) {
+      refill_attempts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+      void* page = allocate_page();
+      if (page == nullptr) {
+        // Do not fight memory pressure: stop at the first failure and retry later.
+        refill_backoff_until_ = std::chrono::steady_clock::now() + cfg.drain_interval;
+        return;
+      }
+      if (!s.cache.put(page)) {
+        release_page(page);
+        break;
+      }
+    }
+    // relaxed: a polling hint.
+    if (s.starved.load(std::memory_order_relaxed)) s.starved.store(false, std::memory_order_relaxed);
+  }
+}
+
+void engine_core::drop_caches() {
+  for (std::size_t i = 0; i < slot_count; ++i) {
+    cpu_slot& s = slots[i];
+    if (!s.enter_waiting(UINT_MAX)) continue;
+    while (void* page = s.cache.take()) release_page(page);
+    s.leave();
+  }
+}
+
+}  // namespace rcufree::detail

@@ -1,0 +1,54 @@
+// Polled grace periods: cookies, and blocks freed without a new grace period when theirs is over.
+#include <rcufree/rcufree.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "counted.hpp"
+#include "engine_core.hpp"
+
+using rcufree_test::counted;
+
+extern "C" const struct rcu_flavor_struct urcu_memb_flavor;
+
+TEST_CASE("a cookie expires after exactly one full grace period from idle") {
+  rcufree::detail::grace_period gp(&urcu_memb_flavor);
+  const auto cookie = gp.snapshot();
+  CHECK_FALSE(gp.expired(cookie));
+  gp.synchronize();
+  CHECK(gp.expired(cookie));
+  const auto later = gp.snapshot();
+  CHECK(later > cookie);
+  CHECK_FALSE(gp.expired(later));
+  CHECK(gp.count() == 1);
+}
+
+TEST_CASE("a block whose cookie already expired is freed without waiting for another one") {
+  std::atomic<std::uint64_t> deaths{0};
+  rcufree::config cfg;
+  cfg.drain_interval = std::chrono::hours(1);  // the worker sleeps until barrier() wakes it
+  cfg.worker_tick = std::chrono::hours(1);
+  rcufree::engine eng(cfg);
+  auto& core = rcufree::engine_access::core(eng);
+  const std::size_t per_block = rcufree::detail::block::records_in(cfg.page_size);
+  // Fill one block and start the next: the full block is closed and stamped with a cookie.
+  // All on one CPU: pin so that every call hits the same slot.
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+  for (std::size_t i = 0; i < per_block + 1; ++i) {
+    eng.delete_rcu(new counted(&deaths), &counted::head);
+  }
+  // A grace period elapses for some other reason (the worker is asleep, so this thread may drive
+  // the sequence).
+  core.gp.synchronize();
+  const auto before = eng.snapshot();
+  eng.barrier();
+  const auto after = eng.snapshot();
+  CHECK(deaths.load() == per_block + 1);
+  CHECK(after.blocks_expired_on_arrival - before.blocks_expired_on_arrival == 1);
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all);
+}

@@ -1,0 +1,89 @@
+// Misuse is reported with a sentence naming the call, never a deadlock.
+#include <rcufree/rcufree.hpp>
+#include <urcu/urcu-memb.h>
+
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+// Runs fn in a child process; returns (terminating signal, what it wrote to stderr).
+template <class Fn>
+std::pair<int, std::string> run_child(Fn fn) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    fn();
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string err;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFSIGNALED(status) ? WTERMSIG(status) : 0, err};
+}
+
+}  // namespace
+
+TEST_CASE("kvfree_rcu_mightsleep inside a read-side critical section aborts with a clear message") {
+  auto [sig, err] = run_child([] {
+    urcu_memb_register_thread();
+    urcu_memb_read_lock();
+    rcufree::kvfree_rcu_mightsleep(std::malloc(16));
+  });
+  CHECK(sig == SIGABRT);
+  CHECK_THAT(err, Catch::Contains("kvfree_rcu_mightsleep() called inside an RCU read-side "
+                                  "critical section"));
+  CHECK_THAT(err, Catch::StartsWith("rcufree: mightsleep.cpp:"));
+}
+
+TEST_CASE("delete_rcu_mightsleep inside an atomic_scope aborts naming the call and the scope") {
+  auto [sig, err] = run_child([] {
+    rcufree::atomic_scope scope;
+    rcufree::delete_rcu_mightsleep(new int(3));
+  });
+  CHECK(sig == SIGABRT);
+  CHECK_THAT(err, Catch::Contains("delete_rcu_mightsleep() called inside an rcufree::atomic_scope"));
+}
+
+TEST_CASE("barrier inside a read-side critical section is reported and not deadlocked") {
+  auto [sig, err] = run_child([] {
+    urcu_memb_register_thread();
+    urcu_memb_read_lock();
+    rcufree::barrier();
+  });
+  CHECK(sig == SIGABRT);
+  CHECK_THAT(err, Catch::Contains("inside an RCU read-side critical section"));
+}
+
+TEST_CASE("with the throw action and misuse throws misuse_error and the object stays the caller's") {
+  const auto previous = rcufree::set_misuse_action(rcufree::misuse_action::throw_error);
+  void* p = std::malloc(32);
+  {
+    rcufree::atomic_scope scope;
+    CHECK(rcufree::in_atomic_scope());
+    {
+      rcufree::atomic_scope nested;
+      CHECK(rcufree::in_atomic_scope());
+    }
+    CHECK(rcufree::in_atomic_scope());
+    CHECK_THROWS_AS(rcufree::kvfree_rcu_mightsleep(p), rcufree::misuse_error);
+  }
+  CHECK_FALSE(rcufree::in_atomic_scope());
+  rcufree::set_misuse_action(previous);
+  rcufree::kvfree_rcu_mightsleep(p);  // outside the scope the same call is fine
+  rcufree::barrier();
+}
