@@ -108,18 +108,6 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
 
   for (std::size_t i = 0; i < slot_count; ++i) {
     cpu_slot& s = slots[i];
-    for (block* b = s.closed.take_all(); b != nullptr;) {
-      block* next = block_stack::next(b);
-      oldest = std::max(oldest, now - std::min(now, b->opened_ms));
-      if (gp.expired(b->cookie)) {
-        link_front(batch.ready, b);
-        expired_on_arrival.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
-      } else {
-        link_front(batch.waiting, b);
-      }
-      b = next;
-    }
-
     // Open blocks: visited under the busy flag, and only if the slot queued something since the
     // last visit left it with no open block (relaxed: a hint; the flag orders the real reads).
     const std::uint64_t queued_now = s.queued.load(std::memory_order_relaxed);
@@ -143,6 +131,20 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
         open_seen_[i] = left_open ? ~std::uint64_t{0} : s.queued.load(std::memory_order_relaxed);
         s.leave();
       }
+    }
+
+    // Closed blocks after the open ones: blocks are closed only under the busy flag, so taking
+    // this list after leaving it catches every close that happened before (barrier exactness).
+    for (block* b = s.closed.take_all(); b != nullptr;) {
+      block* next = block_stack::next(b);
+      oldest = std::max(oldest, now - std::min(now, b->opened_ms));
+      if (gp.expired(b->cookie)) {
+        link_front(batch.ready, b);
+        expired_on_arrival.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+      } else {
+        link_front(batch.waiting, b);
+      }
+      b = next;
     }
 
     if (rcu_head* chain = s.fallback.take_all()) fallback_chains_.push_back(chain);

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# README command two (and CI): install what is missing, then build and pass the whole suite:
+#   1. RelWithDebInfo build with -Werror and debug checks: unit, stress, atomic, torture, install
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same labels
+#   3. ThreadSanitizer build: the same labels
+#   4. valgrind memcheck on the million-op stress test: no leak, no error
+# Options: --quick runs stage 1 only. RCUFREE_TORTURE_SECONDS=N lengthens the torture tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+bash scripts/setup.sh
+jobs=$(nproc)
+start=$SECONDS
+
+stage() { printf '\n=== %s (%ds elapsed)\n' "$*" $((SECONDS - start)); }
+
+build() {  # build DIR cmake-args...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -DRCUFREE_WERROR=ON -DRCUFREE_DEBUG=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs" 2>&1 | grep -E 'error|warning|Error' || true
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build of $dir failed"; exit 1; }
+}
+
+stage "1/4 build and test (RelWithDebInfo, -Werror, debug checks)"
+build build/ci
+ctest --test-dir build/ci -j"$jobs" --output-on-failure --timeout 600
+
+if [ "$quick" -eq 0 ]; then
+  stage "2/4 AddressSanitizer + UndefinedBehaviorSanitizer"
+  build build/asan -DRCUFREE_SANITIZE=address -DRCUFREE_BUILD_EXAMPLES=OFF
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build/asan -j"$jobs" --output-on-failure -L sanitizer --timeout 600
+
+  stage "3/4 ThreadSanitizer"
+  build build/tsan -DRCUFREE_SANITIZE=thread -DRCUFREE_BUILD_EXAMPLES=OFF
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/test/tsan.supp" \
+    ctest --test-dir build/tsan -j"$jobs" --output-on-failure -L sanitizer --timeout 900
+
+  stage "4/4 valgrind memcheck on the million-op stress test"
+  valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --show-leak-kinds=definite,indirect -q build/ci/test/stress/million_ops_test
+fi
+stage "all stages passed"
