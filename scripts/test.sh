@@ -18,13 +18,15 @@ stage() { printf '\n=== %s (%ds elapsed)\n' "$*" $((SECONDS - start)); }
 build() {  # build DIR cmake-args...
   local dir=$1
   shift
-  cmake -S . -B "$dir" -DRCUFREE_WERROR=ON -DRCUFREE_DEBUG=ON "$@" >/dev/null
-  cmake --build "$dir" -j"$jobs" 2>&1 | grep -E 'error|warning|Error' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "build of $dir failed"; exit 1; }
+  mkdir -p "$dir"
+  cmake -S . -B "$dir" -DRCUFREE_WERROR=ON -DRCUFREE_DEBUG=ON "$@" >"$dir/configure.log" 2>&1 ||
+    { tail -30 "$dir/configure.log"; echo "configure of $dir failed"; exit 1; }
+  cmake --build "$dir" -j"$jobs" >"$dir/build.log" 2>&1 ||
+    { grep -E -A5 'error|Error' "$dir/build.log" | head -60; echo "build of $dir failed"; exit 1; }
 }
 
 stage "1/4 build and test (RelWithDebInfo, -Werror, debug checks)"
-build build/ci
+build build/ci -DRCUFREE_BUILD_BENCH=ON
 ctest --test-dir build/ci -j"$jobs" --output-on-failure --timeout 600
 
 if [ "$quick" -eq 0 ]; then

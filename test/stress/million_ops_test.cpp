@@ -37,9 +37,10 @@ struct tracked {
 
 struct peak_sampler {  // samples the engine every 200 us while a flood runs
   explicit peak_sampler(rcufree::engine& e) : eng(e), thread([this] { run(); }) {}
-  ~peak_sampler() {
+  ~peak_sampler() { finish(); }
+  void finish() {  // joins the sampling thread: the peaks are stable afterwards
     stop = true;
-    thread.join();
+    if (thread.joinable()) thread.join();
   }
   void run() {
     while (!stop.load()) {
@@ -82,6 +83,7 @@ TEST_CASE("a million malloc plus kfree_rcu on one thread are all freed and cache
       eng.kfree_rcu(p, &object64::head);
     }
     eng.barrier();
+    peaks.finish();
     st = eng.snapshot();
     report("1 thread", st, peaks, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     CHECK(peaks.peak_cached <= cpus * eng.settings().cached_pages_per_cpu);
@@ -110,6 +112,7 @@ TEST_CASE("a million delete_rcu split over every CPU free each object exactly on
     }
     for (auto& w : workers) w.join();
     eng.barrier();
+    peaks.finish();
     st = eng.snapshot();
     report("all CPUs", st, peaks, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     CHECK(peaks.peak_cached <= cpus * eng.settings().cached_pages_per_cpu);

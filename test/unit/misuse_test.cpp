@@ -33,6 +33,10 @@ std::pair<int, std::string> run_child(Fn fn) {
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
+#if defined(__SANITIZE_THREAD__)
+  // TSan's runtime turns an abort() in a forked child into a plain non-zero exit.
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) return {SIGABRT, err};
+#endif
   return {WIFSIGNALED(status) ? WTERMSIG(status) : 0, err};
 }
 
