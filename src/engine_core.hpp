@@ -40,6 +40,12 @@ class engine_core {
   void close_locked(cpu_slot& s, cpu_slot::open_entry& e) noexcept;
   cpu_slot::open_entry& entry_for_locked(cpu_slot& s, const reclaim_kind& kind) noexcept;
 
+  // --- sleepable callers (mightsleep.cpp) ---
+  // config.sleepable_callers_reclaim: frees the closed blocks of slot s on the calling thread,
+  // waiting for a grace period first if any has not expired. Sleepable contexts only.
+  void reclaim_on_caller(cpu_slot& s) noexcept;
+  std::atomic<std::uint32_t> caller_reclaimers{0};  // callers between (R1) and (R2)
+
   // --- worker (worker.cpp) ---
   void worker_main();
   // Requests a full flush and waits for it (barrier); shrink likewise.

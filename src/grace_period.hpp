@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 
 namespace rcufree::detail {
 
@@ -34,19 +35,17 @@ class grace_period {
     return (s + 3) & ~std::uint64_t{1};
   }
 
-  // Worker-side cookie for work it takes while no grace period of its own is in progress.
-  std::uint64_t next_cookie() const noexcept {
-    // relaxed: only the worker writes seq, and this is called by the worker.
-    return seq_.load(std::memory_order_relaxed) + 2;
-  }
-
   bool expired(std::uint64_t cookie) const noexcept {
     // (G3) acquire: pairs with (G4); frees that follow happen after the grace period ended.
     return seq_.load(std::memory_order_acquire) >= cookie;
   }
 
-  // Sleepable; single caller at a time (the worker). Waits for one full grace period.
+  // Sleepable. Waits for one full grace period that starts after the call. Callers are serialized
+  // (the worker, and head-less callers that reclaim for themselves), so seq has one writer at a
+  // time.
   void synchronize() noexcept {
+    std::lock_guard<std::mutex> lock(mu_);
+    // relaxed: writers are serialized by mu_.
     const std::uint64_t s = seq_.load(std::memory_order_relaxed);
     const auto start = std::chrono::steady_clock::now();
     // relaxed store + (G2) seq_cst fence: the start of the grace period is visible before
@@ -60,7 +59,7 @@ class grace_period {
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                               start)
             .count());
-    // relaxed: statistics only, single writer.
+    // relaxed: statistics only; writers serialized by mu_.
     count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     last_us_.store(us, std::memory_order_relaxed);
     if (us > max_us_.load(std::memory_order_relaxed)) max_us_.store(us, std::memory_order_relaxed);
@@ -74,6 +73,7 @@ class grace_period {
 
  private:
   const rcu_flavor_struct* flavor_;
+  std::mutex mu_;  // serializes synchronize()
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> last_us_{0};

@@ -57,7 +57,10 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   if (s.enter_waiting(8)) {
     const bool queued = core.append_locked(s, obj, kind);
     s.leave();
-    if (queued) return;
+    if (queued) {
+      if (core.cfg.sleepable_callers_reclaim) core.reclaim_on_caller(s);
+      return;
+    }
   }
   // 2. No page cached: allocate one here (we may sleep) and let the worker refill the cache.
   if (void* page = core.allocate_page()) {
@@ -79,4 +82,31 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   core.freed.fetch_add(1, std::memory_order_relaxed);
 }
 
+namespace detail {
+
+void engine_core::reclaim_on_caller(cpu_slot& s) noexcept {
+  if (s.closed.empty()) return;  // the common case: one relaxed load
+  // (R1) seq_cst: registers this caller before it takes blocks, so that a flushing worker that
+  // finds the list already taken waits for us; pairs with (R3) through (S3).
+  caller_reclaimers.fetch_add(1, std::memory_order_seq_cst);
+  block* chain = s.closed.take_all();
+  bool all_expired = true;
+  for (block* b = chain; b != nullptr; b = block_stack::next(b)) {
+    all_expired = all_expired && gp.expired(b->cookie);
+  }
+  if (!all_expired) gp.synchronize();  // about a microsecond with no readers (membarrier)
+  std::uint64_t n = 0;
+  while (chain != nullptr) {
+    block* next = block_stack::next(chain);
+    n += chain->count;
+    retire_block(chain, false);
+    chain = next;
+  }
+  caller_reclaims.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistic
+  // (R2) release: our frees happen before a flushing worker sees zero; pairs with its acquire
+  // load after (R3).
+  caller_reclaimers.fetch_sub(1, std::memory_order_release);
+}
+
+}  // namespace detail
 }  // namespace rcufree

@@ -38,8 +38,10 @@ class wait_free_stack {
   Node* take_all() noexcept {
     // relaxed pre-check: skips the write (and the cache-line transfer) when empty.
     if (top_.load(std::memory_order_relaxed) == nullptr) return nullptr;
-    // (S3) acquire: pairs with (S1).
-    return top_.exchange(nullptr, std::memory_order_acquire);
+    // (S3) acquire: pairs with (S1). release: a consumer's earlier writes (a reclaiming caller's
+    // registration) are visible to whoever next reads top_ with acquire, even a relaxed reader
+    // followed by an acquire fence (the worker's flush, (R3) in worker.cpp).
+    return top_.exchange(nullptr, std::memory_order_acq_rel);
   }
 
   // Next node of a taken chain. May wait for a pusher that has not stored its link yet: only for

@@ -87,6 +87,13 @@ bool engine_core::worker_pass(bool flush, bool shrink) {
     drains.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     reclaim(batch);
   }
+  if (flush) {
+    // Blocks a sleepable caller took before our detach are freed by that caller: wait for it.
+    // (R3) acquire fence: pairs with the release in (S3) of a caller's take; with it, the
+    // caller's registration (R1) happens before the load below.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    while (caller_reclaimers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  }
   if (shrink) {
     drop_caches();
     shrinks.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
@@ -123,7 +130,7 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
           block* b = e.blk;
           e.blk = nullptr;
           e.kind = nullptr;
-          b->cookie = gp.next_cookie();
+          b->cookie = gp.snapshot();
           oldest = std::max(oldest, now - std::min(now, b->opened_ms));
           link_front(batch.waiting, b);
         }
