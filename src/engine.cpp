@@ -34,6 +34,9 @@ engine_core::engine_core(config c)
   void* raw = ::operator new(sizeof(cpu_slot) * slot_count, std::align_val_t{alignof(cpu_slot)});
   slots = static_cast<cpu_slot*>(raw);
   for (std::size_t i = 0; i < slot_count; ++i) new (&slots[i]) cpu_slot(cfg.cached_pages_per_cpu);
+#ifdef RCUFREE_DEBUG
+  debug = std::make_unique<debug_registry>();
+#endif
   fallback_chains_.reserve(slot_count);
   open_seen_.assign(slot_count, 0);
   refill_caches();  // every CPU starts with a full cache: the first calls need no worker
@@ -140,6 +143,14 @@ std::uint64_t engine_core::pending_objects() const noexcept {
           slots[i].fallback_queued.load(std::memory_order_relaxed);
   }
   return in > out ? in - out : 0;
+}
+
+bool debug_checks_enabled() noexcept {
+#ifdef RCUFREE_DEBUG
+  return true;
+#else
+  return false;
+#endif
 }
 
 }  // namespace detail

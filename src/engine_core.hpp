@@ -3,6 +3,7 @@
 
 #include <rcufree/engine.hpp>
 
+#include "debug_registry.hpp"
 #include "grace_period.hpp"
 #include "percpu.hpp"
 
@@ -104,6 +105,10 @@ class engine_core {
   void flush_inline();
   std::atomic<bool> shut_down{false};
 
+  // RCUFREE_DEBUG builds only (null otherwise; the member exists either way so that the layout
+  // does not depend on the build option).
+  std::unique_ptr<debug_registry> debug;
+
   static constexpr std::uint32_t kAlive = 0x52435546;  // "RCUF"
   std::atomic<std::uint32_t> magic{kAlive};
 
@@ -132,6 +137,9 @@ class engine_core {
   std::thread worker_;
   std::thread::id worker_id_{};
 };
+
+// True when the library was built with RCUFREE_DEBUG (double-queue and use-after-destroy checks).
+bool debug_checks_enabled() noexcept;
 
 }  // namespace rcufree::detail
 

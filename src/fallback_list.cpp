@@ -51,13 +51,14 @@ void fallback_list::push(void* object, rcu_head* head, const fallback_kind* fk) 
   stack_.push(head);
 }
 
-std::size_t fallback_list::free_chain(rcu_head* chain) noexcept {
+std::size_t fallback_list::free_chain(rcu_head* chain, debug_registry* debug) noexcept {
   std::size_t n = 0;
   while (chain != nullptr) {
     rcu_head* next = wait_free_stack<rcu_head, head_link>::next(chain);
     const fallback_kind* fk;
     std::memcpy(&fk, &chain->func, sizeof fk);
     void* object = reinterpret_cast<char*>(chain) - fk->head_offset;
+    if (debug != nullptr) debug->on_free(object);
     fk->kind->free_batch(&object, 1);
     chain = next;
     ++n;

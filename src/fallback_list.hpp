@@ -8,6 +8,7 @@
 
 #include <rcufree/engine.hpp>
 
+#include "debug_registry.hpp"
 #include "wait_free_stack.hpp"
 
 #include <atomic>
@@ -46,8 +47,9 @@ class fallback_list {
   // Takes every object (sleepable consumers only walk the result).
   rcu_head* take_all() noexcept { return stack_.take_all(); }
   bool empty() const noexcept { return stack_.empty(); }
-  // Frees a taken chain; returns how many objects it freed. Sleepable.
-  static std::size_t free_chain(rcu_head* chain) noexcept;
+  // Frees a taken chain; returns how many objects it freed. Sleepable. `debug` (RCUFREE_DEBUG
+  // builds, else null) is told of each free.
+  static std::size_t free_chain(rcu_head* chain, debug_registry* debug) noexcept;
 
  private:
   wait_free_stack<rcu_head, head_link> stack_;

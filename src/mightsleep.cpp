@@ -44,9 +44,15 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   }
 #endif
   require_sleepable(core, caller);
+#ifdef RCUFREE_DEBUG
+  core.debug->on_queue(obj);
+#endif
 
   if (core.shut_down.load(std::memory_order_acquire)) {  // pairs with the release in shutdown()
     core.gp.flavor()->update_synchronize_rcu();
+#ifdef RCUFREE_DEBUG
+    core.debug->on_free(obj);
+#endif
     kind.free_batch(&obj, 1);
     return;
   }
@@ -76,6 +82,9 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   }
   // 3. No memory for a page: wait for a grace period and free inline.
   core.gp.flavor()->update_synchronize_rcu();
+#ifdef RCUFREE_DEBUG
+  core.debug->on_free(obj);
+#endif
   kind.free_batch(&obj, 1);
   // relaxed: statistics (an inline free counts as queued and freed).
   core.inline_frees.fetch_add(1, std::memory_order_relaxed);

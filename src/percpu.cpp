@@ -25,6 +25,7 @@ void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_ki
   if (core.magic.load(std::memory_order_relaxed) != detail::engine_core::kAlive) {
     RCUFREE_MISUSE("kfree_rcu/delete_rcu called on an engine that is being or has been destroyed");
   }
+  core.debug->on_queue(obj);
 #endif
   cpu_slot& s = core.this_cpu_slot();
   if (s.try_enter()) {

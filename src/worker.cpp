@@ -167,7 +167,7 @@ void engine_core::reclaim(reclaim_batch& batch) {
     gp.synchronize();  // every cookie handed out before this pass expires here
     free_block_chain(batch.waiting, true);
     std::uint64_t n = 0;
-    for (rcu_head* chain : fallback_chains_) n += fallback_list::free_chain(chain);
+    for (rcu_head* chain : fallback_chains_) n += fallback_list::free_chain(chain, debug.get());
     freed.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistic
   }
 }
@@ -187,6 +187,9 @@ std::uint64_t engine_core::free_block_chain(block* chain, bool may_recycle) noex
 void engine_core::retire_block(block* b, bool may_recycle) noexcept {
   const std::uint32_t origin = b->origin;
   const std::uint32_t count = b->count;
+#ifdef RCUFREE_DEBUG
+  for (std::uint32_t i = 0; i < count; ++i) debug->on_free(b->records()[i]);
+#endif
   b->free_records();
   freed.fetch_add(count, std::memory_order_relaxed);  // relaxed: statistic
   slots[origin].blocks_retired.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic

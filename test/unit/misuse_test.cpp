@@ -10,6 +10,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "counted.hpp"
+#include "engine_core.hpp"
+
 namespace {
 
 // Runs fn in a child process; returns (terminating signal, what it wrote to stderr).
@@ -90,4 +93,29 @@ TEST_CASE("with the throw action and misuse throws misuse_error and the object s
   rcufree::set_misuse_action(previous);
   rcufree::kvfree_rcu_mightsleep(p);  // outside the scope the same call is fine
   rcufree::barrier();
+}
+
+TEST_CASE("debug builds report an object queued twice before its grace period ended") {
+  if (!rcufree::detail::debug_checks_enabled()) {
+    WARN("library built without RCUFREE_DEBUG: double-queue detection is off");
+    return;
+  }
+  std::atomic<std::uint64_t> deaths{0};
+  rcufree::engine eng;
+  const auto previous = rcufree::set_misuse_action(rcufree::misuse_action::throw_error);
+  auto* obj = new rcufree_test::counted(&deaths);
+  eng.delete_rcu(obj, &rcufree_test::counted::head);
+  CHECK_THROWS_WITH(eng.delete_rcu(obj, &rcufree_test::counted::head),
+                    Catch::Contains("queued for freeing twice before its grace period ended"));
+  auto* other = static_cast<int*>(std::malloc(sizeof(int)));
+  eng.kvfree_rcu_mightsleep(other);
+  CHECK_THROWS_WITH(eng.kvfree_rcu_mightsleep(other), Catch::Contains("queued for freeing twice"));
+  rcufree::set_misuse_action(previous);
+  eng.barrier();
+  CHECK(deaths.load() == 1);  // freed once: the second call was refused
+  // Once freed, the same address may be queued again (malloc reuses it).
+  auto* again = new rcufree_test::counted(&deaths);
+  eng.delete_rcu(again, &rcufree_test::counted::head);
+  eng.barrier();
+  CHECK(deaths.load() == 2);
 }
