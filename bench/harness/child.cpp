@@ -1,0 +1,278 @@
+// child.cpp — the measured flood, run once per process so that memory peaks are independent.
+//
+// Each producer thread allocates objects (malloc, or new for the counting variant) and retires
+// them at once, objects/threads times; the main thread then runs the mechanism's final barrier.
+// Timed: from releasing the producers to the end of that barrier. In latency mode every retire is
+// bracketed by two TSC reads; in timeline mode a sampler thread records pending objects, pages in
+// use and RSS every sample_us.
+#include "child.hpp"
+
+#include "latency.hpp"
+#include "mechanisms.hpp"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace bench {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct thread_result {
+  histogram hist;        // retire latency, ticks (latency mode)
+  histogram timer_hist;  // two back-to-back tick reads: the timer's own cost
+  std::uint64_t slow = 0;             // calls over 10 us
+  std::uint64_t slow_unswitched = 0;  // ... with no context switch of this thread around them
+};
+
+constexpr std::size_t kTimerSamples = 200'000;
+
+void calibrate_timer(histogram& h) {
+  for (std::size_t i = 0; i < kTimerSamples; ++i) {
+    const std::uint64_t t0 = ticks();
+    const std::uint64_t t1 = ticks();
+    h.record(t1 - t0);
+  }
+}
+
+template <class M, bool Timed>
+void produce(M& m, typename M::tls& st, std::size_t n, std::size_t size, std::uint64_t slow_ticks,
+             thread_result& r) {
+  std::uint64_t csw_base = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    void* p = m.make(size);
+    *static_cast<volatile std::uint64_t*>(p) = i;  // the object is used before it is retired
+    if constexpr (Timed) {
+      // Context-switch baseline every 1024 calls: a slow call with no switch since then was not
+      // preempted (on this kernel's accounting; a hypervisor's steal stays invisible).
+      if ((i & 1023) == 0) csw_base = thread_context_switches();
+      const std::uint64_t t0 = ticks();
+      m.retire(st, p);
+      const std::uint64_t d = ticks() - t0;
+      r.hist.record(d);
+      if (d > slow_ticks) {
+        ++r.slow;
+        const std::uint64_t c = thread_context_switches();
+        if (c == csw_base) ++r.slow_unswitched;
+        csw_base = c;
+      }
+    } else {
+      m.retire(st, p);
+    }
+  }
+}
+
+struct sample_row {
+  double t_ms;
+  std::uint64_t pending, pages, rss_kib;
+};
+
+class statm_reader {
+ public:
+  statm_reader() : fd_(open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) {}
+  ~statm_reader() {
+    if (fd_ >= 0) close(fd_);
+  }
+  std::uint64_t rss_kib() const {
+    char buf[128] = {};
+    if (fd_ < 0 || pread(fd_, buf, sizeof buf - 1, 0) <= 0) return 0;
+    unsigned long size = 0, resident = 0;
+    if (std::sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
+    return resident * 4;  // 4 KiB pages on x86-64
+  }
+
+ private:
+  int fd_;
+};
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+void write_timeline(const run_options& o, const std::vector<sample_row>& rows, double flood_ms,
+                    double total_ms) {
+  FILE* f = std::fopen(o.csv.c_str(), "w");
+  if (f == nullptr) {
+    std::perror(o.csv.c_str());
+    return;
+  }
+  std::fprintf(f, "# mech=%s threads=%u objects=%zu flood_end_ms=%.3f barrier_end_ms=%.3f\n",
+               o.mech.c_str(), o.threads, o.objects, flood_ms, total_ms);
+  std::fprintf(f, "t_ms,pending,pages_in_use,rss_kib\n");
+  for (const auto& s : rows)
+    std::fprintf(f, "%.3f,%llu,%llu,%llu\n", s.t_ms, static_cast<unsigned long long>(s.pending),
+                 static_cast<unsigned long long>(s.pages),
+                 static_cast<unsigned long long>(s.rss_kib));
+  std::fclose(f);
+}
+
+template <class M>
+int run(const run_options& o) {
+  M m(o);
+  const bool timed = o.how == mode::latency;
+  const auto slow_ticks = static_cast<std::uint64_t>(o.tsc_hz * 10e-6);
+  std::vector<thread_result> res(o.threads);
+  std::atomic<unsigned> ready{0}, done{0};
+  std::atomic<bool> go{false}, timing_over{false};
+  std::vector<std::thread> producers;
+  for (unsigned t = 0; t < o.threads; ++t) {
+    const std::size_t n = o.objects / o.threads + (t == 0 ? o.objects % o.threads : 0);
+    producers.emplace_back([&, t, n] {
+      mark_producer_thread();
+      typename M::tls st;
+      m.thread_begin(st);
+      if (timed) calibrate_timer(res[t].timer_hist);
+      // release: our setup is done before the main thread reads the RSS floor; pairs with the
+      // acquire load below.
+      ready.fetch_add(1, std::memory_order_release);
+      ready.notify_all();
+      go.wait(false, std::memory_order_acquire);  // pairs with the release store of go
+      if (timed) {
+        produce<M, true>(m, st, n, o.size, slow_ticks, res[t]);
+      } else {
+        produce<M, false>(m, st, n, o.size, slow_ticks, res[t]);
+      }
+      m.thread_end(st);
+      // release: this thread's flood and flush happen before the main thread's final barrier;
+      // pairs with the acquire load of done.
+      done.fetch_add(1, std::memory_order_release);
+      done.notify_all();
+      timing_over.wait(false, std::memory_order_acquire);  // pairs with its release store
+      m.thread_teardown(st);
+    });
+  }
+  for (unsigned r; (r = ready.load(std::memory_order_acquire)) != o.threads;) ready.wait(r);
+
+  std::vector<sample_row> rows;
+  std::atomic<bool> stop{false};
+  std::thread sampler;
+  const std::uint64_t rss_start = rss_now_kib();
+  const std::uint64_t gp0 = grace_periods_total();
+  const std::uint64_t gpc0 = grace_periods_on_callers();
+  const auto t0 = clock_type::now();
+  if (o.how == mode::timeline) {
+    rows.reserve(1'000'000);
+    sampler = std::thread([&] {
+      statm_reader statm;
+      timespec next{};
+      clock_gettime(CLOCK_MONOTONIC, &next);
+      // relaxed: a stop request; the rows are handed over by join().
+      while (!stop.load(std::memory_order_relaxed) && rows.size() < rows.capacity()) {
+        next.tv_nsec += static_cast<long>(o.sample_us) * 1000;
+        if (next.tv_nsec >= 1'000'000'000) {
+          next.tv_nsec -= 1'000'000'000;
+          ++next.tv_sec;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
+        sample_row s{ms_since(t0), 0, 0, statm.rss_kib()};
+        if (!m.sample(s.pending, s.pages)) break;
+        rows.push_back(s);
+      }
+    });
+  }
+  go.store(true, std::memory_order_release);  // pairs with the producers' acquire wait
+  go.notify_all();
+  for (unsigned d; (d = done.load(std::memory_order_acquire)) != o.threads;) done.wait(d);
+  const double flood_ms = ms_since(t0);
+  m.finish();
+  const double total_ms = ms_since(t0);
+  timing_over.store(true, std::memory_order_release);  // pairs with the producers' acquire wait
+  timing_over.notify_all();
+  for (auto& th : producers) th.join();
+  if (sampler.joinable()) {
+    std::this_thread::sleep_for(std::chrono::microseconds(5 * o.sample_us));  // show the end
+    stop.store(true, std::memory_order_relaxed);  // relaxed: see the sampler loop
+    sampler.join();
+    write_timeline(o, rows, flood_ms, total_ms);
+  }
+
+  const std::uint64_t freed = m.freed();
+  const double per_thread_ops = static_cast<double>(o.objects) / o.threads;
+  record r;
+  r.emplace_back("mech", o.mech);
+  put(r, "threads", o.threads);
+  put(r, "objects", o.objects);
+  put(r, "mode", static_cast<std::uint64_t>(o.how));
+  r.emplace_back("ns_op", std::to_string(total_ms * 1e6 / per_thread_ops));
+  r.emplace_back("wall_ms", std::to_string(total_ms));
+  r.emplace_back("flood_ms", std::to_string(flood_ms));
+  put(r, "freed", freed);
+  put(r, "gp_callers", grace_periods_on_callers() - gpc0);
+  put(r, "rss_start_kib", rss_start);
+  put(r, "rss_peak_kib", rss_peak_kib());
+  m.report(r, grace_periods_total() - gp0);
+  if (timed) {
+    histogram all, timer;
+    std::uint64_t slow = 0, slow_unswitched = 0;
+    for (const auto& tr : res) {
+      all.merge(tr.hist);
+      timer.merge(tr.timer_hist);
+      slow += tr.slow;
+      slow_unswitched += tr.slow_unswitched;
+    }
+    const double ns_per_tick = 1e9 / o.tsc_hz;
+    const std::uint64_t overhead = timer.quantile(0.5);
+    auto net_ns = [&](std::uint64_t v) {
+      return std::to_string(static_cast<double>(v > overhead ? v - overhead : 0) * ns_per_tick);
+    };
+    r.emplace_back("timer_p50_ns", std::to_string(static_cast<double>(overhead) * ns_per_tick));
+    r.emplace_back("timer_p99_ns",
+                   std::to_string(static_cast<double>(timer.quantile(0.99)) * ns_per_tick));
+    r.emplace_back("p50_ns", net_ns(all.quantile(0.5)));
+    r.emplace_back("p99_ns", net_ns(all.quantile(0.99)));
+    r.emplace_back("p999_ns", net_ns(all.quantile(0.999)));
+    r.emplace_back("max_ns", net_ns(all.max()));
+    r.emplace_back("mean_ns", std::to_string((all.mean() - timer.mean()) * ns_per_tick));
+    r.emplace_back("raw_p50_ns",
+                   std::to_string(static_cast<double>(all.quantile(0.5)) * ns_per_tick));
+    const double per100k = 1e5 / static_cast<double>(o.objects);
+    r.emplace_back("slow_per_100k", std::to_string(static_cast<double>(slow) * per100k));
+    r.emplace_back("slow_unswitched_per_100k",
+                   std::to_string(static_cast<double>(slow_unswitched) * per100k));
+  }
+  const bool ok = freed == o.objects;
+  r.emplace_back("ok", ok ? "1" : "0");
+  std::printf("RESULT %s\n", format_record(r).c_str());
+  std::fflush(stdout);
+  if (!ok) {
+    std::fprintf(stderr, "bench: %s freed %llu of %zu objects\n", o.mech.c_str(),
+                 static_cast<unsigned long long>(freed), o.objects);
+    return 3;
+  }
+  return 0;
+}
+
+const char* const kNames[] = {"floor",    "rcufree",  "rcufree_ms",    "call_rcu",
+                              "defer_rcu", "ck_epoch", "array512",      "rcufree_cfg",
+                              "rcufree_delete", nullptr};
+
+}  // namespace
+
+const char* const* mechanism_names() { return kNames; }
+
+int child_main(const run_options& o) {
+  resolve_synchronize_rcu();
+  if (o.threads == 0 || o.objects < o.threads || o.size < sizeof(object_header)) return 2;
+  const std::string& n = o.mech;
+  if (n == "floor") return run<floor_free>(o);
+  if (n == "rcufree") return run<rcufree_mech<rcufree_variant::kfree>>(o);
+  if (n == "rcufree_ms") return run<rcufree_mech<rcufree_variant::mightsleep>>(o);
+  if (n == "rcufree_cfg") return run<rcufree_mech<rcufree_variant::tuned>>(o);
+  if (n == "rcufree_delete") return run<rcufree_mech<rcufree_variant::counted_delete>>(o);
+  if (n == "call_rcu") return run<call_rcu_mech>(o);
+  if (n == "defer_rcu") return run<defer_rcu_mech>(o);
+  if (n == "ck_epoch") return run<ck_epoch_mech>(o);
+  if (n == "array512") return run<array512_mech>(o);
+  std::fprintf(stderr, "bench: unknown mechanism '%s'\n", n.c_str());
+  return 2;
+}
+
+}  // namespace bench

@@ -1,0 +1,154 @@
+// common.cpp — sharded counters, the synchronize_rcu interposer, memory and context-switch
+// readings, and the key=value record format used between the harness's parent and children.
+#include "common.hpp"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace bench {
+namespace {
+
+std::atomic<unsigned> next_shard{0};
+thread_local int my_shard = -1;
+
+std::atomic<std::uint64_t> gp_total{0};
+std::atomic<std::uint64_t> gp_callers{0};
+thread_local bool is_producer = false;
+
+using sync_fn = void (*)();
+std::atomic<sync_fn> real_sync{nullptr};
+
+sync_fn lookup_sync() {
+  auto fn = reinterpret_cast<sync_fn>(dlsym(RTLD_NEXT, "urcu_memb_synchronize_rcu"));
+  if (fn == nullptr) {
+    std::fprintf(stderr, "bench: cannot find liburcu's urcu_memb_synchronize_rcu\n");
+    std::abort();
+  }
+  return fn;
+}
+
+}  // namespace
+
+unsigned shard_index() noexcept {
+  if (my_shard < 0) {
+    // relaxed: the index only has to be unique; nothing is published through it.
+    const unsigned i = next_shard.fetch_add(1, std::memory_order_relaxed);
+    if (i >= sharded_counter::kShards) {
+      std::fprintf(stderr, "bench: more than %zu threads counted events\n",
+                   sharded_counter::kShards);
+      std::abort();
+    }
+    my_shard = static_cast<int>(i);
+  }
+  return static_cast<unsigned>(my_shard);
+}
+
+void sharded_counter::add(std::uint64_t n) noexcept {
+  auto& v = shards_[shard_index()].v;
+  // relaxed load + store: this thread is the shard's only writer; readers only sum.
+  v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+std::uint64_t sharded_counter::sum() const noexcept {
+  std::uint64_t s = 0;
+  // relaxed: a monitoring sum; exact once the writers are done (joined or after a barrier whose
+  // own synchronization orders their stores before the read).
+  for (const auto& sh : shards_) s += sh.v.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::uint64_t grace_periods_total() noexcept {
+  return gp_total.load(std::memory_order_relaxed);  // relaxed: statistic
+}
+std::uint64_t grace_periods_on_callers() noexcept {
+  return gp_callers.load(std::memory_order_relaxed);  // relaxed: statistic
+}
+void mark_producer_thread() noexcept { is_producer = true; }
+
+void resolve_synchronize_rcu() {
+  // release: pairs with the acquire in the interposer below.
+  real_sync.store(lookup_sync(), std::memory_order_release);
+}
+
+std::uint64_t rss_now_kib() {
+  static const long page_kib = sysconf(_SC_PAGESIZE) / 1024;
+  const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128] = {};
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  unsigned long size = 0, resident = 0;
+  if (std::sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
+  return resident * static_cast<std::uint64_t>(page_kib);
+}
+
+std::uint64_t rss_peak_kib() {
+  // VmHWM, not getrusage's ru_maxrss: after exec the latter still carries the forked copy of the
+  // parent's peak.
+  FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return 0;
+  char line[256];
+  std::uint64_t kib = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "VmHWM:", 6) == 0) {
+      kib = std::strtoull(line + 6, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return kib;
+}
+
+std::uint64_t thread_context_switches() noexcept {
+  rusage ru{};
+  if (getrusage(RUSAGE_THREAD, &ru) != 0) return 0;
+  return static_cast<std::uint64_t>(ru.ru_nvcsw + ru.ru_nivcsw);
+}
+
+std::string format_record(const record& r) {
+  std::string s;
+  for (const auto& [k, v] : r) {
+    if (!s.empty()) s += ' ';
+    s += k + "=" + v;
+  }
+  return s;
+}
+
+record parse_record(const std::string& line) {
+  record r;
+  std::istringstream in(line);
+  std::string tok;
+  while (in >> tok) {
+    const auto eq = tok.find('=');
+    if (eq != std::string::npos) r.emplace_back(tok.substr(0, eq), tok.substr(eq + 1));
+  }
+  return r;
+}
+
+const std::string* find_field(const record& r, const std::string& key) {
+  for (const auto& [k, v] : r)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+}  // namespace bench
+
+// The interposer: the harness executable exports this symbol (ENABLE_EXPORTS), so liburcu-memb's
+// own PLT calls and its flavor table bind here; we count and forward to the real function.
+extern "C" void urcu_memb_synchronize_rcu(void) {
+  // acquire: pairs with the release in resolve_synchronize_rcu.
+  auto fn = bench::real_sync.load(std::memory_order_acquire);
+  if (fn == nullptr) fn = bench::lookup_sync();  // a call before main() resolved it
+  // relaxed: statistics; grace periods are rare enough for a shared RMW.
+  bench::gp_total.fetch_add(1, std::memory_order_relaxed);
+  if (bench::is_producer) bench::gp_callers.fetch_add(1, std::memory_order_relaxed);
+  fn();
+}

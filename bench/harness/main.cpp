@@ -1,0 +1,361 @@
+// main.cpp — rcufree_harness: the end-to-end flood in the style of the kernel's rcuscale kfree
+// test, rcufree against every peer in one invocation.
+//
+//   rcufree_harness [--threads 1,2] [--objects 1000000] [--size 64] [--rounds 5]
+//                   [--mechs floor,rcufree,...] [--no-latency] [--timeline] [--out DIR]
+//                   [--smoke] [--cfg-cached N] [--cfg-tick-us N] [--cfg-drain-ms N]
+//
+// The parent runs every (round, mechanism) pair in a fresh child process (fork + exec of itself
+// with --child), interleaved: round 1 runs A B C ..., round 2 again A B C ..., so that the drift of
+// this machine's unequal cores hits every mechanism alike. It prints medians and, per round,
+// ratios against rcufree, then checks the targets of issue 4. Exit status: non-zero if any child
+// failed or lost or double-freed an object (the smoke test relies on this).
+#include "child.hpp"
+#include "latency.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace bench {
+namespace {
+
+struct parent_options {
+  std::vector<unsigned> threads{1, 2};
+  std::vector<std::string> mechs;
+  unsigned rounds = 5;
+  bool latency = true;
+  bool timeline = false;
+  bool smoke = false;
+  std::string out;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> v;
+  std::stringstream in(s);
+  for (std::string tok; std::getline(in, tok, ',');)
+    if (!tok.empty()) v.push_back(tok);
+  return v;
+}
+
+double tsc_hz() {  // TSC ticks per second against CLOCK_MONOTONIC over 50 ms
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::uint64_t c0 = ticks();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(50)) {
+  }
+  const std::uint64_t c1 = ticks();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return static_cast<double>(c1 - c0) / s;
+}
+
+const char* mode_name(mode m) {
+  return m == mode::throughput ? "tput" : m == mode::latency ? "lat" : "timeline";
+}
+
+// Runs one child; returns its exit status and its RESULT record.
+int spawn(const run_options& o, record& out) {
+  std::vector<std::string> args{"rcufree_harness", "--child", o.mech, "--mode", mode_name(o.how),
+                                "--threads", std::to_string(o.threads), "--objects",
+                                std::to_string(o.objects), "--size", std::to_string(o.size),
+                                "--tsc-hz", std::to_string(o.tsc_hz), "--sample-us",
+                                std::to_string(o.sample_us), "--cfg-cached",
+                                std::to_string(o.cfg_cached_pages), "--cfg-tick-us",
+                                std::to_string(o.cfg_tick_us), "--cfg-drain-ms",
+                                std::to_string(o.cfg_drain_ms)};
+  if (!o.csv.empty()) args.insert(args.end(), {"--csv", o.csv});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto at = text.find("RESULT ");
+  if (at != std::string::npos) out = parse_record(text.substr(at + 7, text.find('\n', at) - at - 7));
+  if (!WIFEXITED(status)) return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  return WEXITSTATUS(status);
+}
+
+double num(const record& r, const char* key) {
+  const std::string* v = find_field(r, key);
+  return v != nullptr ? std::strtod(v->c_str(), nullptr) : 0.0;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// results[threads][mech] = one record per round
+using table = std::map<unsigned, std::map<std::string, std::vector<record>>>;
+
+std::vector<double> column(const std::vector<record>& rs, const char* key) {
+  std::vector<double> v;
+  for (const auto& r : rs) v.push_back(num(r, key));
+  return v;
+}
+
+// Per-round ratio a/b of `key`, then the median (rounds pair up by index).
+double paired_ratio(const std::vector<record>& a, const std::vector<record>& b, const char* key) {
+  std::vector<double> v;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    if (num(b[i], key) > 0) v.push_back(num(a[i], key) / num(b[i], key));
+  return median(v);
+}
+
+struct report {
+  std::string text;
+  void line(const char* fmt, ...) __attribute__((format(printf, 2, 3))) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    text += buf;
+    text += '\n';
+  }
+};
+
+void summarize(const parent_options& p, const run_options& base, table& tput, table& lat,
+               report& rep) {
+  rep.line("objects=%zu size=%zu rounds=%u tsc=%.3f GHz; ns/op = wall x threads / objects "
+           "(per-thread time per op); ratio = peer / rcufree, median of per-round ratios",
+           base.objects, base.size, p.rounds, base.tsc_hz / 1e9);
+  for (unsigned t : p.threads) {
+    auto& row = tput[t];
+    rep.line("\n### %u thread%s: throughput (median of %u interleaved rounds)\n", t,
+             t > 1 ? "s" : "", p.rounds);
+    rep.line("| mechanism | ns/op | min-max | vs rcufree | wall ms | GPs | GPs on caller | "
+             "peak RSS over floor MiB | fallbacks |");
+    rep.line("|---|---|---|---|---|---|---|---|---|");
+    for (const auto& m : p.mechs) {
+      const auto& rs = row[m];
+      if (rs.empty()) continue;
+      const auto ns = column(rs, "ns_op");
+      std::vector<double> over;
+      for (std::size_t i = 0; i < rs.size() && i < row["floor"].size(); ++i)
+        over.push_back((num(rs[i], "rss_peak_kib") - num(row["floor"][i], "rss_peak_kib")) / 1024);
+      const auto fb = find_field(rs.front(), "fallbacks");
+      rep.line("| %s | %.1f | %.1f-%.1f | %.2fx | %.1f | %.0f | %.0f | %.2f | %s |", m.c_str(),
+               median(ns), *std::min_element(ns.begin(), ns.end()),
+               *std::max_element(ns.begin(), ns.end()),
+               row.count("rcufree") ? paired_ratio(rs, row["rcufree"], "ns_op") : 0.0,
+               median(column(rs, "wall_ms")), median(column(rs, "gp")),
+               median(column(rs, "gp_callers")), over.empty() ? 0.0 : median(over),
+               fb ? std::to_string(static_cast<long long>(median(column(rs, "fallbacks")))).c_str()
+                  : "-");
+    }
+    if (!p.latency) continue;
+    rep.line("\n### %u thread%s: retire-call latency, ns net of the timer (median over rounds)\n",
+             t, t > 1 ? "s" : "");
+    rep.line("| mechanism | mean | p50 | p99 | p99.9 | max | >10us per 100k | >10us w/o ctx switch "
+             "per 100k | timer p50 (subtracted) |");
+    rep.line("|---|---|---|---|---|---|---|---|---|");
+    for (const auto& m : p.mechs) {
+      const auto& rs = lat[t][m];
+      if (rs.empty()) continue;
+      rep.line("| %s | %.1f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f |", m.c_str(),
+               median(column(rs, "mean_ns")), median(column(rs, "p50_ns")), median(column(rs, "p99_ns")),
+               median(column(rs, "p999_ns")), median(column(rs, "max_ns")),
+               median(column(rs, "slow_per_100k")),
+               median(column(rs, "slow_unswitched_per_100k")),
+               median(column(rs, "timer_p50_ns")));
+    }
+  }
+  rep.line("\n### Targets of issue 4 (this run)\n");
+  for (unsigned t : p.threads) {
+    auto& row = tput[t];
+    auto verdict = [](bool ok) { return ok ? "MET" : "NOT MET"; };
+    if (row.count("rcufree") && row.count("call_rcu")) {
+      const double r = paired_ratio(row["call_rcu"], row["rcufree"], "ns_op");
+      rep.line("- %u thr: default rcufree vs call_rcu: %.2fx faster (target >= 4x): %s", t, r,
+               verdict(r >= 4));
+    }
+    if (row.count("rcufree_ms")) {
+      std::vector<double> v;
+      const auto& ms = row["rcufree_ms"];
+      for (std::size_t i = 0; i < ms.size(); ++i) {
+        double best = 0;
+        for (const char* peer : {"call_rcu", "defer_rcu", "ck_epoch", "array512"})
+          if (row.count(peer) && i < row[peer].size() &&
+              (best == 0 || num(row[peer][i], "ns_op") < best))
+            best = num(row[peer][i], "ns_op");
+        if (best > 0) v.push_back(num(ms[i], "ns_op") / best);
+      }
+      const double r = median(v);
+      rep.line("- %u thr: rcufree_ms (sleepable callers reclaim) / fastest peer: %.2fx (target "
+               "<= 1.0x): %s", t, r, verdict(r <= 1.0));
+    }
+    if (p.latency && !lat[t]["rcufree"].empty()) {
+      const auto& rs = lat[t]["rcufree"];
+      const double p50 = median(column(rs, "p50_ns")), p999 = median(column(rs, "p999_ns"));
+      const double slow = median(column(rs, "slow_unswitched_per_100k"));
+      const double floor_slow = median(column(lat[t]["floor"], "slow_unswitched_per_100k"));
+      rep.line("- %u thr: rcufree call p50 %.1f ns (<= 15): %s; p99.9 %.1f ns (<= 100): %s; "
+               ">10us w/o ctx switch %.2f per 100k vs floor %.2f: %s", t, p50, verdict(p50 <= 15),
+               p999, verdict(p999 <= 100), slow, floor_slow, verdict(slow <= floor_slow));
+    }
+    if (t == 2 && row.count("rcufree") && row.count("floor")) {
+      std::vector<double> over;
+      for (std::size_t i = 0; i < row["rcufree"].size() && i < row["floor"].size(); ++i)
+        over.push_back((num(row["rcufree"][i], "rss_peak_kib") -
+                        num(row["floor"][i], "rss_peak_kib")) / 1024);
+      const double o = median(over);
+      rep.line("- 2 thr: rcufree peak RSS over floor %.2f MiB (target <= 4): %s", o,
+               verdict(o <= 4));
+    }
+  }
+}
+
+int parent_main(parent_options& p, run_options base) {
+  base.tsc_hz = tsc_hz();
+  if (p.mechs.empty()) {
+    for (const char* const* n = mechanism_names(); *n; ++n) {
+      const std::string m = *n;
+      if (m == "rcufree_delete" && !p.smoke) continue;
+      if (m == "rcufree_cfg" && base.cfg_cached_pages + base.cfg_tick_us + base.cfg_drain_ms == 0)
+        continue;
+      p.mechs.push_back(m);
+    }
+  }
+  if (!p.out.empty()) mkdir(p.out.c_str(), 0755);
+  FILE* raw = p.out.empty() ? nullptr : std::fopen((p.out + "/raw.txt").c_str(), "w");
+  table tput, lat;
+  int failures = 0;
+  auto run_one = [&](run_options o, table& into) {
+    record r;
+    const int st = spawn(o, r);
+    if (st != 0 || find_field(r, "ok") == nullptr || *find_field(r, "ok") != "1") {
+      std::fprintf(stderr, "FAILED: %s threads=%u mode=%s exit=%d\n", o.mech.c_str(), o.threads,
+                   mode_name(o.how), st);
+      ++failures;
+      return;
+    }
+    if (raw) std::fprintf(raw, "%s %s\n", mode_name(o.how), format_record(r).c_str());
+    into[o.threads][o.mech].push_back(std::move(r));
+  };
+  for (unsigned round = 1; round <= p.rounds; ++round) {
+    for (unsigned t : p.threads) {
+      std::fprintf(stderr, "round %u/%u, %u thread(s)\n", round, p.rounds, t);
+      for (const auto& m : p.mechs) {
+        run_options o = base;
+        o.mech = m;
+        o.threads = t;
+        run_one(o, tput);
+      }
+      if (!p.latency) continue;
+      for (const auto& m : p.mechs) {
+        run_options o = base;
+        o.mech = m;
+        o.threads = t;
+        o.how = mode::latency;
+        run_one(o, lat);
+      }
+    }
+  }
+  if (p.timeline) {
+    for (unsigned t : p.threads) {
+      for (const char* m : {"rcufree", "call_rcu"}) {
+        run_options o = base;
+        o.mech = m;
+        o.threads = t;
+        o.how = mode::timeline;
+        o.csv = (p.out.empty() ? std::string(".") : p.out) + "/timeline_" + m + "_" +
+                std::to_string(t) + "t.csv";
+        table ignore;
+        run_one(o, ignore);
+      }
+    }
+  }
+  if (raw) std::fclose(raw);
+  report rep;
+  summarize(p, base, tput, lat, rep);
+  std::fputs(rep.text.c_str(), stdout);
+  if (!p.out.empty()) {
+    if (FILE* f = std::fopen((p.out + "/summary.md").c_str(), "w")) {
+      std::fputs(rep.text.c_str(), f);
+      std::fclose(f);
+    }
+  }
+  if (failures) std::fprintf(stderr, "%d run(s) FAILED\n", failures);
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  using namespace bench;
+  parent_options p;
+  run_options o;
+  bool child = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "missing value after %s\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto next_num = [&] { return std::strtoull(next().c_str(), nullptr, 10); };
+    if (a == "--child") child = true, o.mech = next();
+    else if (a == "--mode") {
+      const std::string m = next();
+      o.how = m == "lat" ? mode::latency : m == "timeline" ? mode::timeline : mode::throughput;
+    } else if (a == "--threads") {
+      p.threads.clear();
+      for (const auto& t : split(next())) p.threads.push_back(static_cast<unsigned>(std::stoul(t)));
+      if (!p.threads.empty()) o.threads = p.threads.front();
+    } else if (a == "--objects") o.objects = next_num();
+    else if (a == "--size") o.size = next_num();
+    else if (a == "--rounds") p.rounds = static_cast<unsigned>(next_num());
+    else if (a == "--mechs") p.mechs = split(next());
+    else if (a == "--no-latency") p.latency = false;
+    else if (a == "--timeline") p.timeline = true;
+    else if (a == "--out") p.out = next();
+    else if (a == "--csv") o.csv = next();
+    else if (a == "--tsc-hz") o.tsc_hz = std::strtod(next().c_str(), nullptr);
+    else if (a == "--sample-us") o.sample_us = static_cast<unsigned>(next_num());
+    else if (a == "--cfg-cached") o.cfg_cached_pages = next_num();
+    else if (a == "--cfg-tick-us") o.cfg_tick_us = static_cast<unsigned>(next_num());
+    else if (a == "--cfg-drain-ms") o.cfg_drain_ms = static_cast<unsigned>(next_num());
+    else if (a == "--smoke") {
+      p.smoke = true;
+      p.rounds = 1;
+      o.objects = 20'000;
+    } else {
+      std::fprintf(stderr, "unknown option %s (see the header of bench/harness/main.cpp)\n",
+                   a.c_str());
+      return 2;
+    }
+  }
+  if (child) return child_main(o);
+  return parent_main(p, o);
+}
