@@ -1,0 +1,1 @@
+// peer_micro.cpp — micro-benchmarks of the peers' enqueue calls (filled in below).
