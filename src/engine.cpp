@@ -41,11 +41,13 @@ engine_core::engine_core(config c)
   open_seen_.assign(slot_count, 0);
   refill_caches();  // every CPU starts with a full cache: the first calls need no worker
   start_worker();
+  register_engine(this);
 }
 
 engine_core::~engine_core() {
   // relaxed: debug detection only.
   magic.store(0, std::memory_order_relaxed);
+  unregister_engine(this);
   shutdown();
   for (std::size_t i = 0; i < slot_count; ++i) slots[i].~cpu_slot();
   ::operator delete(slots, std::align_val_t{alignof(cpu_slot)});

@@ -57,6 +57,13 @@ class engine_core {
   void start_worker();
   bool on_worker_thread() const noexcept { return std::this_thread::get_id() == worker_id_; }
 
+  // --- fork (fork.cpp): park the worker and hold the locks across fork(); restart in the child
+  void prepare_fork();
+  void parent_after_fork();
+  void child_after_fork();
+  engine_core* fork_next = nullptr;  // the registry of live engines (fork.cpp)
+  engine_core* fork_prev = nullptr;
+
   // --- pages ---
   void* allocate_page() noexcept;     // sleepable contexts only
   void release_page(void* page) noexcept;
@@ -134,9 +141,15 @@ class engine_core {
   std::condition_variable done_cv_;   // barrier / shrink callers wait here
   bool wake_ = false;
   bool stop_ = false;
+  bool paused_ = false;  // set around fork()
+  bool parked_ = false;  // the worker acknowledged paused_
   std::thread worker_;
   std::thread::id worker_id_{};
 };
+
+// fork.cpp: the registry of live engines that pthread_atfork handlers walk.
+void register_engine(engine_core* e);
+void unregister_engine(engine_core* e);
 
 // True when the library was built with RCUFREE_DEBUG (double-queue and use-after-destroy checks).
 bool debug_checks_enabled() noexcept;

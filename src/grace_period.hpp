@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <new>
 
 namespace rcufree::detail {
 
@@ -64,6 +65,11 @@ class grace_period {
     last_us_.store(us, std::memory_order_relaxed);
     if (us > max_us_.load(std::memory_order_relaxed)) max_us_.store(us, std::memory_order_relaxed);
   }
+
+  // fork(): no grace period runs across it; the child gets a fresh, unlocked mutex.
+  void lock_for_fork() noexcept { mu_.lock(); }
+  void unlock_after_fork() noexcept { mu_.unlock(); }
+  void reset_in_child() noexcept { new (&mu_) std::mutex(); }
 
   const rcu_flavor_struct* flavor() const noexcept { return flavor_; }
   // relaxed loads below: statistics.

@@ -40,7 +40,15 @@ void engine_core::worker_main() {
     bool stopping;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (!wake_ && !stop_) wake_cv_.wait_for(lock, sleep, [this] { return wake_ || stop_; });
+      if (!wake_ && !stop_ && !paused_) {
+        wake_cv_.wait_for(lock, sleep, [this] { return wake_ || stop_ || paused_; });
+      }
+      while (paused_) {  // fork() in progress: park between passes (fork.cpp)
+        parked_ = true;
+        done_cv_.notify_all();
+        wake_cv_.wait(lock);
+      }
+      parked_ = false;
       wake_ = false;
       stopping = stop_;
     }

@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <thread>
 #include <vector>
 
@@ -201,4 +204,34 @@ TEST_CASE("the default engine and the free functions work") {
   rcufree::delete_rcu_mightsleep(new counted(&deaths));
   rcufree::barrier();
   CHECK(deaths.load() == 2);
+}
+
+TEST_CASE("after fork the child can use the engine and the parent loses nothing") {
+  std::atomic<std::uint64_t> deaths{0};
+  rcufree::engine eng;
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {  // keeps queueing while we fork
+    while (!stop.load()) eng.delete_rcu(new counted(&deaths), &counted::head);
+  });
+  for (int i = 0; i < 1000; ++i) eng.delete_rcu(new counted(&deaths), &counted::head);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Child: only this thread exists. Queue, barrier, and check everything queued here was freed.
+    std::atomic<std::uint64_t> child_deaths{0};
+    for (int i = 0; i < 5000; ++i) eng.delete_rcu(new counted(&child_deaths), &counted::head);
+    for (int i = 0; i < 100; ++i) eng.delete_rcu_mightsleep(new counted(&child_deaths));
+    eng.barrier();
+    _exit(child_deaths.load() == 5100 ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  stop = true;
+  busy.join();
+  eng.barrier();
+  const auto st = eng.snapshot();
+  CHECK(st.pending == 0);
+  CHECK(deaths.load() == st.queued);
 }
