@@ -1,0 +1,315 @@
+// alloc_counter.cpp — the allocator interposer (normal builds) or sanitizer hooks (ASan/TSan).
+// See alloc_counter.hpp.
+#include "alloc_counter.hpp"
+
+#include "atomic_support.hpp"
+
+#include <malloc.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <new>
+
+namespace alloc_counter {
+namespace {
+
+// Plain TLS in the executable: local-exec, so reading it is one %fs-relative load that cannot
+// allocate (a lazily allocated TLS block would recurse into malloc).
+__thread bool t_armed = false;
+
+std::atomic<std::uint64_t> g_counts[kFunctions];
+std::atomic<std::uint64_t> g_others{0};
+std::atomic<bool> g_window_open{false};
+std::atomic<const watched_set*> g_watched{nullptr};
+
+const char* const kNames[kFunctions] = {
+    "malloc",         "free",     "calloc",  "realloc", "reallocarray",
+    "aligned_alloc",  "posix_memalign", "memalign", "valloc", "pvalloc",
+    "operator new",   "operator new[]", "operator delete", "operator delete[]"};
+
+#ifdef RCUFREE_TEST_TSAN
+#define RCUFREE_TEST_NO_TSAN __attribute__((no_sanitize("thread")))
+#else
+#define RCUFREE_TEST_NO_TSAN
+#endif
+
+RCUFREE_TEST_NO_TSAN inline void note(int f) noexcept {
+  if (t_armed) {
+    // relaxed: only the armed thread (and signal handlers on it) increments; read after disarm()
+    // on the same thread.
+    g_counts[f].fetch_add(1, std::memory_order_relaxed);
+  } else if (g_window_open.load(std::memory_order_relaxed)) {  // relaxed: a statistic
+    // relaxed: statistic read after the window closes; exactness across threads is not needed.
+    g_others.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+RCUFREE_TEST_NO_TSAN void observe_free(const volatile void* vp) noexcept {
+  // acquire: pairs with the release in watch(); the address array is complete once seen.
+  const watched_set* w = g_watched.load(std::memory_order_acquire);
+  if (w == nullptr || vp == nullptr || w->n == 0) return;
+  const auto a = reinterpret_cast<std::uintptr_t>(const_cast<const void*>(vp));
+  std::size_t lo = 0, hi = w->n;
+  while (lo < hi) {  // first element >= a
+    const std::size_t mid = lo + (hi - lo) / 2;
+    if (w->sorted_addrs[mid] < a) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == w->n || w->sorted_addrs[lo] != a) return;
+  auto* magic = reinterpret_cast<std::uint64_t*>(a);
+  if (*magic != atomic_test::kAliveMagic) return;  // a reused chunk, or a double free (glibc or
+                                                   // the sanitizer reports that one)
+  *magic = atomic_test::kDeadMagic;
+  w->on_death(w->ctx, lo);
+}
+
+}  // namespace
+
+const char* name(int f) noexcept {
+  if (!per_function()) return f == f_malloc ? "allocation" : f == f_free ? "free" : "?";
+  return f >= 0 && f < kFunctions ? kNames[f] : "?";
+}
+
+void arm() noexcept {
+  // relaxed: the counters are only read by this thread after disarm().
+  for (auto& c : g_counts) c.store(0, std::memory_order_relaxed);
+  g_others.store(0, std::memory_order_relaxed);
+  g_window_open.store(true, std::memory_order_relaxed);
+  // Keep the compiler from moving the engine calls across the flag stores.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_armed = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+void disarm() noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t_armed = false;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  g_window_open.store(false, std::memory_order_relaxed);  // relaxed: see note()
+}
+
+std::uint64_t count(int f) noexcept {
+  return g_counts[f].load(std::memory_order_relaxed);  // relaxed: see note()
+}
+
+std::uint64_t total() noexcept {
+  std::uint64_t t = 0;
+  for (int f = 0; f < kFunctions; ++f) t += count(f);
+  return t;
+}
+
+std::uint64_t others() noexcept {
+  return g_others.load(std::memory_order_relaxed);  // relaxed: see note()
+}
+
+void watch(const watched_set* set) noexcept {
+  // release: publishes *set; pairs with the acquire in observe_free().
+  g_watched.store(set, std::memory_order_release);
+}
+
+#if defined(RCUFREE_TEST_ASAN) || defined(RCUFREE_TEST_TSAN)
+
+const char* mechanism() noexcept { return "sanitizer malloc/free hooks"; }
+bool per_function() noexcept { return false; }
+
+}  // namespace alloc_counter
+
+extern "C" int __sanitizer_install_malloc_and_free_hooks(
+    void (*malloc_hook)(const volatile void*, std::size_t),
+    void (*free_hook)(const volatile void*));
+
+namespace {
+RCUFREE_TEST_NO_TSAN void on_sanitizer_malloc(const volatile void*, std::size_t) {
+  alloc_counter::note(alloc_counter::f_malloc);
+}
+RCUFREE_TEST_NO_TSAN void on_sanitizer_free(const volatile void* p) {
+  alloc_counter::note(alloc_counter::f_free);
+  alloc_counter::observe_free(p);
+}
+[[maybe_unused]] const int g_hooks_installed =
+    __sanitizer_install_malloc_and_free_hooks(&on_sanitizer_malloc, &on_sanitizer_free);
+}  // namespace
+
+#else  // symbol interposition
+
+const char* mechanism() noexcept { return "symbol interposition"; }
+bool per_function() noexcept { return true; }
+
+}  // namespace alloc_counter
+
+// glibc's own entry points: the real allocator behind the interposed names.
+extern "C" {
+void* __libc_malloc(std::size_t) noexcept;
+void __libc_free(void*) noexcept;
+void* __libc_calloc(std::size_t, std::size_t) noexcept;
+void* __libc_realloc(void*, std::size_t) noexcept;
+void* __libc_memalign(std::size_t, std::size_t) noexcept;
+void* __libc_valloc(std::size_t) noexcept;
+void* __libc_pvalloc(std::size_t) noexcept;
+}
+
+using alloc_counter::note;
+
+extern "C" {
+
+void* malloc(std::size_t n) noexcept {
+  note(alloc_counter::f_malloc);
+  return __libc_malloc(n);
+}
+
+void free(void* p) noexcept {
+  note(alloc_counter::f_free);
+  alloc_counter::observe_free(p);
+  __libc_free(p);
+}
+
+void* calloc(std::size_t n, std::size_t size) noexcept {
+  note(alloc_counter::f_calloc);
+  return __libc_calloc(n, size);
+}
+
+void* realloc(void* p, std::size_t n) noexcept {
+  note(alloc_counter::f_realloc);
+  return __libc_realloc(p, n);
+}
+
+void* reallocarray(void* p, std::size_t n, std::size_t size) noexcept {
+  note(alloc_counter::f_reallocarray);
+  std::size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return __libc_realloc(p, bytes);
+}
+
+void* aligned_alloc(std::size_t align, std::size_t n) noexcept {
+  note(alloc_counter::f_aligned_alloc);
+  return __libc_memalign(align, n);
+}
+
+int posix_memalign(void** out, std::size_t align, std::size_t n) noexcept {
+  note(alloc_counter::f_posix_memalign);
+  if (align % sizeof(void*) != 0 || (align & (align - 1)) != 0 || align == 0) return EINVAL;
+  void* p = __libc_memalign(align, n);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void* memalign(std::size_t align, std::size_t n) noexcept {
+  note(alloc_counter::f_memalign);
+  return __libc_memalign(align, n);
+}
+
+void* valloc(std::size_t n) noexcept {
+  note(alloc_counter::f_valloc);
+  return __libc_valloc(n);
+}
+
+void* pvalloc(std::size_t n) noexcept {
+  note(alloc_counter::f_pvalloc);
+  return __libc_pvalloc(n);
+}
+
+}  // extern "C"
+
+namespace {
+
+// The throwing operator new: retries through the new-handler, throws std::bad_alloc without one.
+void* new_or_throw(std::size_t n, std::size_t align) {
+  if (n == 0) n = 1;
+  for (;;) {
+    void* p = align != 0 ? __libc_memalign(align, n) : __libc_malloc(n);
+    if (p != nullptr) return p;
+    std::new_handler h = std::get_new_handler();
+    if (h == nullptr) throw std::bad_alloc();
+    h();
+  }
+}
+
+void* new_or_null(std::size_t n, std::size_t align) noexcept {
+  try {
+    return new_or_throw(n, align);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+inline void delete_impl(void* p, int f) noexcept {
+  note(f);
+  alloc_counter::observe_free(p);
+  __libc_free(p);
+}
+
+}  // namespace
+
+void* operator new(std::size_t n) {
+  note(alloc_counter::f_new);
+  return new_or_throw(n, 0);
+}
+void* operator new[](std::size_t n) {
+  note(alloc_counter::f_new_array);
+  return new_or_throw(n, 0);
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  note(alloc_counter::f_new);
+  return new_or_null(n, 0);
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  note(alloc_counter::f_new_array);
+  return new_or_null(n, 0);
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+  note(alloc_counter::f_new);
+  return new_or_throw(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a) {
+  note(alloc_counter::f_new_array);
+  return new_or_throw(n, static_cast<std::size_t>(a));
+}
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  note(alloc_counter::f_new);
+  return new_or_null(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  note(alloc_counter::f_new_array);
+  return new_or_null(n, static_cast<std::size_t>(a));
+}
+
+void operator delete(void* p) noexcept { delete_impl(p, alloc_counter::f_delete); }
+void operator delete[](void* p) noexcept { delete_impl(p, alloc_counter::f_delete_array); }
+void operator delete(void* p, std::size_t) noexcept { delete_impl(p, alloc_counter::f_delete); }
+void operator delete[](void* p, std::size_t) noexcept {
+  delete_impl(p, alloc_counter::f_delete_array);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  delete_impl(p, alloc_counter::f_delete);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  delete_impl(p, alloc_counter::f_delete_array);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  delete_impl(p, alloc_counter::f_delete);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  delete_impl(p, alloc_counter::f_delete_array);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  delete_impl(p, alloc_counter::f_delete);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  delete_impl(p, alloc_counter::f_delete_array);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  delete_impl(p, alloc_counter::f_delete);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  delete_impl(p, alloc_counter::f_delete_array);
+}
+
+#endif
