@@ -1,6 +1,7 @@
 // engine.cpp — building and tearing down an engine; barrier, shrink, snapshot.
 #include "engine_core.hpp"
 #include "misuse.hpp"
+#include "pressure.hpp"
 
 #include <rcufree/atomic_scope.hpp>
 
@@ -41,6 +42,7 @@ engine_core::engine_core(config c)
   open_seen_.assign(slot_count, 0);
   refill_caches();  // every CPU starts with a full cache: the first calls need no worker
   start_worker();
+  if (cfg.watch_memory_pressure) pressure_ = std::make_unique<pressure_watch>(*this);
   register_engine(this);
 }
 
@@ -48,6 +50,7 @@ engine_core::~engine_core() {
   // relaxed: debug detection only.
   magic.store(0, std::memory_order_relaxed);
   unregister_engine(this);
+  pressure_.reset();
   shutdown();
   for (std::size_t i = 0; i < slot_count; ++i) slots[i].~cpu_slot();
   ::operator delete(slots, std::align_val_t{alignof(cpu_slot)});
@@ -84,6 +87,17 @@ void engine_core::stop_worker() {
   wake_cv_.notify_one();
   if (worker_.joinable()) worker_.join();
   worker_id_ = {};
+}
+
+void engine_core::on_memory_pressure() {
+  pressure_events.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+  // release: pairs with the worker's acquire exchange.
+  pressure_pending.store(true, std::memory_order_release);
+  wake_worker();
+}
+
+bool engine_core::pressure_watch_armed() const noexcept {
+  return pressure_ != nullptr && pressure_->armed();
 }
 
 void engine_core::wake_worker() {
@@ -224,6 +238,9 @@ stats engine::snapshot() const {
   st.blocks_expired_on_arrival = c.expired_on_arrival.load(std::memory_order_relaxed);
   st.refill_attempts = c.refill_attempts.load(std::memory_order_relaxed);
   st.shrinks = c.shrinks.load(std::memory_order_relaxed);
+  st.pressure_events = c.pressure_events.load(std::memory_order_relaxed);
+  st.expedited_passes = c.expedited_passes.load(std::memory_order_relaxed);
+  st.pressure_watch_armed = c.pressure_watch_armed() ? 1 : 0;
   st.oldest_pending_ms = c.oldest_pending_ms.load(std::memory_order_relaxed);
   st.gp_last_us = c.gp.last_us();
   st.gp_max_us = c.gp.max_us();

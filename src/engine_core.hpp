@@ -97,6 +97,15 @@ class engine_core {
   std::atomic<std::uint64_t> caller_reclaims{0};
   std::atomic<std::uint64_t> expired_on_arrival{0};
   std::atomic<std::uint64_t> shrinks{0};
+  std::atomic<std::uint64_t> pressure_events{0};
+  std::atomic<std::uint64_t> expedited_passes{0};
+  // Set by the pressure watcher (pressure.cpp), consumed by the worker's next pass.
+  std::atomic<bool> pressure_pending{false};
+  void on_memory_pressure();  // any thread; wakes the worker
+  bool pressure_watch_armed() const noexcept;
+  bool over_soft_cap() const noexcept {
+    return pending_objects() * cfg.assumed_object_bytes > cfg.pending_soft_cap_bytes;
+  }
   std::atomic<std::uint64_t> oldest_pending_ms{0};
   // Blocks the head-less path opened on pages it allocated itself (not from a cache).
   std::atomic<std::uint64_t> caller_pages{0};
@@ -144,6 +153,7 @@ class engine_core {
   bool paused_ = false;  // set around fork()
   bool parked_ = false;  // the worker acknowledged paused_
   std::thread worker_;
+  std::unique_ptr<class pressure_watch> pressure_;  // null unless cfg.watch_memory_pressure
   std::thread::id worker_id_{};
 };
 

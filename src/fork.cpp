@@ -12,6 +12,7 @@
 // Limit: an object another thread was pushing at the very instant of fork() may not be reached
 // by the child (its link never completes there); the child's copy of it is then not freed.
 #include "engine_core.hpp"
+#include "pressure.hpp"
 
 #include <pthread.h>
 
@@ -88,6 +89,10 @@ void engine_core::child_after_fork() {
   const bool had_worker = worker_.joinable();
   new (&worker_) std::thread();  // the parent's worker does not exist here; forget its handle
   if (had_worker) start_worker();
+  if (pressure_) {
+    (void)pressure_.release();  // its thread does not exist here: leak the handle, start anew
+    pressure_ = std::make_unique<pressure_watch>(*this);
+  }
 }
 
 }  // namespace rcufree::detail

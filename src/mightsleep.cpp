@@ -64,7 +64,11 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
     const bool queued = core.append_locked(s, obj, kind);
     s.leave();
     if (queued) {
-      if (core.cfg.sleepable_callers_reclaim) core.reclaim_on_caller(s);
+      // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
+      // sleepable caller helps): free them on this thread. At most once per closed block.
+      if (!s.closed.empty() && (core.cfg.sleepable_callers_reclaim || core.over_soft_cap())) {
+        core.reclaim_on_caller(s);
+      }
       return;
     }
   }

@@ -31,6 +31,9 @@ std::string stats::to_json() const {
   add("slot_contended", slot_contended);
   add("refill_attempts", refill_attempts);
   add("shrinks", shrinks);
+  add("pressure_events", pressure_events);
+  add("pressure_watch_armed", pressure_watch_armed);
+  add("expedited_passes", expedited_passes);
   add("oldest_pending_ms", oldest_pending_ms);
   add("gp_last_us", gp_last_us);
   add("gp_max_us", gp_max_us);

@@ -58,7 +58,10 @@ void engine_core::worker_main() {
     const std::uint64_t shrink_target = shrink_requested.load(std::memory_order_acquire);
     // relaxed: only this thread writes the completed counters.
     const bool flush = stopping || flush_target != flush_completed.load(std::memory_order_relaxed);
-    const bool shrink = shrink_target != shrink_completed.load(std::memory_order_relaxed);
+    // acquire exchange: pairs with the release store in on_memory_pressure.
+    const bool pressure = pressure_pending.exchange(false, std::memory_order_acquire);
+    const bool shrink =
+        pressure || shrink_target != shrink_completed.load(std::memory_order_relaxed);
 
     const bool found = worker_pass(flush, shrink);
 
@@ -71,8 +74,7 @@ void engine_core::worker_main() {
       done_cv_.notify_all();
     }
     if (stopping && (!found || pending_objects() == 0)) return;
-    const bool over_cap = pending_objects() * cfg.assumed_object_bytes > cfg.pending_soft_cap_bytes;
-    if (over_cap) {
+    if (over_soft_cap()) {
       sleep = std::chrono::microseconds(0);
     } else if (found) {
       sleep = tick;
@@ -87,8 +89,8 @@ bool engine_core::worker_pass(bool flush, bool shrink) {
                                                std::chrono::steady_clock::now() - epoch_)
                                                .count()),
                 std::memory_order_relaxed);  // relaxed: see now_ms()
-  const bool expedite =
-      pending_objects() * cfg.assumed_object_bytes > cfg.pending_soft_cap_bytes;
+  const bool expedite = over_soft_cap();
+  if (expedite) expedited_passes.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   reclaim_batch batch = detach(flush, expedite);
   const bool found = !batch.empty();
   if (found) {
@@ -105,7 +107,7 @@ bool engine_core::worker_pass(bool flush, bool shrink) {
   if (shrink) {
     drop_caches();
     shrinks.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
-    refill_backoff_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    refill_backoff_until_ = std::chrono::steady_clock::now() + cfg.refill_backoff_after_shrink;
   } else {
     refill_caches();
   }

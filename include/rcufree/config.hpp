@@ -53,6 +53,17 @@ struct config {
   // two-argument forms never free on the caller, whatever this says.
   bool sleepable_callers_reclaim = false;
 
+  // Memory pressure. watch_memory_pressure starts a thread that listens to Linux PSI (the cgroup
+  // v2 memory.pressure trigger of this process's cgroup, else /proc/pressure/memory) and, when
+  // tasks stall on memory for 15% of a window (150 ms in 1 s; 300 ms in 2 s for processes
+  // without CAP_SYS_RESOURCE), does what shrink() does. Where PSI is not
+  // available it says so once on stderr and carries on without it. Off by default.
+  bool watch_memory_pressure = false;
+  // After a shrink (by shrink() or a pressure event) the worker does not refill page caches for
+  // this long, so that it does not fight reclaim (the kernel waits 5 s). Atomic callers use the
+  // fallback list meanwhile.
+  std::chrono::milliseconds refill_backoff_after_shrink{5000};
+
   // Page allocator for pointer blocks, called only from sleepable contexts (the worker, the
   // head-less forms). Empty: aligned_alloc(page_size, page_size). May return nullptr: rcufree
   // then uses the fallback list (two-argument form) or waits for a grace period (head-less form).

@@ -31,6 +31,9 @@ struct stats {
   std::uint64_t slot_contended = 0;       // two-argument calls that found their CPU's slot busy
   std::uint64_t refill_attempts = 0;      // page allocations tried by the worker
   std::uint64_t shrinks = 0;              // shrink() calls and pressure events acted on
+  std::uint64_t pressure_events = 0;      // PSI memory-pressure triggers received
+  std::uint64_t pressure_watch_armed = 0; // 1 while a PSI trigger is armed (watch_memory_pressure)
+  std::uint64_t expedited_passes = 0;     // worker passes run at once because pending > soft cap
   std::uint64_t oldest_pending_ms = 0;    // age of the oldest block or list still waiting
   std::uint64_t gp_last_us = 0;           // duration of the last grace period
   std::uint64_t gp_max_us = 0;            // longest grace period seen
