@@ -21,7 +21,7 @@ __thread bool t_armed = false;
 std::atomic<std::uint64_t> g_counts[kFunctions];
 std::atomic<std::uint64_t> g_others{0};
 std::atomic<bool> g_window_open{false};
-std::atomic<const watched_set*> g_watched{nullptr};
+std::atomic<const watched_set*> g_watched[kMaxWatched];
 
 const char* const kNames[kFunctions] = {
     "malloc",         "free",     "calloc",  "realloc", "reallocarray",
@@ -45,11 +45,7 @@ RCUFREE_TEST_NO_TSAN inline void note(int f) noexcept {
   }
 }
 
-RCUFREE_TEST_NO_TSAN void observe_free(const volatile void* vp) noexcept {
-  // acquire: pairs with the release in watch(); the address array is complete once seen.
-  const watched_set* w = g_watched.load(std::memory_order_acquire);
-  if (w == nullptr || vp == nullptr || w->n == 0) return;
-  const auto a = reinterpret_cast<std::uintptr_t>(const_cast<const void*>(vp));
+RCUFREE_TEST_NO_TSAN bool observe_in(const watched_set* w, std::uintptr_t a) noexcept {
   std::size_t lo = 0, hi = w->n;
   while (lo < hi) {  // first element >= a
     const std::size_t mid = lo + (hi - lo) / 2;
@@ -59,12 +55,23 @@ RCUFREE_TEST_NO_TSAN void observe_free(const volatile void* vp) noexcept {
       hi = mid;
     }
   }
-  if (lo == w->n || w->sorted_addrs[lo] != a) return;
+  if (lo == w->n || w->sorted_addrs[lo] != a) return false;
   auto* magic = reinterpret_cast<std::uint64_t*>(a);
-  if (*magic != atomic_test::kAliveMagic) return;  // a reused chunk, or a double free (glibc or
-                                                   // the sanitizer reports that one)
+  if (*magic != atomic_test::kAliveMagic) return true;  // a reused chunk, or a double free
+                                                        // (glibc or the sanitizer reports it)
   *magic = atomic_test::kDeadMagic;
   w->on_death(w->ctx, lo);
+  return true;
+}
+
+RCUFREE_TEST_NO_TSAN void observe_free(const volatile void* vp) noexcept {
+  if (vp == nullptr) return;
+  const auto a = reinterpret_cast<std::uintptr_t>(const_cast<const void*>(vp));
+  for (auto& slot : g_watched) {
+    // acquire: pairs with the release in watch(); the address array is complete once seen.
+    const watched_set* w = slot.load(std::memory_order_acquire);
+    if (w != nullptr && w->n != 0 && observe_in(w, a)) return;
+  }
 }
 
 }  // namespace
@@ -107,8 +114,20 @@ std::uint64_t others() noexcept {
 }
 
 void watch(const watched_set* set) noexcept {
-  // release: publishes *set; pairs with the acquire in observe_free().
-  g_watched.store(set, std::memory_order_release);
+  for (auto& slot : g_watched) {
+    const watched_set* expected = nullptr;
+    // release: publishes *set; pairs with the acquire in observe_free().
+    if (slot.compare_exchange_strong(expected, set, std::memory_order_release,
+                                     std::memory_order_relaxed)) {
+      return;
+    }
+  }
+  std::abort();  // a test watches more than kMaxWatched sets at once
+}
+
+void unwatch_all() noexcept {
+  // relaxed: called after barrier(); no free of a watched object can still be running.
+  for (auto& slot : g_watched) slot.store(nullptr, std::memory_order_relaxed);
 }
 
 #if defined(RCUFREE_TEST_ASAN) || defined(RCUFREE_TEST_TSAN)

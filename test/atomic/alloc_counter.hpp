@@ -52,14 +52,17 @@ std::uint64_t total() noexcept;
 std::uint64_t others() noexcept;
 
 // Watches frees of a set of malloc'd objects that start with kAliveMagic (atomic_support.hpp):
-// the first free of each is recorded in deaths[index] (index into the sorted address array) and
-// its magic set to kDeadMagic. Set before the objects are queued, cleared after barrier().
+// the first free of each is reported to on_death with its index in the sorted address array, and
+// its magic set to kDeadMagic. Up to kMaxWatched sets at once: added before the objects are
+// queued, all cleared after barrier().
 struct watched_set {
   const std::uintptr_t* sorted_addrs;
   std::size_t n;
   void (*on_death)(void* ctx, std::size_t index) noexcept;
   void* ctx;
 };
-void watch(const watched_set* set) noexcept;
+inline constexpr int kMaxWatched = 8;
+void watch(const watched_set* set) noexcept;  // aborts if all kMaxWatched places are taken
+void unwatch_all() noexcept;
 
 }  // namespace alloc_counter

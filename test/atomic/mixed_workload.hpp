@@ -62,11 +62,17 @@ class mixed_workload {
 
   // Starts recording which kfree objects std::free sees (call before the window).
   void watch_frees() const noexcept { alloc_counter::watch(&watch_); }
-  static void unwatch() noexcept { alloc_counter::watch(nullptr); }
+  static void unwatch() noexcept { alloc_counter::unwatch_all(); }
 
   // The measured loop: one two-argument call per object. Allocates nothing itself.
-  void run(rcufree::engine* e, entry how) const noexcept {
-    for (const auto& [type, obj] : calls_) call(e, how, type, obj);
+  void run(rcufree::engine* e, entry how) const noexcept { run(e, how, 0, calls_.size()); }
+  // Calls [begin, end) only.
+  void run(rcufree::engine* e, entry how, std::size_t begin, std::size_t end) const noexcept {
+    for (std::size_t i = begin; i < end; ++i) call(e, how, calls_[i].first, calls_[i].second);
+  }
+  // The call for object i. Async-signal-safe.
+  void call_at(rcufree::engine* e, entry how, std::size_t i) const noexcept {
+    call(e, how, calls_[i].first, calls_[i].second);
   }
 
   std::size_t size() const noexcept { return calls_.size(); }
