@@ -5,7 +5,10 @@
 // head-less form). Once a second it prints a line of live statistics; at the end a summary. An
 // entry found freed by a reader (its poison visible) makes the program fail.
 //
-//   reclaim_loop [--seconds N] [--readers N] [--updaters N] [--slots N] [--json]
+//   reclaim_loop [--seconds N] [--readers N] [--updaters N] [--slots N] [--json] [--csv FILE]
+//
+// --json prints each line as the engine's one-line JSON; --csv FILE also samples every 10 ms
+// into FILE (the columns of rcufree::stats_sampler) for plotting.
 #include <rcufree/rcufree.hpp>
 #include <urcu/urcu-memb.h>
 
@@ -14,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -35,6 +39,7 @@ struct options {
   int seconds = 10, readers = 1, updaters = 1;
   std::size_t slots = 4096;
   bool json = false;
+  std::string csv;
 };
 
 options parse(int argc, char** argv) {
@@ -52,10 +57,11 @@ options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--updaters")) o.updaters = static_cast<int>(next("--updaters"));
     else if (!std::strcmp(argv[i], "--slots")) o.slots = static_cast<std::size_t>(next("--slots"));
     else if (!std::strcmp(argv[i], "--json")) o.json = true;
+    else if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) o.csv = argv[++i];
     else {
       std::fprintf(stderr,
                    "usage: reclaim_loop [--seconds N] [--readers N] [--updaters N] [--slots N] "
-                   "[--json]\n");
+                   "[--json] [--csv FILE]\n");
       std::exit(2);
     }
   }
@@ -116,6 +122,10 @@ int main(int argc, char** argv) {
 
   std::printf("reclaim_loop: %d s, %d readers, %d updaters, %zu slots\n", opt.seconds,
               opt.readers, opt.updaters, opt.slots);
+  std::unique_ptr<rcufree::stats_sampler> sampler;
+  if (!opt.csv.empty()) {
+    sampler = std::make_unique<rcufree::stats_sampler>(eng, opt.csv, std::chrono::milliseconds(10));
+  }
   std::uint64_t last_updates = 0;
   for (int s = 1; s <= opt.seconds; ++s) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -137,6 +147,7 @@ int main(int argc, char** argv) {
   }
   stop = true;
   for (auto& t : threads) t.join();
+  sampler.reset();
   for (auto& slot : table) eng.delete_rcu(slot.exchange(nullptr), &entry::head);
   eng.barrier();
   const auto st = eng.snapshot();

@@ -6,43 +6,68 @@
 
 namespace rcufree {
 
+namespace {
+// Every scalar counter, in the order of stats.hpp; one list for both JSON and CSV.
+template <class Fn>
+void for_each_counter(const stats& st, Fn&& fn) {
+  fn("queued", st.queued);
+  fn("freed", st.freed);
+  fn("pending", st.pending);
+  fn("pages_in_use", st.pages_in_use);
+  fn("pages_cached", st.pages_cached);
+  fn("page_allocs", st.page_allocs);
+  fn("page_alloc_failures", st.page_alloc_failures);
+  fn("fallback_objects", st.fallback_objects);
+  fn("grace_periods", st.grace_periods);
+  fn("drains", st.drains);
+  fn("inline_frees", st.inline_frees);
+  fn("caller_reclaims", st.caller_reclaims);
+  fn("blocks_expired_on_arrival", st.blocks_expired_on_arrival);
+  fn("slot_contended", st.slot_contended);
+  fn("refill_attempts", st.refill_attempts);
+  fn("shrinks", st.shrinks);
+  fn("pressure_events", st.pressure_events);
+  fn("pressure_watch_armed", st.pressure_watch_armed);
+  fn("expedited_passes", st.expedited_passes);
+  fn("oldest_pending_ms", st.oldest_pending_ms);
+  fn("gp_last_us", st.gp_last_us);
+  fn("gp_max_us", st.gp_max_us);
+}
+}  // namespace
+
 std::string stats::to_json() const {
   std::string out = "{";
-  auto add = [&out](const char* key, std::uint64_t value) {
+  for_each_counter(*this, [&out](const char* key, std::uint64_t value) {
     if (out.size() > 1) out += ',';
     out += '"';
     out += key;
     out += "\":";
     out += std::to_string(value);
-  };
-  add("queued", queued);
-  add("freed", freed);
-  add("pending", pending);
-  add("pages_in_use", pages_in_use);
-  add("pages_cached", pages_cached);
-  add("page_allocs", page_allocs);
-  add("page_alloc_failures", page_alloc_failures);
-  add("fallback_objects", fallback_objects);
-  add("grace_periods", grace_periods);
-  add("drains", drains);
-  add("inline_frees", inline_frees);
-  add("caller_reclaims", caller_reclaims);
-  add("blocks_expired_on_arrival", blocks_expired_on_arrival);
-  add("slot_contended", slot_contended);
-  add("refill_attempts", refill_attempts);
-  add("shrinks", shrinks);
-  add("pressure_events", pressure_events);
-  add("pressure_watch_armed", pressure_watch_armed);
-  add("expedited_passes", expedited_passes);
-  add("oldest_pending_ms", oldest_pending_ms);
-  add("gp_last_us", gp_last_us);
-  add("gp_max_us", gp_max_us);
+  });
   out += ",\"pages_in_use_per_cpu\":[";
   for (std::size_t i = 0; i < pages_in_use_per_cpu.size(); ++i) {
     if (i != 0) out += ',';
     out += std::to_string(pages_in_use_per_cpu[i]);
   }
   out += "]}";
+  return out;
+}
+
+std::string stats::csv_header() {
+  std::string out;
+  for_each_counter(stats{}, [&out](const char* key, std::uint64_t) {
+    if (!out.empty()) out += ',';
+    out += key;
+  });
+  return out;
+}
+
+std::string stats::to_csv_row() const {
+  std::string out;
+  for_each_counter(*this, [&out](const char*, std::uint64_t value) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(value);
+  });
   return out;
 }
 

@@ -21,6 +21,7 @@
 #include <rcufree/config.hpp>
 #include <rcufree/engine.hpp>
 #include <rcufree/stats.hpp>
+#include <rcufree/stats_sampler.hpp>
 
 namespace rcufree {
 

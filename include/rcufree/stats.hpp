@@ -41,6 +41,10 @@ struct stats {
 
   // One line of JSON: {"queued":N,...}, the keys above in this order.
   std::string to_json() const;
+  // The same counters as CSV (pages_in_use_per_cpu left out): a header line and a row, each
+  // without a trailing newline. stats_sampler (stats_sampler.hpp) writes them periodically.
+  static std::string csv_header();
+  std::string to_csv_row() const;
 };
 
 }  // namespace rcufree

@@ -5,7 +5,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
 #include <thread>
 
 #include "counted.hpp"
@@ -110,4 +112,34 @@ TEST_CASE("an atomic flood past the soft cap makes the worker expedite and loses
               static_cast<unsigned long long>(st.expedited_passes));
   CHECK(st.expedited_passes > 0);
   CHECK(deaths.load() == 300000);
+}
+
+TEST_CASE("the stats sampler writes a CSV with a header and one row per period") {
+  const std::string path = "/tmp/rcufree_sampler_test_" + std::to_string(getpid()) + ".csv";
+  rcufree::engine eng;
+  {
+    rcufree::stats_sampler sampler(eng, path, 2ms);
+    std::atomic<std::uint64_t> deaths{0};
+    for (int i = 0; i < 1000; ++i) eng.delete_rcu(new counted(&deaths), &counted::head);
+    std::this_thread::sleep_for(30ms);
+    eng.barrier();
+  }
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  REQUIRE(f != nullptr);
+  char line[4096];
+  REQUIRE(std::fgets(line, sizeof line, f) != nullptr);
+  const std::string header = line;
+  CHECK(header.rfind("t_us,queued,freed,pending,", 0) == 0);
+  const auto columns = std::count(header.begin(), header.end(), ',');
+  int rows = 0;
+  std::string last;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    last = line;
+    CHECK(std::count(last.begin(), last.end(), ',') == columns);
+    ++rows;
+  }
+  std::fclose(f);
+  std::remove(path.c_str());
+  CHECK(rows >= 3);
+  CHECK(last.find(",1000,1000,0,") != std::string::npos);  // the final row: queued, freed, pending
 }
