@@ -7,9 +7,6 @@
 // use and RSS every sample_us.
 #include "child.hpp"
 
-#include "latency.hpp"
-#include "mechanisms.hpp"
-
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,14 +18,17 @@
 #include <thread>
 #include <vector>
 
+#include "latency.hpp"
+#include "mechanisms.hpp"
+
 namespace bench {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 
 struct thread_result {
-  histogram hist;        // retire latency, ticks (latency mode)
-  histogram timer_hist;  // two back-to-back tick reads: the timer's own cost
+  histogram hist;                     // retire latency, ticks (latency mode)
+  histogram timer_hist;               // two back-to-back tick reads: the timer's own cost
   std::uint64_t slow = 0;             // calls over 10 us
   std::uint64_t slow_unswitched = 0;  // ... with no context switch of this thread around them
 };
@@ -250,13 +250,14 @@ int run(const run_options& o) {
   return 0;
 }
 
-const char* const kNames[] = {"floor",    "rcufree",  "rcufree_ms",    "call_rcu",
-                              "defer_rcu", "ck_epoch", "array512",      "rcufree_cfg",
-                              "rcufree_delete", nullptr};
+const char* const kNames[] = {"floor",    "rcufree",  "rcufree_ms",  "call_rcu",       "defer_rcu",
+                              "ck_epoch", "array512", "rcufree_cfg", "rcufree_delete", nullptr};
 
 }  // namespace
 
-const char* const* mechanism_names() { return kNames; }
+const char* const* mechanism_names() {
+  return kNames;
+}
 
 int child_main(const run_options& o) {
   resolve_synchronize_rcu();

@@ -21,7 +21,9 @@ static unsigned next_thread;
 /* The thread whose record is being dispatched: callbacks run on the record's owner. */
 static _Thread_local struct ck_peer_thread* current;
 
-void ck_peer_init(void) { ck_epoch_init(&epoch); }
+void ck_peer_init(void) {
+  ck_epoch_init(&epoch);
+}
 
 static void free_object(ck_epoch_entry_t* entry) {
   current->freed++;
@@ -55,6 +57,10 @@ unsigned long ck_peer_finish(struct ck_peer_thread* t) {
   return t->freed;
 }
 
-void ck_peer_unregister(struct ck_peer_thread* t) { ck_epoch_unregister(&t->record); }
+void ck_peer_unregister(struct ck_peer_thread* t) {
+  ck_epoch_unregister(&t->record);
+}
 
-unsigned long ck_peer_grace_periods(const struct ck_peer_thread* t) { return t->grace_periods; }
+unsigned long ck_peer_grace_periods(const struct ck_peer_thread* t) {
+  return t->grace_periods;
+}

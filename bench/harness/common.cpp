@@ -70,7 +70,9 @@ std::uint64_t grace_periods_total() noexcept {
 std::uint64_t grace_periods_on_callers() noexcept {
   return gp_callers.load(std::memory_order_relaxed);  // relaxed: statistic
 }
-void mark_producer_thread() noexcept { is_producer = true; }
+void mark_producer_thread() noexcept {
+  is_producer = true;
+}
 
 void resolve_synchronize_rcu() {
   // release: pairs with the acquire in the interposer below.

@@ -19,9 +19,9 @@ struct run_options {
   std::size_t objects = 1'000'000;  // in total, split evenly across threads
   std::size_t size = 64;            // bytes per object; the 16-byte head sits at offset 0
   mode how = mode::throughput;
-  double tsc_hz = 0;                // ticks per second, calibrated by the parent
-  std::string csv;                  // timeline mode: where to write the samples
-  unsigned sample_us = 100;         // timeline sampling period
+  double tsc_hz = 0;         // ticks per second, calibrated by the parent
+  std::string csv;           // timeline mode: where to write the samples
+  unsigned sample_us = 100;  // timeline sampling period
   // Overrides for the "rcufree_cfg" variant (0: keep the default).
   std::size_t cfg_cached_pages = 0;
   unsigned cfg_tick_us = 0;

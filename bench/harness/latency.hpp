@@ -15,7 +15,9 @@ namespace bench {
 
 // Not serializing on purpose: lfence/rdtscp would double the timer's own cost. Its overhead (two
 // back-to-back reads) is measured per thread and subtracted; see docs/PERFORMANCE.md.
-inline std::uint64_t ticks() noexcept { return __rdtsc(); }
+inline std::uint64_t ticks() noexcept {
+  return __rdtsc();
+}
 
 // Log-linear: exact below 2048 ticks, then 128 sub-buckets per power of two (< 0.8 % error).
 class histogram {
@@ -63,7 +65,9 @@ class histogram {
 
   std::uint64_t count() const noexcept { return n_; }
   // The mean is not quantized: see the note on the TSC's 10 ns steps in docs/PERFORMANCE.md.
-  double mean() const noexcept { return n_ ? static_cast<double>(sum_) / static_cast<double>(n_) : 0; }
+  double mean() const noexcept {
+    return n_ ? static_cast<double>(sum_) / static_cast<double>(n_) : 0;
+  }
   std::uint64_t max() const noexcept { return max_; }
 
   static std::size_t index(std::uint64_t v) noexcept {

@@ -10,9 +10,6 @@
 // this machine's unequal cores hits every mechanism alike. It prints medians and, per round,
 // ratios against rcufree, then checks the targets of issue 4. Exit status: non-zero if any child
 // failed or lost or double-freed an object (the smoke test relies on this).
-#include "child.hpp"
-#include "latency.hpp"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -28,6 +25,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "child.hpp"
+#include "latency.hpp"
 
 namespace bench {
 namespace {
@@ -66,13 +66,26 @@ const char* mode_name(mode m) {
 
 // Runs one child; returns its exit status and its RESULT record.
 int spawn(const run_options& o, record& out) {
-  std::vector<std::string> args{"rcufree_harness", "--child", o.mech, "--mode", mode_name(o.how),
-                                "--threads", std::to_string(o.threads), "--objects",
-                                std::to_string(o.objects), "--size", std::to_string(o.size),
-                                "--tsc-hz", std::to_string(o.tsc_hz), "--sample-us",
-                                std::to_string(o.sample_us), "--cfg-cached",
-                                std::to_string(o.cfg_cached_pages), "--cfg-tick-us",
-                                std::to_string(o.cfg_tick_us), "--cfg-drain-ms",
+  std::vector<std::string> args{"rcufree_harness",
+                                "--child",
+                                o.mech,
+                                "--mode",
+                                mode_name(o.how),
+                                "--threads",
+                                std::to_string(o.threads),
+                                "--objects",
+                                std::to_string(o.objects),
+                                "--size",
+                                std::to_string(o.size),
+                                "--tsc-hz",
+                                std::to_string(o.tsc_hz),
+                                "--sample-us",
+                                std::to_string(o.sample_us),
+                                "--cfg-cached",
+                                std::to_string(o.cfg_cached_pages),
+                                "--cfg-tick-us",
+                                std::to_string(o.cfg_tick_us),
+                                "--cfg-drain-ms",
                                 std::to_string(o.cfg_drain_ms)};
   if (!o.csv.empty()) args.insert(args.end(), {"--csv", o.csv});
   std::vector<char*> argv;
@@ -90,12 +103,14 @@ int spawn(const run_options& o, record& out) {
   close(fds[1]);
   std::string text;
   char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(n));
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
   const auto at = text.find("RESULT ");
-  if (at != std::string::npos) out = parse_record(text.substr(at + 7, text.find('\n', at) - at - 7));
+  if (at != std::string::npos)
+    out = parse_record(text.substr(at + 7, text.find('\n', at) - at - 7));
   if (!WIFEXITED(status)) return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   return WEXITSTATUS(status);
 }
@@ -144,15 +159,17 @@ struct report {
 
 void summarize(const parent_options& p, const run_options& base, table& tput, table& lat,
                report& rep) {
-  rep.line("objects=%zu size=%zu rounds=%u tsc=%.3f GHz; ns/op = wall x threads / objects "
-           "(per-thread time per op); ratio = peer / rcufree, median of per-round ratios",
-           base.objects, base.size, p.rounds, base.tsc_hz / 1e9);
+  rep.line(
+      "objects=%zu size=%zu rounds=%u tsc=%.3f GHz; ns/op = wall x threads / objects "
+      "(per-thread time per op); ratio = peer / rcufree, median of per-round ratios",
+      base.objects, base.size, p.rounds, base.tsc_hz / 1e9);
   for (unsigned t : p.threads) {
     auto& row = tput[t];
     rep.line("\n### %u thread%s: throughput (median of %u interleaved rounds)\n", t,
              t > 1 ? "s" : "", p.rounds);
-    rep.line("| mechanism | ns/op | min-max | vs rcufree | wall ms | GPs | GPs on caller | "
-             "peak RSS over floor MiB | fallbacks |");
+    rep.line(
+        "| mechanism | ns/op | min-max | vs rcufree | wall ms | GPs | GPs on caller | "
+        "peak RSS over floor MiB | fallbacks |");
     rep.line("|---|---|---|---|---|---|---|---|---|");
     for (const auto& m : p.mechs) {
       const auto& rs = row[m];
@@ -174,18 +191,18 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
     if (!p.latency) continue;
     rep.line("\n### %u thread%s: retire-call latency, ns net of the timer (median over rounds)\n",
              t, t > 1 ? "s" : "");
-    rep.line("| mechanism | mean | p50 | p99 | p99.9 | max | >10us per 100k | >10us w/o ctx switch "
-             "per 100k | timer p50 (subtracted) |");
+    rep.line(
+        "| mechanism | mean | p50 | p99 | p99.9 | max | >10us per 100k | >10us w/o ctx switch "
+        "per 100k | timer p50 (subtracted) |");
     rep.line("|---|---|---|---|---|---|---|---|---|");
     for (const auto& m : p.mechs) {
       const auto& rs = lat[t][m];
       if (rs.empty()) continue;
       rep.line("| %s | %.1f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f |", m.c_str(),
-               median(column(rs, "mean_ns")), median(column(rs, "p50_ns")), median(column(rs, "p99_ns")),
-               median(column(rs, "p999_ns")), median(column(rs, "max_ns")),
-               median(column(rs, "slow_per_100k")),
-               median(column(rs, "slow_unswitched_per_100k")),
-               median(column(rs, "timer_p50_ns")));
+               median(column(rs, "mean_ns")), median(column(rs, "p50_ns")),
+               median(column(rs, "p99_ns")), median(column(rs, "p999_ns")),
+               median(column(rs, "max_ns")), median(column(rs, "slow_per_100k")),
+               median(column(rs, "slow_unswitched_per_100k")), median(column(rs, "timer_p50_ns")));
     }
   }
   rep.line("\n### Targets of issue 4 (this run)\n");
@@ -209,23 +226,27 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
         if (best > 0) v.push_back(num(ms[i], "ns_op") / best);
       }
       const double r = median(v);
-      rep.line("- %u thr: rcufree_ms (sleepable callers reclaim) / fastest peer: %.2fx (target "
-               "<= 1.0x): %s", t, r, verdict(r <= 1.0));
+      rep.line(
+          "- %u thr: rcufree_ms (sleepable callers reclaim) / fastest peer: %.2fx (target "
+          "<= 1.0x): %s",
+          t, r, verdict(r <= 1.0));
     }
     if (p.latency && !lat[t]["rcufree"].empty()) {
       const auto& rs = lat[t]["rcufree"];
       const double p50 = median(column(rs, "p50_ns")), p999 = median(column(rs, "p999_ns"));
       const double slow = median(column(rs, "slow_unswitched_per_100k"));
       const double floor_slow = median(column(lat[t]["floor"], "slow_unswitched_per_100k"));
-      rep.line("- %u thr: rcufree call p50 %.1f ns (<= 15): %s; p99.9 %.1f ns (<= 100): %s; "
-               ">10us w/o ctx switch %.2f per 100k vs floor %.2f: %s", t, p50, verdict(p50 <= 15),
-               p999, verdict(p999 <= 100), slow, floor_slow, verdict(slow <= floor_slow));
+      rep.line(
+          "- %u thr: rcufree call p50 %.1f ns (<= 15): %s; p99.9 %.1f ns (<= 100): %s; "
+          ">10us w/o ctx switch %.2f per 100k vs floor %.2f: %s",
+          t, p50, verdict(p50 <= 15), p999, verdict(p999 <= 100), slow, floor_slow,
+          verdict(slow <= floor_slow));
     }
     if (t == 2 && row.count("rcufree") && row.count("floor")) {
       std::vector<double> over;
       for (std::size_t i = 0; i < row["rcufree"].size() && i < row["floor"].size(); ++i)
-        over.push_back((num(row["rcufree"][i], "rss_peak_kib") -
-                        num(row["floor"][i], "rss_peak_kib")) / 1024);
+        over.push_back(
+            (num(row["rcufree"][i], "rss_peak_kib") - num(row["floor"][i], "rss_peak_kib")) / 1024);
       const double o = median(over);
       rep.line("- 2 thr: rcufree peak RSS over floor %.2f MiB (target <= 4): %s", o,
                verdict(o <= 4));
@@ -325,7 +346,8 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     auto next_num = [&] { return std::strtoull(next().c_str(), nullptr, 10); };
-    if (a == "--child") child = true, o.mech = next();
+    if (a == "--child")
+      child = true, o.mech = next();
     else if (a == "--mode") {
       const std::string m = next();
       o.how = m == "lat" ? mode::latency : m == "timeline" ? mode::timeline : mode::throughput;
@@ -333,19 +355,32 @@ int main(int argc, char** argv) {
       p.threads.clear();
       for (const auto& t : split(next())) p.threads.push_back(static_cast<unsigned>(std::stoul(t)));
       if (!p.threads.empty()) o.threads = p.threads.front();
-    } else if (a == "--objects") o.objects = next_num();
-    else if (a == "--size") o.size = next_num();
-    else if (a == "--rounds") p.rounds = static_cast<unsigned>(next_num());
-    else if (a == "--mechs") p.mechs = split(next());
-    else if (a == "--no-latency") p.latency = false;
-    else if (a == "--timeline") p.timeline = true;
-    else if (a == "--out") p.out = next();
-    else if (a == "--csv") o.csv = next();
-    else if (a == "--tsc-hz") o.tsc_hz = std::strtod(next().c_str(), nullptr);
-    else if (a == "--sample-us") o.sample_us = static_cast<unsigned>(next_num());
-    else if (a == "--cfg-cached") o.cfg_cached_pages = next_num();
-    else if (a == "--cfg-tick-us") o.cfg_tick_us = static_cast<unsigned>(next_num());
-    else if (a == "--cfg-drain-ms") o.cfg_drain_ms = static_cast<unsigned>(next_num());
+    } else if (a == "--objects")
+      o.objects = next_num();
+    else if (a == "--size")
+      o.size = next_num();
+    else if (a == "--rounds")
+      p.rounds = static_cast<unsigned>(next_num());
+    else if (a == "--mechs")
+      p.mechs = split(next());
+    else if (a == "--no-latency")
+      p.latency = false;
+    else if (a == "--timeline")
+      p.timeline = true;
+    else if (a == "--out")
+      p.out = next();
+    else if (a == "--csv")
+      o.csv = next();
+    else if (a == "--tsc-hz")
+      o.tsc_hz = std::strtod(next().c_str(), nullptr);
+    else if (a == "--sample-us")
+      o.sample_us = static_cast<unsigned>(next_num());
+    else if (a == "--cfg-cached")
+      o.cfg_cached_pages = next_num();
+    else if (a == "--cfg-tick-us")
+      o.cfg_tick_us = static_cast<unsigned>(next_num());
+    else if (a == "--cfg-drain-ms")
+      o.cfg_drain_ms = static_cast<unsigned>(next_num());
     else if (a == "--smoke") {
       p.smoke = true;
       p.rounds = 1;

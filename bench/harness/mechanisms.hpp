@@ -16,16 +16,15 @@
 // <urcu/call-rcu.h>, which rcufree's header includes.
 #include <urcu/urcu-memb.h>
 
-#include "ck_peer.h"
-#include "common.hpp"
-
-#include <rcufree/rcufree.hpp>
-
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <rcufree/rcufree.hpp>
 #include <string>
+
+#include "ck_peer.h"
+#include "common.hpp"
 
 namespace bench {
 
