@@ -8,6 +8,8 @@
 #include "child.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,14 +100,17 @@ double ms_since(clock_type::time_point t0) {
 }
 
 void write_timeline(const run_options& o, const std::vector<sample_row>& rows, double flood_ms,
-                    double total_ms) {
+                    double total_ms, bool rt) {
   FILE* f = std::fopen(o.csv.c_str(), "w");
   if (f == nullptr) {
     std::perror(o.csv.c_str());
     return;
   }
-  std::fprintf(f, "# mech=%s threads=%u objects=%zu flood_end_ms=%.3f barrier_end_ms=%.3f\n",
-               o.mech.c_str(), o.threads, o.objects, flood_ms, total_ms);
+  std::fprintf(f,
+               "# mech=%s threads=%u objects=%zu flood_end_ms=%.3f barrier_end_ms=%.3f "
+               "sampler=%s\n",
+               o.mech.c_str(), o.threads, o.objects, flood_ms, total_ms,
+               rt ? "SCHED_FIFO" : "SCHED_OTHER");
   std::fprintf(f, "t_ms,pending,pages_in_use,rss_kib\n");
   for (const auto& s : rows)
     std::fprintf(f, "%.3f,%llu,%llu,%llu\n", s.t_ms, static_cast<unsigned long long>(s.pending),
@@ -154,6 +159,7 @@ int run(const run_options& o) {
   std::vector<sample_row> rows;
   std::atomic<bool> stop{false};
   std::thread sampler;
+  bool sampler_rt = false;  // written by the sampler, read after join
   const std::uint64_t rss_start = rss_now_kib();
   const std::uint64_t gp0 = grace_periods_total();
   const std::uint64_t gpc0 = grace_periods_on_callers();
@@ -161,6 +167,12 @@ int run(const run_options& o) {
   if (o.how == mode::timeline) {
     rows.reserve(1'000'000);
     sampler = std::thread([&] {
+      // Real-time priority if allowed (root or CAP_SYS_NICE), so that samples keep their period
+      // while producers and workers fill both cores; otherwise gaps show in the CSV.
+      sched_param sp{};
+      sp.sched_priority = 1;
+      const bool rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+      sampler_rt = rt;
       statm_reader statm;
       timespec next{};
       clock_gettime(CLOCK_MONOTONIC, &next);
@@ -191,7 +203,7 @@ int run(const run_options& o) {
     std::this_thread::sleep_for(std::chrono::microseconds(5 * o.sample_us));  // show the end
     stop.store(true, std::memory_order_relaxed);  // relaxed: see the sampler loop
     sampler.join();
-    write_timeline(o, rows, flood_ms, total_ms);
+    write_timeline(o, rows, flood_ms, total_ms, sampler_rt);
   }
 
   const std::uint64_t freed = m.freed();

@@ -182,7 +182,7 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
       rep.line("| %s | %.1f | %.1f-%.1f | %.2fx | %.1f | %.0f | %.0f | %.2f | %s |", m.c_str(),
                median(ns), *std::min_element(ns.begin(), ns.end()),
                *std::max_element(ns.begin(), ns.end()),
-               row.count("rcufree") ? paired_ratio(rs, row["rcufree"], "ns_op") : 0.0,
+               !row["rcufree"].empty() ? paired_ratio(rs, row["rcufree"], "ns_op") : 0.0,
                median(column(rs, "wall_ms")), median(column(rs, "gp")),
                median(column(rs, "gp_callers")), over.empty() ? 0.0 : median(over),
                fb ? std::to_string(static_cast<long long>(median(column(rs, "fallbacks")))).c_str()
@@ -209,18 +209,18 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
   for (unsigned t : p.threads) {
     auto& row = tput[t];
     auto verdict = [](bool ok) { return ok ? "MET" : "NOT MET"; };
-    if (row.count("rcufree") && row.count("call_rcu")) {
+    if (!row["rcufree"].empty() && !row["call_rcu"].empty()) {
       const double r = paired_ratio(row["call_rcu"], row["rcufree"], "ns_op");
       rep.line("- %u thr: default rcufree vs call_rcu: %.2fx faster (target >= 4x): %s", t, r,
                verdict(r >= 4));
     }
-    if (row.count("rcufree_ms")) {
+    if (!row["rcufree_ms"].empty()) {
       std::vector<double> v;
       const auto& ms = row["rcufree_ms"];
       for (std::size_t i = 0; i < ms.size(); ++i) {
         double best = 0;
         for (const char* peer : {"call_rcu", "defer_rcu", "ck_epoch", "array512"})
-          if (row.count(peer) && i < row[peer].size() &&
+          if (i < row[peer].size() &&
               (best == 0 || num(row[peer][i], "ns_op") < best))
             best = num(row[peer][i], "ns_op");
         if (best > 0) v.push_back(num(ms[i], "ns_op") / best);
@@ -242,7 +242,7 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
           t, p50, verdict(p50 <= 15), p999, verdict(p999 <= 100), slow, floor_slow,
           verdict(slow <= floor_slow));
     }
-    if (t == 2 && row.count("rcufree") && row.count("floor")) {
+    if (t == 2 && !row["rcufree"].empty() && !row["floor"].empty()) {
       std::vector<double> over;
       for (std::size_t i = 0; i < row["rcufree"].size() && i < row["floor"].size(); ++i)
         over.push_back(
