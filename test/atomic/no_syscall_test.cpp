@@ -22,6 +22,7 @@
 #include "atomic_support.hpp"
 #include "mixed_workload.hpp"
 
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -32,11 +33,13 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #if defined(__x86_64__)
@@ -58,16 +61,25 @@ namespace {
 // --- what the SIGSYS handler records -----------------------------------------------------------
 struct trap_event {
   int nr;
-  void* addr;
+  void* addr;    // the system call instruction
+  void* caller;  // x86_64: the word at the stack top, the return address when the call sits in
+                 // a leaf wrapper such as glibc's getppid(); a hint, not a backtrace
 };
 constexpr int kMaxEvents = 32;
 trap_event g_events[kMaxEvents];
 std::atomic<int> g_traps{0};
 
-void on_sigsys(int, siginfo_t* info, void*) {
+void on_sigsys(int, siginfo_t* info, void* context) {
   // relaxed: only the confined thread (and its handlers) writes; read after pthread_join.
   const int n = g_traps.fetch_add(1, std::memory_order_relaxed);
-  if (n < kMaxEvents) g_events[n] = {info->si_syscall, info->si_call_addr};
+  void* caller = nullptr;
+#if defined(__x86_64__)
+  const auto* uc = static_cast<const ucontext_t*>(context);
+  caller = *reinterpret_cast<void* const*>(uc->uc_mcontext.gregs[REG_RSP]);
+#else
+  (void)context;
+#endif
+  if (n < kMaxEvents) g_events[n] = {info->si_syscall, info->si_call_addr, caller};
 }
 
 int traps() noexcept {
@@ -188,19 +200,42 @@ void* confined_main(void* arg) {
   exit_thread();
 }
 
+std::string symbolize(void* addr) {
+  Dl_info where{};
+  char text[160];
+  if (dladdr(addr, &where) != 0 && where.dli_sname != nullptr) {
+    int status = 0;
+    char* readable = abi::__cxa_demangle(where.dli_sname, nullptr, nullptr, &status);
+    std::snprintf(text, sizeof text, "%s+%#lx", status == 0 ? readable : where.dli_sname,
+                  static_cast<unsigned long>(static_cast<char*>(addr) -
+                                             static_cast<char*>(where.dli_saddr)));
+    std::free(readable);
+  } else {
+    std::snprintf(text, sizeof text, "%p", addr);
+  }
+  return text;
+}
+
+// The distinct trapped calls among the first kMaxEvents, each with how often it was seen there.
 std::string describe_traps(int from, int to) {
   std::string s;
   for (int i = from; i < to && i < kMaxEvents; ++i) {
-    Dl_info where{};
-    const bool named = dladdr(g_events[i].addr, &where) != 0 && where.dli_sname != nullptr;
-    char line[256];
-    std::snprintf(line, sizeof line, "syscall %d at %p (%s+%#lx); ", g_events[i].nr,
-                  g_events[i].addr, named ? where.dli_sname : "?",
-                  named ? static_cast<unsigned long>(static_cast<char*>(g_events[i].addr) -
-                                                     static_cast<char*>(where.dli_saddr))
-                        : 0ul);
-    s += line;
+    bool seen = false;
+    for (int j = from; j < i; ++j) {
+      seen = seen || (g_events[j].nr == g_events[i].nr && g_events[j].addr == g_events[i].addr &&
+                      g_events[j].caller == g_events[i].caller);
+    }
+    if (seen) continue;
+    int times = 0;
+    for (int j = i; j < to && j < kMaxEvents; ++j) {
+      times += g_events[j].nr == g_events[i].nr && g_events[j].addr == g_events[i].addr &&
+               g_events[j].caller == g_events[i].caller;
+    }
+    s += "syscall " + std::to_string(g_events[i].nr) + " at " + symbolize(g_events[i].addr) +
+         " (return address on the stack: " + symbolize(g_events[i].caller) + ") x" +
+         std::to_string(times) + "; ";
   }
+  if (to - from > kMaxEvents) s += "(only the first " + std::to_string(kMaxEvents) + " recorded)";
   return s;
 }
 
@@ -242,7 +277,9 @@ TEST_CASE("kfree_rcu and delete_rcu make no system call in a seccomp-confined th
   struct sigaction sys {};
   sys.sa_sigaction = &on_sigsys;
   sys.sa_flags = SA_SIGINFO;
-  sigemptyset(&sys.sa_mask);
+  // Block everything while recording a trap: a timer handler nested in it whose engine call
+  // trapped again would meet a blocked SIGSYS, which the kernel turns into a kill.
+  sigfillset(&sys.sa_mask);
   REQUIRE(sigaction(SIGSYS, &sys, nullptr) == 0);
   struct sigaction tim {};
   tim.sa_handler = &on_timer;
