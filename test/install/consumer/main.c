@@ -1,0 +1,26 @@
+/* A C consumer of rcufree's C API. */
+#include <rcufree/rcufree.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+  long key;
+  struct rcu_head head;
+};
+
+int main(void) {
+  char json[1024];
+  for (int i = 0; i < 500; ++i) {
+    struct entry *e = malloc(sizeof *e);
+    e->key = i;
+    rcufree_kfree_rcu(e, &e->head);
+  }
+  rcufree_kvfree_rcu_mightsleep(malloc(40));
+  rcufree_barrier();
+  rcufree_stats_json(json, sizeof json);
+  int ok = strstr(json, "\"queued\":501,") != NULL && strstr(json, "\"freed\":501,") != NULL;
+  printf("consumer (C): %s %s\n", ok ? "ok" : "FAILED", json);
+  return ok ? 0 : 1;
+}
