@@ -4,6 +4,7 @@
 
 #include "atomic_support.hpp"
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <atomic>
@@ -152,6 +153,47 @@ RCUFREE_TEST_NO_TSAN void on_sanitizer_free(const volatile void* p) {
 [[maybe_unused]] const int g_hooks_installed =
     __sanitizer_install_malloc_and_free_hooks(&on_sanitizer_malloc, &on_sanitizer_free);
 }  // namespace
+
+// ThreadSanitizer's hooks (GCC 12's libtsan) do not see the aligned allocation functions, the
+// very ones the engine's default page allocator uses. A TSan build therefore defines those in the
+// executable too, counts them, and forwards to the next definition (TSan's interceptor).
+#if defined(RCUFREE_TEST_TSAN)
+namespace {
+template <class Fn>
+Fn next_definition(Fn& cache, const char* symbol) noexcept {
+  if (cache == nullptr) cache = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, symbol));
+  return cache;
+}
+void* (*g_next_aligned_alloc)(std::size_t, std::size_t) = nullptr;
+int (*g_next_posix_memalign)(void**, std::size_t, std::size_t) = nullptr;
+void* (*g_next_memalign)(std::size_t, std::size_t) = nullptr;
+void* (*g_next_valloc)(std::size_t) = nullptr;
+void* (*g_next_pvalloc)(std::size_t) = nullptr;
+}  // namespace
+
+extern "C" {
+void* aligned_alloc(std::size_t align, std::size_t n) noexcept {
+  alloc_counter::note(alloc_counter::f_malloc);
+  return next_definition(g_next_aligned_alloc, "aligned_alloc")(align, n);
+}
+int posix_memalign(void** out, std::size_t align, std::size_t n) noexcept {
+  alloc_counter::note(alloc_counter::f_malloc);
+  return next_definition(g_next_posix_memalign, "posix_memalign")(out, align, n);
+}
+void* memalign(std::size_t align, std::size_t n) noexcept {
+  alloc_counter::note(alloc_counter::f_malloc);
+  return next_definition(g_next_memalign, "memalign")(align, n);
+}
+void* valloc(std::size_t n) noexcept {
+  alloc_counter::note(alloc_counter::f_malloc);
+  return next_definition(g_next_valloc, "valloc")(n);
+}
+void* pvalloc(std::size_t n) noexcept {
+  alloc_counter::note(alloc_counter::f_malloc);
+  return next_definition(g_next_pvalloc, "pvalloc")(n);
+}
+}  // extern "C"
+#endif
 
 #else  // symbol interposition
 

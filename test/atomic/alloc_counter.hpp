@@ -5,7 +5,9 @@
 // new/delete in the test executable (exported, so they interpose for the shared libraries too);
 // each forwards to glibc's __libc_* entry points. In a sanitizer build the sanitizer owns those
 // symbols, so the counter installs the sanitizer's malloc/free hooks instead (every allocation and
-// free of any form passes through them, reported as "allocation"/"free").
+// free of any form passes through them, reported as "allocation"/"free"). ThreadSanitizer's hooks
+// miss the aligned allocation functions, so TSan builds also define aligned_alloc, posix_memalign,
+// memalign, valloc and pvalloc, count them and forward to TSan's own.
 //
 // A call is counted when the calling thread has armed the counter: the flag is a plain
 // initial-exec TLS variable, so checking it allocates nothing. Calls by other threads while a
