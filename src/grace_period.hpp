@@ -16,6 +16,22 @@
 #include <mutex>
 #include <new>
 
+// ThreadSanitizer builds only (test/torture/tsan_grace.hpp explains the pairing). liburcu is not
+// instrumented, so TSan cannot see that synchronize_rcu() waits for every reader that was inside
+// a read-side critical section when it started. Test readers __tsan_release this token just
+// before rcu_read_unlock(); synchronize() __tsan_acquires it right after synchronize_rcu()
+// returns, which gives TSan the reader-section -> free edge the grace period really provides.
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+namespace rcufree::detail {
+inline char tsan_grace_token;
+}  // namespace rcufree::detail
+#define RCUFREE_TSAN_GRACE_TOKEN (&::rcufree::detail::tsan_grace_token)
+#define RCUFREE_TSAN_GRACE_PERIOD_ENDED() __tsan_acquire(RCUFREE_TSAN_GRACE_TOKEN)
+#else
+#define RCUFREE_TSAN_GRACE_PERIOD_ENDED() ((void)0)
+#endif
+
 namespace rcufree::detail {
 
 class grace_period {
@@ -54,6 +70,7 @@ class grace_period {
     seq_.store(s + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     flavor_->update_synchronize_rcu();
+    RCUFREE_TSAN_GRACE_PERIOD_ENDED();  // TSan builds: see the top of this file
     // (G4) release: the grace period is over; pairs with (G3).
     seq_.store(s + 2, std::memory_order_release);
     const auto us = static_cast<std::uint64_t>(

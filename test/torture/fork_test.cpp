@@ -23,6 +23,15 @@
 using namespace std::chrono_literals;
 using torture::entry;
 
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer kills a child that starts a thread after a multi-threaded fork, because its
+// runtime cannot promise that no other thread held one of its internal locks at the fork. The
+// engine's fork handler restarts each engine's worker in the child, which is the behaviour under
+// test, so this binary opts out (TSan takes its own locks around fork, which makes the child safe
+// enough for a test). TSAN_OPTIONS from the environment still override this default.
+extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+#endif
+
 namespace {
 
 void queue_all_kinds(torture::tracker& tr, rcufree::engine& eng, int count, unsigned seed) {
@@ -111,10 +120,44 @@ TEST_CASE("fork while other threads queue loses nothing in the parent") {
   CHECK(tr.ungraced_frees() == 0);
 }
 
+namespace {
+
+// Nodes of `tr` the child can account for. Under ThreadSanitizer the runtime ignores its
+// interceptors in the child of a multi-threaded fork, so the free hook never sees std::free
+// there: only the delete kinds (counted by ~node) are checked in that build.
+std::uint64_t countable(const torture::tracker& tr, bool freed, bool default_engine_too) {
+#if defined(__SANITIZE_THREAD__)
+  constexpr bool kFreeHookWorks = false;
+#else
+  constexpr bool kFreeHookWorks = true;
+#endif
+  std::uint64_t n = 0;
+  for (int i = 0; i < torture::kEntries; ++i) {
+    const auto e = static_cast<entry>(i);
+    if (torture::uses_default_engine(e) && !default_engine_too) continue;
+    if (!torture::uses_delete(e) && !kFreeHookWorks) continue;
+    n += freed ? tr.reclaimed(e) : tr.created(e);
+  }
+  return n;
+}
+
+// Writes why the child gives up to the pipe, then exits with `code`.
+[[noreturn]] void child_fails(int fd, int code, const char* what, const torture::tracker& tr,
+                              bool default_engine_too) {
+  char why[200];
+  const int len = std::snprintf(why, sizeof why, " [%s: freed %llu of %llu]", what,
+                                (unsigned long long)countable(tr, true, default_engine_too),
+                                (unsigned long long)countable(tr, false, default_engine_too));
+  if (write(fd, why, static_cast<std::size_t>(len)) < 0) _exit(8);
+  _exit(code);
+}
+
+}  // namespace
+
 // Stages: a = child started; b = queued on the inherited engine and the default engine;
 // c = the inherited engine's barrier returned with everything freed; d = likewise the default
 // engine's; e = a new engine built in the child freed its objects too.
-TEST_CASE("after fork the child can queue on the engines and its frees run", "[!mayfail]") {
+TEST_CASE("after fork the child can queue on the engines and its frees run") {
   torture::tracker tr;
   rcufree::engine eng;
   const child_result r = fork_while_queueing(tr, eng, [&eng](int fd) {
@@ -123,22 +166,29 @@ TEST_CASE("after fork the child can queue on the engines and its frees run", "[!
     queue_all_kinds(mine, eng, 50, 1);
     stage(fd, 'b');
     eng.barrier();
-    const auto engine_nodes = mine.created_total() - mine.created(entry::c_kfree_rcu) -
-                              mine.created(entry::c_kvfree_rcu_mightsleep);
-    const auto engine_freed = mine.reclaimed_total() - mine.reclaimed(entry::c_kfree_rcu) -
-                              mine.reclaimed(entry::c_kvfree_rcu_mightsleep);
-    if (engine_freed != engine_nodes) _exit(3);
+    if (countable(mine, true, false) != countable(mine, false, false)) {
+      child_fails(fd, 3, "inherited engine", mine, false);
+    }
     stage(fd, 'c');
     rcufree::barrier();
-    if (mine.reclaimed_total() != mine.created_total()) _exit(4);
+    if (countable(mine, true, true) != countable(mine, false, true)) {
+      child_fails(fd, 4, "default engine", mine, true);
+    }
     stage(fd, 'd');
+#if defined(__SANITIZE_THREAD__)
+    // A second new thread in this child trips TSan's own registry ("dup thread with used id":
+    // the parent's vanished threads are still registered), so TSan builds stop here.
+    _exit(0);
+#endif
     {
       rcufree::engine fresh;
       torture::tracker again;
       queue_all_kinds(again, fresh, 50, 2);
       fresh.barrier();
       rcufree::barrier();
-      if (again.reclaimed_total() != again.created_total()) _exit(5);
+      if (countable(again, true, true) != countable(again, false, true)) {
+        child_fails(fd, 5, "engine built in the child", again, true);
+      }
     }
     stage(fd, 'e');
   }, 15s);
@@ -148,7 +198,11 @@ TEST_CASE("after fork the child can queue on the engines and its frees run", "[!
               WIFSIGNALED(r.status) ? WTERMSIG(r.status) : WEXITSTATUS(r.status));
   std::fflush(stdout);
   CHECK_FALSE(r.timed_out);
+#if defined(__SANITIZE_THREAD__)
+  CHECK(r.stages == "abcd");
+#else
   CHECK(r.stages == "abcde");
+#endif
   CHECK((WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0));
   // Whatever the child did, the parent lost nothing.
   eng.barrier();
