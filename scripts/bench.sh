@@ -44,7 +44,7 @@ echo "== harness: $rounds rounds x $objects objects, 1 and 2 threads"
   --out "$out" | tee "$out/harness.txt"
 
 echo "== micro-benchmarks"
-"$bin/rcufree_micro" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+"$bin/rcufree_micro" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_out="$out/micro.json" --benchmark_out_format=json | tee "$out/micro.txt"
 
 if [ "$cachegrind" -eq 1 ]; then

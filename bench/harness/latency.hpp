@@ -33,14 +33,12 @@ class histogram {
   void record(std::uint64_t v) noexcept {
     ++counts_[index(v)];
     ++n_;
-    sum_ += v;
     if (v > max_) max_ = v;
   }
 
   void merge(const histogram& o) {
     for (std::size_t i = 0; i < kBuckets; ++i) counts_[i] += o.counts_[i];
     n_ += o.n_;
-    sum_ += o.sum_;
     if (o.max_ > max_) max_ = o.max_;
   }
 
@@ -64,9 +62,16 @@ class histogram {
   }
 
   std::uint64_t count() const noexcept { return n_; }
-  // The mean is not quantized: see the note on the TSC's 10 ns steps in docs/PERFORMANCE.md.
-  double mean() const noexcept {
-    return n_ ? static_cast<double>(sum_) / static_cast<double>(n_) : 0;
+  // Mean of the samples below kLinear ticks (exact buckets): unlike percentiles it is not
+  // quantized by the TSC's 10 ns steps (see docs/PERFORMANCE.md), and unlike the plain mean it
+  // is not dominated by the rare preempted calls.
+  double mean_below_linear() const noexcept {
+    double sum = 0, n = 0;
+    for (std::uint64_t i = 0; i < kLinear; ++i) {
+      sum += static_cast<double>(counts_[i]) * static_cast<double>(i);
+      n += static_cast<double>(counts_[i]);
+    }
+    return n > 0 ? sum / n : 0;
   }
   std::uint64_t max() const noexcept { return max_; }
 
@@ -89,7 +94,6 @@ class histogram {
  private:
   std::vector<std::uint64_t> counts_;
   std::uint64_t n_ = 0;
-  std::uint64_t sum_ = 0;
   std::uint64_t max_ = 0;
 };
 
