@@ -55,7 +55,7 @@ void check_rejected(rcufree::config cfg, const char* field) {
 
 }  // namespace
 
-TEST_CASE("nullptr is a no-op through every entry point of the C and C++ APIs") {
+TEST_CASE("nullptr is a no-op through every entry point of the C and C++ APIs", "[bad_input]") {
   rcufree::engine eng;
   const auto before = rcufree::default_engine().snapshot().queued;
   plain* none = nullptr;
@@ -91,7 +91,7 @@ TEST_CASE("nullptr is a no-op through every entry point of the C and C++ APIs") 
   CHECK(rcufree::default_engine().snapshot().queued == before);
 }
 
-TEST_CASE("page sizes smaller than a block header or absurdly large are rejected naming page_size") {
+TEST_CASE("page sizes smaller than a block header or absurdly large are rejected naming page_size", "[bad_input]") {
   for (std::size_t bad : {std::size_t{1}, std::size_t{2}, std::size_t{32}, std::size_t{64},
                           std::size_t{4097}, std::size_t{1} << 25, std::size_t{1} << 63,
                           std::numeric_limits<std::size_t>::max()}) {
@@ -102,7 +102,7 @@ TEST_CASE("page sizes smaller than a block header or absurdly large are rejected
   }
 }
 
-TEST_CASE("negative or huge intervals and zero object sizes are rejected naming the field") {
+TEST_CASE("negative or huge intervals and zero object sizes are rejected naming the field", "[bad_input]") {
   rcufree::config cfg;
   cfg.drain_interval = -5ms;
   check_rejected(cfg, "drain_interval");
@@ -121,7 +121,7 @@ TEST_CASE("negative or huge intervals and zero object sizes are rejected naming 
   check_rejected(cfg, "page_size");
 }
 
-TEST_CASE("a release_page without allocate_page is rejected naming allocate_page") {
+TEST_CASE("a release_page without allocate_page is rejected naming allocate_page", "[bad_input]") {
   rcufree::config cfg;
   cfg.release_page = [](void* p, std::size_t) { std::free(p); };
   try {
@@ -132,7 +132,7 @@ TEST_CASE("a release_page without allocate_page is rejected naming allocate_page
   }
 }
 
-TEST_CASE("the smallest valid page size and an empty cache work end to end") {
+TEST_CASE("the smallest valid page size and an empty cache work end to end", "[bad_input]") {
   torture::tracker tr;
   rcufree::config cfg;
   cfg.page_size = 256;
@@ -150,7 +150,7 @@ TEST_CASE("the smallest valid page size and an empty cache work end to end") {
   CHECK(tr.early_frees() + tr.ungraced_frees() == 0);
 }
 
-TEST_CASE("a head that lies before its object is reported when the object takes the fallback list") {
+TEST_CASE("a head that lies before its object is reported when the object takes the fallback list", "[bad_input]") {
   const auto out = torture::run_child({TORTURE_CHILD, "head-before-object-no-page"});
   INFO(out.err);
   CHECK(out.aborted());
@@ -159,8 +159,7 @@ TEST_CASE("a head that lies before its object is reported when the object takes 
 
 // The engine checks head < obj only on its fallback path: with a page cached (the usual case)
 // the call succeeds silently. See docs/TESTING.md, "Known gaps".
-TEST_CASE("rcufree_kfree_rcu with a head before the object aborts with a clear message",
-          "[!mayfail]") {
+TEST_CASE("rcufree_kfree_rcu with a head before the object aborts with a clear message", "[bad_input][!mayfail]") {
   const auto out = torture::run_child({TORTURE_CHILD, "head-before-object"});
   INFO(out.err);
   CHECK(out.aborted());
@@ -168,8 +167,7 @@ TEST_CASE("rcufree_kfree_rcu with a head before the object aborts with a clear m
 }
 
 // No double-queue detection exists yet: glibc (or ASan) then reports the double free itself.
-TEST_CASE("an object queued twice is reported by debug builds before it is freed twice",
-          "[!mayfail]") {
+TEST_CASE("an object queued twice is reported by debug builds before it is freed twice", "[bad_input][!mayfail]") {
   if (!RCUFREE_TEST_DEBUG) return;
   const auto out = torture::run_child({TORTURE_CHILD, "double-queue"});
   INFO(out.err);
@@ -179,7 +177,7 @@ TEST_CASE("an object queued twice is reported by debug builds before it is freed
 
 // The debug check reads the destroyed engine's core, so it works while that memory is not reused;
 // under a sanitizer the read itself is reported as a heap-use-after-free, which is just as clear.
-TEST_CASE("an engine used after its destructor ran is reported by debug builds or the sanitizer") {
+TEST_CASE("an engine used after its destructor ran is reported by debug builds or the sanitizer", "[bad_input]") {
   if (!RCUFREE_TEST_DEBUG) return;
   const auto out = torture::run_child({TORTURE_CHILD, "use-after-destroy"});
   INFO(out.err);

@@ -175,7 +175,7 @@ constexpr std::uint64_t kCap = 150'000;  // calls per thread at most
 
 }  // namespace
 
-TEST_CASE("when page allocation always fails no page is ever used and atomic callers do not wait") {
+TEST_CASE("when page allocation always fails no page is ever used and atomic callers do not wait", "[fault]") {
   fault_allocator alloc;
   alloc.set_mode(fault_allocator::mode::always_fail);  // from the start: the first fill fails too
   torture::tracker tr;
@@ -199,7 +199,7 @@ TEST_CASE("when page allocation always fails no page is ever used and atomic cal
   CHECK(alloc.outstanding() == 0);  // the destructor gave every page back
 }
 
-TEST_CASE("when page allocation fails at random or in bursts pages stay bounded and all is freed") {
+TEST_CASE("when page allocation fails at random or in bursts pages stay bounded and all is freed", "[fault]") {
   const auto m = GENERATE(fault_allocator::mode::random_fail, fault_allocator::mode::bursts);
   const char* name = m == fault_allocator::mode::random_fail ? "allocation fails at random"
                                                               : "allocation fails in bursts";
@@ -232,7 +232,7 @@ TEST_CASE("when page allocation fails at random or in bursts pages stay bounded 
   CHECK(alloc.outstanding() == 0);
 }
 
-TEST_CASE("a worker stalled for seconds in its page allocator does not hold up atomic callers") {
+TEST_CASE("a worker stalled for seconds in its page allocator does not hold up atomic callers", "[fault]") {
   fault_allocator alloc;
   torture::tracker tr;
   rcufree::engine eng(alloc.wire({}));  // caches filled in the constructor, before the stall
@@ -254,7 +254,7 @@ TEST_CASE("a worker stalled for seconds in its page allocator does not hold up a
   check_recovery(eng, tr, alloc);
 }
 
-TEST_CASE("a flood while allocation fails in bursts and the worker stalls loses nothing") {
+TEST_CASE("a flood while allocation fails in bursts and the worker stalls loses nothing", "[fault]") {
   fault_allocator alloc;
   torture::tracker tr;
   rcufree::config cfg;
@@ -297,7 +297,7 @@ struct slow_to_die {
 };
 }  // namespace
 
-TEST_CASE("a deleter that sleeps stalls reclaim but not atomic callers") {
+TEST_CASE("a deleter that sleeps stalls reclaim but not atomic callers", "[fault]") {
   torture::tracker tr;
   fault_allocator alloc;
   rcufree::engine eng(alloc.wire({}));

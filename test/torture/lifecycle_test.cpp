@@ -56,7 +56,7 @@ bool pin_to(int cpu) {
 
 }  // namespace
 
-TEST_CASE("threads that queue and exit at once lose nothing") {
+TEST_CASE("threads that queue and exit at once lose nothing", "[lifecycle]") {
   torture::tracker tr;
   rcufree::engine eng;
   constexpr int kWaves = 50, kPerWave = 4;
@@ -75,7 +75,7 @@ TEST_CASE("threads that queue and exit at once lose nothing") {
   check_all_freed(tr);
 }
 
-TEST_CASE("several engines at once each free their own objects") {
+TEST_CASE("several engines at once each free their own objects", "[lifecycle]") {
   torture::tracker tr;
   std::vector<std::unique_ptr<rcufree::engine>> engines;
   rcufree::config no_cache;
@@ -114,7 +114,7 @@ TEST_CASE("several engines at once each free their own objects") {
         tr.created_total());
 }
 
-TEST_CASE("an engine destroyed with a large backlog frees all of it in its destructor") {
+TEST_CASE("an engine destroyed with a large backlog frees all of it in its destructor", "[lifecycle]") {
   torture::tracker tr;
   std::uint64_t pending = 0;
   double destroy_ms = 0;
@@ -147,7 +147,7 @@ TEST_CASE("an engine destroyed with a large backlog frees all of it in its destr
   check_all_freed(tr);
 }
 
-TEST_CASE("destroying an engine waits for the readers of its backlog") {
+TEST_CASE("destroying an engine waits for the readers of its backlog", "[lifecycle]") {
   torture::tracker tr;
   auto eng = std::make_unique<rcufree::engine>();
   torture::node* n = tr.make(entry::delete_rcu, *eng, 1);
@@ -186,7 +186,7 @@ TEST_CASE("destroying an engine waits for the readers of its backlog") {
   check_all_freed(tr);
 }
 
-TEST_CASE("the default engine frees everything still queued when the process exits") {
+TEST_CASE("the default engine frees everything still queued when the process exits", "[lifecycle]") {
   const auto out = torture::run_child({TORTURE_CHILD, "exit-default", "2000"});
   INFO(out.err);
   REQUIRE_FALSE(out.timed_out);
@@ -203,7 +203,7 @@ TEST_CASE("the default engine frees everything still queued when the process exi
   CHECK(ungraced == 0);
 }
 
-TEST_CASE("queueing while the thread migrates between CPUs 0 and 1 loses nothing") {
+TEST_CASE("queueing while the thread migrates between CPUs 0 and 1 loses nothing", "[lifecycle]") {
   const auto cpus = allowed_cpus();
   if (cpus.size() < 2) {
     WARN("fewer than two CPUs allowed: migration not tested");
@@ -233,7 +233,7 @@ TEST_CASE("queueing while the thread migrates between CPUs 0 and 1 loses nothing
   check_all_freed(tr);
 }
 
-TEST_CASE("a partly filled block on a CPU nobody runs on any more is drained on time") {
+TEST_CASE("a partly filled block on a CPU nobody runs on any more is drained on time", "[lifecycle]") {
   const auto cpus = allowed_cpus();
   if (cpus.size() < 2) {
     WARN("fewer than two CPUs allowed: not tested");

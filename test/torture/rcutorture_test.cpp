@@ -195,7 +195,7 @@ void run(const torture_run& run_cfg) {
 
 }  // namespace
 
-TEST_CASE("the free hook sees torture nodes freed by std::free and by delete") {
+TEST_CASE("the free hook sees torture nodes freed by std::free and by delete", "[hook]") {
   torture::tracker tr;
   rcufree::engine eng;
   node* a = tr.make(entry::kfree_rcu, eng, 1);
@@ -209,14 +209,14 @@ TEST_CASE("the free hook sees torture nodes freed by std::free and by delete") {
   CHECK(tr.first_failure().empty());
 }
 
-TEST_CASE("readers never see a freed object while updaters retire through every entry point") {
+TEST_CASE("readers never see a freed object while updaters retire through every entry point", "[torture]") {
   torture_run r;
   r.seconds = torture::torture_seconds(4.0);
   r.name = "torture, default config";
   run(r);
 }
 
-TEST_CASE("readers never see a freed object with tiny pages and a one-page cache and fast drains") {
+TEST_CASE("readers never see a freed object with tiny pages and a one-page cache and fast drains", "[torture]") {
   torture_run r;
   r.cfg.page_size = 256;  // 27 pointers per block: blocks close, recycle and run dry constantly
   r.cfg.cached_pages_per_cpu = 1;

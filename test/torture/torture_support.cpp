@@ -260,13 +260,14 @@ std::string tracker::first_failure() const {
   return failure_noted_.load(std::memory_order_acquire) ? std::string(failure_) : std::string();
 }
 
-void inspect_free(void* p) noexcept {
+bool inspect_free(void* p) noexcept {
   std::uint64_t magic;
   std::memcpy(&magic, p, sizeof magic);
-  if (magic != kAlive) return;
+  if (magic != kAlive && magic != kDead) return false;
   node* n = static_cast<node*>(p);
-  if (uses_delete(n->how) || !known(n->owner)) return;
-  n->owner->on_reclaim(n);
+  if (!known(n->owner)) return false;
+  if (magic == kAlive && !uses_delete(n->how)) n->owner->on_reclaim(n);
+  return true;
 }
 
 double torture_seconds(double fallback) noexcept {

@@ -116,8 +116,9 @@ class tracker {
 };
 
 // Called by the free hook for every block being freed (before it is released): if it is a live
-// torture node of a std::free kind, poisons it and tells its tracker.
-void inspect_free(void* p) noexcept;
+// torture node of a std::free kind, poisons it and tells its tracker. True for any torture node
+// (also a delete kind's, already poisoned by ~node), so the hook can hold it in quarantine.
+bool inspect_free(void* p) noexcept;
 
 // How long a torture phase runs: RCUFREE_TORTURE_SECONDS if set (the long run), else fallback.
 double torture_seconds(double fallback) noexcept;
