@@ -48,6 +48,37 @@ namespace {
 using deletable = tracked<11, 0>;
 using freeable = raw_object<0>;
 
+// Aborts the process with a message when `progress` stops moving for `limit`.
+class watchdog {
+ public:
+  watchdog(const std::atomic<std::uint64_t>& progress, std::chrono::seconds limit, const char* what)
+      : thread_([&progress, limit, what, this] {
+          // relaxed (all loads): progress is a heartbeat; stop_ only ends the watch.
+          std::uint64_t last = progress.load(std::memory_order_relaxed);
+          auto since = std::chrono::steady_clock::now();
+          while (!stop_.load(std::memory_order_acquire)) {  // pairs with the release in ~watchdog
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            const std::uint64_t now = progress.load(std::memory_order_relaxed);
+            if (now != last) {
+              last = now;
+              since = std::chrono::steady_clock::now();
+            } else if (std::chrono::steady_clock::now() - since > limit) {
+              std::fprintf(stderr, "watchdog: no progress for %lld s: %s\n",
+                           static_cast<long long>(limit.count()), what);
+              std::abort();
+            }
+          }
+        }) {}
+  ~watchdog() {
+    stop_.store(true, std::memory_order_release);  // pairs with the acquire in the watch loop
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 // --- 1. slots held forever ------------------------------------------------------------------
 
 // Takes every slot's busy flag (waiting for the worker if it holds one right now).
@@ -76,15 +107,20 @@ TEST_CASE("CPU slots held forever by stalled threads hold up neither callers nor
   hold_every_slot(core);  // as if a thread on every CPU were preempted inside, for good
   const auto before = eng.snapshot();
   // Callers on both CPUs (two threads; the scheduler spreads them) all return.
-  std::thread callers[2];
-  for (int t = 0; t < 2; ++t) {
-    callers[t] = std::thread([&, t] {
-      for (std::uint32_t i = static_cast<std::uint32_t>(t); i < kObjects; i += 2) {
-        eng.delete_rcu(objects[i], &deletable::head);
-      }
-    });
+  std::atomic<std::uint64_t> heartbeat{0};
+  {
+    watchdog dog(heartbeat, std::chrono::seconds(20), "a caller waited for a held CPU slot");
+    std::thread callers[2];
+    for (int t = 0; t < 2; ++t) {
+      callers[t] = std::thread([&, t] {
+        for (std::uint32_t i = static_cast<std::uint32_t>(t); i < kObjects; i += 2) {
+          eng.delete_rcu(objects[i], &deletable::head);
+          heartbeat.fetch_add(1, std::memory_order_relaxed);  // relaxed: heartbeat for the dog
+        }
+      });
+    }
+    for (auto& t : callers) t.join();
   }
-  for (auto& t : callers) t.join();
   const auto after_calls = eng.snapshot();
   // The worker reclaims them although it can never take a slot: fallback lists need no flag.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -150,37 +186,6 @@ std::vector<int> allowed_cpus() {
   }
   return cpus;
 }
-
-// Aborts the process with a message when `progress` stops moving for `limit`.
-class watchdog {
- public:
-  watchdog(const std::atomic<std::uint64_t>& progress, std::chrono::seconds limit, const char* what)
-      : thread_([&progress, limit, what, this] {
-          // relaxed (all loads): progress is a heartbeat; stop_ only ends the watch.
-          std::uint64_t last = progress.load(std::memory_order_relaxed);
-          auto since = std::chrono::steady_clock::now();
-          while (!stop_.load(std::memory_order_acquire)) {  // pairs with the release in ~watchdog
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            const std::uint64_t now = progress.load(std::memory_order_relaxed);
-            if (now != last) {
-              last = now;
-              since = std::chrono::steady_clock::now();
-            } else if (std::chrono::steady_clock::now() - since > limit) {
-              std::fprintf(stderr, "watchdog: no progress for %lld s: %s\n",
-                           static_cast<long long>(limit.count()), what);
-              std::abort();
-            }
-          }
-        }) {}
-  ~watchdog() {
-    stop_.store(true, std::memory_order_release);  // pairs with the acquire in the watch loop
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 }  // namespace
 
