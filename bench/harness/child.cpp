@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -119,12 +120,42 @@ void write_timeline(const run_options& o, const std::vector<sample_row>& rows, d
   std::fclose(f);
 }
 
+// Where the CPU time of the timed section went, per object: the producers (malloc, the call, their
+// own flushes), the main thread (the final barrier) and every other thread (workers: liburcu's,
+// rcufree's — grace periods, walks and the frees they run). From each thread's schedstat runtime.
+void cpu_split(record& r, const std::vector<std::pair<int, std::uint64_t>>& before,
+               const std::vector<std::pair<int, std::uint64_t>>& after,
+               const std::vector<int>& producers, std::size_t objects) {
+  double prod = 0, main_thread = 0, other = 0;
+  for (const auto& [tid, ns] : after) {
+    std::uint64_t was = 0;
+    for (const auto& [t0, ns0] : before)
+      if (t0 == tid) was = ns0;
+    const double d = static_cast<double>(ns - std::min(ns, was));
+    bool is_producer = false;
+    for (int p : producers) is_producer |= p == tid;
+    if (is_producer) {
+      prod += d;
+    } else if (tid == this_tid()) {
+      main_thread += d;
+    } else {
+      other += d;
+    }
+  }
+  const double n = static_cast<double>(objects);
+  r.emplace_back("cpu_producers_ns_op", std::to_string(prod / n));
+  r.emplace_back("cpu_main_ns_op", std::to_string(main_thread / n));
+  r.emplace_back("cpu_workers_ns_op", std::to_string(other / n));
+  r.emplace_back("cpu_total_ns_op", std::to_string((prod + main_thread + other) / n));
+}
+
 template <class M>
 int run(const run_options& o) {
   M m(o);
   const bool timed = o.how == mode::latency;
   const auto slow_ticks = static_cast<std::uint64_t>(o.tsc_hz * 10e-6);
   std::vector<thread_result> res(o.threads);
+  std::vector<int> producer_tids(o.threads, 0);  // written before `ready`, read after join
   std::atomic<unsigned> ready{0}, done{0};
   std::atomic<bool> go{false}, timing_over{false};
   std::vector<std::thread> producers;
@@ -132,6 +163,7 @@ int run(const run_options& o) {
     const std::size_t n = o.objects / o.threads + (t == 0 ? o.objects % o.threads : 0);
     producers.emplace_back([&, t, n] {
       mark_producer_thread();
+      producer_tids[t] = this_tid();
       typename M::tls st;
       m.thread_begin(st);
       if (timed) calibrate_timer(res[t].timer_hist);
@@ -163,6 +195,7 @@ int run(const run_options& o) {
   const std::uint64_t rss_start = rss_now_kib();
   const std::uint64_t gp0 = grace_periods_total();
   const std::uint64_t gpc0 = grace_periods_on_callers();
+  const auto cpu0 = task_runtimes_ns();
   const auto t0 = clock_type::now();
   if (o.how == mode::timeline) {
     rows.reserve(1'000'000);
@@ -196,6 +229,7 @@ int run(const run_options& o) {
   const double flood_ms = ms_since(t0);
   m.finish();
   const double total_ms = ms_since(t0);
+  const auto cpu1 = task_runtimes_ns();  // producers still exist, parked before teardown
   timing_over.store(true, std::memory_order_release);  // pairs with the producers' acquire wait
   timing_over.notify_all();
   for (auto& th : producers) th.join();
@@ -221,6 +255,7 @@ int run(const run_options& o) {
   put(r, "rss_start_kib", rss_start);
   put(r, "rss_peak_kib", rss_peak_kib());
   m.report(r, grace_periods_total() - gp0);
+  if (o.how != mode::timeline) cpu_split(r, cpu0, cpu1, producer_tids, o.objects);
   if (timed) {
     histogram all, timer;
     std::uint64_t slow = 0, slow_unswitched = 0;
@@ -259,8 +294,9 @@ int run(const run_options& o) {
   return 0;
 }
 
-const char* const kNames[] = {"floor",    "rcufree",  "rcufree_ms",  "call_rcu",       "defer_rcu",
-                              "ck_epoch", "array512", "rcufree_cfg", "rcufree_delete", nullptr};
+const char* const kNames[] = {"floor",          "rcufree",         "rcufree_ms", "call_rcu",
+                              "defer_rcu",      "ck_epoch",        "array512",   "rcufree_cfg",
+                              "rcufree_delete", "call_rcu_percpu", nullptr};
 
 }  // namespace
 
@@ -277,7 +313,8 @@ int child_main(const run_options& o) {
   if (n == "rcufree_ms") return run<rcufree_mech<rcufree_variant::mightsleep>>(o);
   if (n == "rcufree_cfg") return run<rcufree_mech<rcufree_variant::tuned>>(o);
   if (n == "rcufree_delete") return run<rcufree_mech<rcufree_variant::counted_delete>>(o);
-  if (n == "call_rcu") return run<call_rcu_mech>(o);
+  if (n == "call_rcu") return run<call_rcu_mech<false>>(o);
+  if (n == "call_rcu_percpu") return run<call_rcu_mech<true>>(o);
   if (n == "defer_rcu") return run<defer_rcu_mech>(o);
   if (n == "ck_epoch") return run<ck_epoch_mech>(o);
   if (n == "array512") return run<array512_mech>(o);

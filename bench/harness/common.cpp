@@ -2,6 +2,7 @@
 // readings, and the key=value record format used between the harness's parent and children.
 #include "common.hpp"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -113,6 +114,27 @@ std::uint64_t thread_context_switches() noexcept {
   rusage ru{};
   if (getrusage(RUSAGE_THREAD, &ru) != 0) return 0;
   return static_cast<std::uint64_t>(ru.ru_nvcsw + ru.ru_nivcsw);
+}
+
+std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns() {
+  std::vector<std::pair<int, std::uint64_t>> out;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string path = std::string("/proc/self/task/") + e->d_name + "/schedstat";
+    FILE* f = std::fopen(path.c_str(), "re");
+    if (f == nullptr) continue;  // the thread has just exited
+    unsigned long long ns = 0;
+    if (std::fscanf(f, "%llu", &ns) == 1) out.emplace_back(std::atoi(e->d_name), ns);
+    std::fclose(f);
+  }
+  closedir(d);
+  return out;
+}
+
+int this_tid() noexcept {
+  return static_cast<int>(gettid());
 }
 
 std::string format_record(const record& r) {

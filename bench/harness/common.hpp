@@ -66,6 +66,11 @@ std::uint64_t rss_peak_kib();
 // Context switches of the calling thread so far (voluntary + involuntary).
 std::uint64_t thread_context_switches() noexcept;
 
+// CPU time each thread of this process has run so far, in ns (/proc/self/task/*/schedstat),
+// as (tid, ns) pairs; and the calling thread's id.
+std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns();
+int this_tid() noexcept;
+
 // "key=value key=value" lines between parent and child.
 using record = std::vector<std::pair<std::string, std::string>>;
 std::string format_record(const record& r);

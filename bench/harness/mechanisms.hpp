@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <rcufree/rcufree.hpp>
@@ -145,7 +146,10 @@ struct rcufree_mech {
   std::uint64_t destroyed0;
 };
 
-// liburcu call_rcu on the default call_rcu worker; rcu_barrier at the end.
+// liburcu call_rcu: on the default call_rcu worker, or (PerCpu, an experiment) on one worker per
+// CPU pinned there (create_all_cpu_call_rcu_data), so that frees run on the CPU that queued the
+// objects. rcu_barrier at the end.
+template <bool PerCpu>
 struct call_rcu_mech : malloc_objects {
   struct tls {};
   static inline sharded_counter queued_, freed_;
@@ -155,6 +159,10 @@ struct call_rcu_mech : malloc_objects {
   }
   explicit call_rcu_mech(const run_options&) {
     urcu_memb_register_thread();
+    if (PerCpu && urcu_memb_create_all_cpu_call_rcu_data(0) != 0) {
+      std::fprintf(stderr, "bench: create_all_cpu_call_rcu_data failed\n");
+      std::exit(2);
+    }
     // The first call_rcu allocates and starts the default worker: do it before timing.
     urcu_memb_call_rcu(static_cast<rcu_head*>(std::malloc(sizeof(rcu_head))), free_cb);
     urcu_memb_barrier();
