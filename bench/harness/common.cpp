@@ -110,10 +110,10 @@ std::uint64_t rss_peak_kib() {
   return kib;
 }
 
-std::uint64_t thread_context_switches() noexcept {
+std::uint64_t thread_preemptions() noexcept {
   rusage ru{};
   if (getrusage(RUSAGE_THREAD, &ru) != 0) return 0;
-  return static_cast<std::uint64_t>(ru.ru_nvcsw + ru.ru_nivcsw);
+  return static_cast<std::uint64_t>(ru.ru_nivcsw);
 }
 
 std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns() {

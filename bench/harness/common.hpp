@@ -22,6 +22,7 @@ struct run_options {
   double tsc_hz = 0;         // ticks per second, calibrated by the parent
   std::string csv;           // timeline mode: where to write the samples
   unsigned sample_us = 100;  // timeline sampling period
+  bool fence = false;        // latency mode: fence between using the object and timing the call
   // Overrides for the "rcufree_cfg" variant (0: keep the default).
   std::size_t cfg_cached_pages = 0;
   unsigned cfg_tick_us = 0;
@@ -63,8 +64,9 @@ void resolve_synchronize_rcu();  // call once in main before any thread starts
 // Memory: resident set now (from /proc/self/statm) and the high-water mark (VmHWM), in KiB.
 std::uint64_t rss_now_kib();
 std::uint64_t rss_peak_kib();
-// Context switches of the calling thread so far (voluntary + involuntary).
-std::uint64_t thread_context_switches() noexcept;
+// Involuntary context switches of the calling thread so far (it was preempted). Voluntary ones
+// (the thread blocked, e.g. waiting for a grace period) are the mechanism's own doing.
+std::uint64_t thread_preemptions() noexcept;
 
 // CPU time each thread of this process has run so far, in ns (/proc/self/task/*/schedstat),
 // as (tid, ns) pairs; and the calling thread's id.
