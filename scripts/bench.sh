@@ -27,7 +27,7 @@ bash scripts/setup.sh
 build=build/bench
 out=$build/results
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRCUFREE_BUILD_BENCH=ON -DRCUFREE_WERROR=ON \
-  -DRCUFREE_BUILD_TESTS=OFF -DRCUFREE_BUILD_EXAMPLES=OFF >/dev/null
+  -DRCUFREE_BUILD_TESTS=OFF -DRCUFREE_BUILD_EXAMPLES=OFF -DRCUFREE_DEBUG=OFF -DRCUFREE_SANITIZE= >/dev/null
 cmake --build "$build" -j"$(nproc)" --target rcufree_harness rcufree_micro rcufree_walk
 mkdir -p "$out"
 bin=$build/bench
