@@ -191,6 +191,8 @@ int run(const run_options& o) {
       m.thread_teardown(st);
     });
   }
+  // acquire: pairs with the producers' release increments; their setup is done before the floor
+  // readings below.
   for (unsigned r; (r = ready.load(std::memory_order_acquire)) != o.threads;) ready.wait(r);
 
   std::vector<sample_row> rows;
@@ -230,6 +232,8 @@ int run(const run_options& o) {
   }
   go.store(true, std::memory_order_release);  // pairs with the producers' acquire wait
   go.notify_all();
+  // acquire: pairs with the producers' release increments of done; their floods and flushes
+  // happen before the final barrier.
   for (unsigned d; (d = done.load(std::memory_order_acquire)) != o.threads;) done.wait(d);
   const double flood_ms = ms_since(t0);
   m.finish();

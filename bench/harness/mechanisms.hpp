@@ -57,7 +57,9 @@ struct floor_free : malloc_objects {
   }
   void finish() {}
   void thread_teardown(tls&) {}
-  std::uint64_t freed() const { return freed_.load(std::memory_order_relaxed); }
+  std::uint64_t freed() const {
+    return freed_.load(std::memory_order_relaxed);  // relaxed: read after join
+  }
   bool sample(std::uint64_t&, std::uint64_t&) { return false; }
   void report(record& r, std::uint64_t gp) const { put(r, "gp", gp); }
   std::atomic<std::uint64_t> freed_{0};
@@ -230,7 +232,9 @@ struct ck_epoch_mech : malloc_objects {
   }
   void finish() {}
   void thread_teardown(tls& s) { ck_peer_unregister(s.t); }
-  std::uint64_t freed() const { return freed_.load(std::memory_order_relaxed); }
+  std::uint64_t freed() const {
+    return freed_.load(std::memory_order_relaxed);  // relaxed: read after join
+  }
   bool sample(std::uint64_t&, std::uint64_t&) { return false; }
   void report(record& r, std::uint64_t) const {
     put(r, "gp", gps_.load(std::memory_order_relaxed));  // relaxed: read after join
@@ -265,7 +269,9 @@ struct array512_mech : malloc_objects {
   }
   void finish() {}
   void thread_teardown(tls&) {}
-  std::uint64_t freed() const { return freed_.load(std::memory_order_relaxed); }
+  std::uint64_t freed() const {
+    return freed_.load(std::memory_order_relaxed);  // relaxed: read after join
+  }
   bool sample(std::uint64_t&, std::uint64_t&) { return false; }
   void report(record& r, std::uint64_t gp) const { put(r, "gp", gp); }
   std::atomic<std::uint64_t> freed_{0};
