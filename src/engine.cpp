@@ -11,10 +11,6 @@
 #include <cstdlib>
 #include <new>
 
-// liburcu-memb's flavor table (urcu/urcu-memb.h names it rcu_flavor through a macro; declaring it
-// here keeps liburcu's short-name macros out of the engine).
-extern "C" const struct rcu_flavor_struct urcu_memb_flavor;
-
 namespace rcufree {
 namespace detail {
 namespace {
@@ -101,6 +97,8 @@ bool engine_core::pressure_watch_armed() const noexcept {
 }
 
 void engine_core::wake_worker() {
+  // relaxed: see wake_pending; skipping is safe because whoever set it notifies below.
+  if (wake_pending.exchange(true, std::memory_order_relaxed)) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     wake_ = true;
@@ -223,7 +221,7 @@ stats engine::snapshot() const {
                  s.fallback_queued.load(std::memory_order_relaxed);
     st.fallback_objects += s.fallback_queued.load(std::memory_order_relaxed);
     st.slot_contended += s.contended.load(std::memory_order_relaxed);
-    st.pages_cached += s.cache.size();
+    st.pages_cached += s.cache.size() + (s.spare.load(std::memory_order_relaxed) != nullptr);
     const auto opened = s.blocks_opened.load(std::memory_order_relaxed);
     const auto retired = s.blocks_retired.load(std::memory_order_relaxed);
     st.pages_in_use_per_cpu[i] = opened > retired ? opened - retired : 0;

@@ -42,9 +42,10 @@ class engine_core {
   cpu_slot::open_entry& entry_for_locked(cpu_slot& s, const reclaim_kind& kind) noexcept;
 
   // --- sleepable callers (mightsleep.cpp) ---
-  // config.sleepable_callers_reclaim: frees the closed blocks of slot s on the calling thread,
-  // waiting for a grace period first if any has not expired. Sleepable contexts only.
-  void reclaim_on_caller(cpu_slot& s) noexcept;
+  // Frees slot s's closed blocks (and, with `with_fallback`, its fallback list) on the calling
+  // thread, waiting for a grace period first if any of it still needs one; keeps one emptied page
+  // as the slot's spare. Returns objects freed. Sleepable contexts only.
+  std::uint64_t reclaim_on_caller(cpu_slot& s, bool with_fallback) noexcept;
   std::atomic<std::uint32_t> caller_reclaimers{0};  // callers between (R1) and (R2)
 
   // --- worker (worker.cpp) ---
@@ -70,6 +71,8 @@ class engine_core {
   // Frees a block's records and recycles its page (to its origin CPU's cache when the caller is
   // the worker and there is room; else gives it back).
   void retire_block(block* b, bool may_recycle) noexcept;
+  // Frees a block's records and returns its page, now empty, to the caller.
+  void* empty_block(block* b) noexcept;
 
   // Frees every block of a chain, in order. Returns objects freed.
   std::uint64_t free_block_chain(block* chain, bool may_recycle) noexcept;
@@ -110,6 +113,7 @@ class engine_core {
   // Blocks the head-less path opened on pages it allocated itself (not from a cache).
   std::atomic<std::uint64_t> caller_pages{0};
 
+  std::atomic<bool> wake_pending{false};  // a wake_worker() is on its way: skip the system call
   std::atomic<std::uint64_t> flush_requested{0}, flush_completed{0};
   std::atomic<std::uint64_t> shrink_requested{0}, shrink_completed{0};
 

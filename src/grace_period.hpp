@@ -16,6 +16,10 @@
 #include <mutex>
 #include <new>
 
+// liburcu-memb's flavor table, the default (urcu/urcu-memb.h names it rcu_flavor through a macro;
+// declaring it here keeps liburcu's short-name macros out of the engine).
+extern "C" const struct rcu_flavor_struct urcu_memb_flavor;
+
 // ThreadSanitizer builds only (test/torture/tsan_grace.hpp explains the pairing). liburcu is not
 // instrumented, so TSan cannot see that synchronize_rcu() waits for every reader that was inside
 // a read-side critical section when it started. Test readers __tsan_release this token just

@@ -10,16 +10,26 @@
 
 #include <rcufree/atomic_scope.hpp>
 
+#include <urcu/static/urcu-memb.h>
+
 #include <cstdio>
 
 namespace rcufree {
 namespace {
 
+// The flavor's read_ongoing(), inlined for the default flavor (urcu-memb): liburcu's static
+// inline reads the reader's thread-local nesting count directly, saving a call through the
+// flavor table into the shared library (4-7 ns here).
+bool reader_inside(const rcu_flavor_struct* flavor) {
+  if (flavor == &urcu_memb_flavor) return _urcu_memb_read_ongoing() != 0;
+  return flavor->read_ongoing() != 0;
+}
+
 void require_sleepable(const detail::engine_core& core, const char* caller) {
   const char* where = nullptr;
   if (in_atomic_scope()) {
     where = "inside an rcufree::atomic_scope";
-  } else if (core.gp.flavor()->read_ongoing()) {
+  } else if (reader_inside(core.gp.flavor())) {
     where = "inside an RCU read-side critical section";
   }
   if (where == nullptr) return;
@@ -67,7 +77,7 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
       // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
       // sleepable caller helps): free them on this thread. At most once per closed block.
       if (!s.closed.empty() && (core.cfg.sleepable_callers_reclaim || core.over_soft_cap())) {
-        core.reclaim_on_caller(s);
+        core.reclaim_on_caller(s, false);
       }
       return;
     }
@@ -95,30 +105,59 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   core.freed.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::size_t engine::reclaim_local() {
+  detail::engine_core& core = *core_;
+  require_sleepable(core, __func__);
+  // acquire: pairs with the release in shutdown(); afterwards the caller runs passes itself.
+  if (core.shut_down.load(std::memory_order_acquire)) return 0;
+  return static_cast<std::size_t>(core.reclaim_on_caller(core.this_cpu_slot(), true));
+}
+
 namespace detail {
 
-void engine_core::reclaim_on_caller(cpu_slot& s) noexcept {
-  if (s.closed.empty()) return;  // the common case: one relaxed load
-  // (R1) seq_cst: registers this caller before it takes blocks, so that a flushing worker that
-  // finds the list already taken waits for us; pairs with (R3) through (S3).
+std::uint64_t engine_core::reclaim_on_caller(cpu_slot& s, bool with_fallback) noexcept {
+  if (s.closed.empty() && !(with_fallback && !s.fallback.empty())) return 0;  // relaxed peeks
+  // (R1) seq_cst: registers this caller before it takes anything, so that a flushing worker that
+  // finds the lists already taken waits for us; pairs with (R3) through (S3).
   caller_reclaimers.fetch_add(1, std::memory_order_seq_cst);
   block* chain = s.closed.take_all();
-  bool all_expired = true;
-  for (block* b = chain; b != nullptr; b = block_stack::next(b)) {
-    all_expired = all_expired && gp.expired(b->cookie);
+  rcu_head* objects = with_fallback ? s.fallback.take_all() : nullptr;
+  bool all_expired = objects == nullptr;  // a taken fallback list always needs a grace period
+  for (block* b = chain; b != nullptr && all_expired; b = block_stack::next(b)) {
+    all_expired = gp.expired(b->cookie);
   }
   if (!all_expired) gp.synchronize();  // about a microsecond with no readers (membarrier)
   std::uint64_t n = 0;
+  void* keep = nullptr;
   while (chain != nullptr) {
     block* next = block_stack::next(chain);
     n += chain->count;
-    retire_block(chain, false);
+    void* page = empty_block(chain);
+    if (keep == nullptr) {
+      keep = page;
+    } else {
+      release_page(page);
+    }
     chain = next;
   }
+  if (objects != nullptr) {
+    const std::uint64_t m = fallback_list::free_chain(objects, debug.get());
+    freed.fetch_add(m, std::memory_order_relaxed);  // relaxed: statistic
+    n += m;
+  }
+  // The emptied page becomes the slot's spare, so the next block needs no allocation; only while
+  // that keeps the slot within its cache bound.
+  if (keep != nullptr && s.cache.size() < s.cache.capacity() && s.enter_waiting(8)) {
+    // relaxed: under the busy flag.
+    keep = s.spare.exchange(keep, std::memory_order_relaxed);
+    s.leave();
+  }
+  if (keep != nullptr) release_page(keep);
   caller_reclaims.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistic
   // (R2) release: our frees happen before a flushing worker sees zero; pairs with its acquire
   // load after (R3).
   caller_reclaimers.fetch_sub(1, std::memory_order_release);
+  return n;
 }
 
 }  // namespace detail

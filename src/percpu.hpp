@@ -35,6 +35,10 @@ struct alignas(128) cpu_slot {
     block* blk = nullptr;
   } open[kOpenKinds];
   page_cache cache;  // consumer side is the busy holder; producer is the worker
+  // One emptied page kept by a sleepable caller that reclaimed for itself (it cannot push into
+  // the cache: the worker is that ring's only producer). Taken before allocating anew. Atomic
+  // only so that snapshot() may read it; written under the busy flag.
+  std::atomic<void*> spare{nullptr};
   // Counters with one writer (the busy holder): relaxed load + store, read by snapshot().
   std::atomic<std::uint64_t> queued{0};          // objects put in blocks
   std::atomic<std::uint64_t> blocks_opened{0};   // pages taken into use here

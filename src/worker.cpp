@@ -52,6 +52,9 @@ void engine_core::worker_main() {
       wake_ = false;
       stopping = stop_;
     }
+    // relaxed: a hint that lets wakers skip redundant system calls; a waker that sets it after
+    // this point also notifies (under the mutex), so no wake is lost.
+    wake_pending.store(false, std::memory_order_relaxed);
     // acquire: pairs with the release increments in request_and_wait; a request seen here was
     // made after the objects its caller wants flushed were queued.
     const std::uint64_t flush_target = flush_requested.load(std::memory_order_acquire);
@@ -194,7 +197,7 @@ std::uint64_t engine_core::free_block_chain(block* chain, bool may_recycle) noex
   return n;
 }
 
-void engine_core::retire_block(block* b, bool may_recycle) noexcept {
+void* engine_core::empty_block(block* b) noexcept {
   const std::uint32_t origin = b->origin;
   const std::uint32_t count = b->count;
 #ifdef RCUFREE_DEBUG
@@ -204,7 +207,13 @@ void engine_core::retire_block(block* b, bool may_recycle) noexcept {
   freed.fetch_add(count, std::memory_order_relaxed);  // relaxed: statistic
   slots[origin].blocks_retired.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   b->~block();
-  if (!(may_recycle && slots[origin].cache.put(b))) release_page(b);
+  return b;
+}
+
+void engine_core::retire_block(block* b, bool may_recycle) noexcept {
+  const std::uint32_t origin = b->origin;
+  void* page = empty_block(b);
+  if (!(may_recycle && slots[origin].cache.put(page))) release_page(page);
 }
 
 void engine_core::refill_caches() {
@@ -218,6 +227,10 @@ void engine_core::refill_caches() {
         // Do not fight memory pressure: stop at the first failure and retry later.
         refill_backoff_until_ = std::chrono::steady_clock::now() + cfg.drain_interval;
         return;
+      }
+      // Fault the page in here, on the worker, not on the first atomic caller that writes it.
+      for (std::size_t off = 0; off < cfg.page_size; off += 4096) {
+        static_cast<volatile char*>(page)[off] = 0;
       }
       if (!s.cache.put(page)) {
         release_page(page);
@@ -234,6 +247,8 @@ void engine_core::drop_caches() {
     cpu_slot& s = slots[i];
     if (!s.enter_waiting(UINT_MAX)) continue;
     while (void* page = s.cache.take()) release_page(page);
+    // relaxed: under the busy flag.
+    if (void* spare = s.spare.exchange(nullptr, std::memory_order_relaxed)) release_page(spare);
     s.leave();
   }
 }

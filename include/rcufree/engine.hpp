@@ -103,6 +103,14 @@ class engine {
   // engine (all reported as misuse). Allocates nothing.
   void barrier();
 
+  // Frees, on the calling thread, everything this CPU has handed over so far (its closed blocks and
+  // its fallback list), first waiting for a grace period if any of it still needs one; returns how
+  // many objects it freed. For allocation-heavy sleepable threads: glibc's malloc serves objects
+  // freed by the thread that allocated them several times faster than objects freed by the worker
+  // (docs/PERFORMANCE.md), so calling this every few thousand kfree_rcu calls turns a flood into
+  // local frees. May sleep; not in a read-side critical section or an atomic_scope (misuse).
+  std::size_t reclaim_local();
+
   // Gives every cached empty page back and frees what is already past its grace period. Sleepable
   // context only; blocks for at most one worker pass. The worker refills caches later, backing
   // off while memory is short.

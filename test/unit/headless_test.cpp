@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sched.h>
+
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -87,4 +89,40 @@ TEST_CASE("barrier stays exact while sleepable callers reclaim for themselves") 
   }
   for (auto& t : threads) t.join();
   CHECK(failures.load() == 0);
+}
+
+TEST_CASE("reclaim_local frees this CPU's blocks and fallback objects on the calling thread") {
+  std::atomic<std::uint64_t> deaths{0};
+  rcufree::config cfg;
+  cfg.drain_interval = std::chrono::hours(1);  // the worker stays asleep unless woken
+  cfg.worker_tick = std::chrono::hours(1);
+  cfg.cached_pages_per_cpu = 1;  // 507 objects by page, then the fallback list
+  rcufree::engine eng(cfg);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+  for (int i = 0; i < 3000; ++i) eng.delete_rcu(new counted(&deaths), &counted::head);
+  CHECK(deaths.load() == 0);
+  const std::size_t freed = eng.reclaim_local();
+  CHECK(freed == deaths.load());
+  CHECK(freed >= 3000 - 507);  // everything but what is still in the open block
+  CHECK(eng.snapshot().caller_reclaims == freed);
+  CHECK(eng.reclaim_local() == 0);  // nothing handed over since
+  eng.barrier();
+  CHECK(deaths.load() == 3000);
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all);
+}
+
+TEST_CASE("reclaim_local inside an atomic_scope is misuse and throws when asked") {
+  rcufree::engine eng;
+  const auto previous = rcufree::set_misuse_action(rcufree::misuse_action::throw_error);
+  {
+    rcufree::atomic_scope scope;
+    CHECK_THROWS_AS(eng.reclaim_local(), rcufree::misuse_error);
+  }
+  rcufree::set_misuse_action(previous);
 }
