@@ -7,11 +7,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <thread>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -155,5 +157,39 @@ raw_object<Pad>* make_raw(std::uint32_t id) {
   p->id = id;
   return p;
 }
+
+// Turns a hang into a failure: aborts the process with a message when `progress` has not moved
+// for `limit` (a caller that waits for someone would otherwise hang the test until ctest's
+// timeout).
+class watchdog {
+ public:
+  watchdog(const std::atomic<std::uint64_t>& progress, std::chrono::seconds limit, const char* what)
+      : thread_([&progress, limit, what, this] {
+          // relaxed (all loads): progress is a heartbeat; stop_ only ends the watch.
+          std::uint64_t last = progress.load(std::memory_order_relaxed);
+          auto since = std::chrono::steady_clock::now();
+          while (!stop_.load(std::memory_order_acquire)) {  // pairs with the release in ~watchdog
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            const std::uint64_t now = progress.load(std::memory_order_relaxed);
+            if (now != last) {
+              last = now;
+              since = std::chrono::steady_clock::now();
+            } else if (std::chrono::steady_clock::now() - since > limit) {
+              std::fprintf(stderr, "watchdog: no progress for %lld s: %s\n",
+                           static_cast<long long>(limit.count()), what);
+              std::fflush(stderr);
+              std::abort();
+            }
+          }
+        }) {}
+  ~watchdog() {
+    stop_.store(true, std::memory_order_release);  // pairs with the acquire in the watch loop
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 }  // namespace atomic_test

@@ -68,6 +68,10 @@ struct trap_event {
 constexpr int kMaxEvents = 32;
 trap_event g_events[kMaxEvents];
 std::atomic<int> g_traps{0};
+// Past this many traps the SIGSYS handler ends the confined thread at once: a trapped system call
+// returns ENOSYS, and code that retries it (a futex under a contended lock) would spin forever.
+constexpr int kTrapLimit = 4096;
+std::atomic<bool> g_ended_by_trap_limit{false};
 
 void on_sigsys(int, siginfo_t* info, void* context) {
   // relaxed: only the confined thread (and its handlers) writes; read after pthread_join.
@@ -80,6 +84,11 @@ void on_sigsys(int, siginfo_t* info, void* context) {
   (void)context;
 #endif
   if (n < kMaxEvents) g_events[n] = {info->si_syscall, info->si_call_addr, caller};
+  if (n + 1 >= kTrapLimit) {
+    // release: pairs with the acquire after the join; the events above are visible.
+    g_ended_by_trap_limit.store(true, std::memory_order_release);
+    syscall(SYS_exit, 0);  // allowed by the filter
+  }
 }
 
 int traps() noexcept {
@@ -312,7 +321,26 @@ TEST_CASE("kfree_rcu and delete_rcu make no system call in a seccomp-confined th
   REQUIRE(timer_settime(timer, 0, &every_100us, nullptr) == 0);
   // release: the timer is armed; pairs with the acquire load in confined_main.
   job.go.store(true, std::memory_order_release);
-  REQUIRE(pthread_join(thread, nullptr) == 0);  // returns once the kernel cleared the tid
+  // Returns once the kernel cleared the tid. A thread still running after a minute is stuck in a
+  // two-argument call that waits for something: report it and end the process (the thread cannot
+  // be stopped, and the engines it may hold cannot be destroyed).
+  timespec limit{};
+  clock_gettime(CLOCK_REALTIME, &limit);
+  limit.tv_sec += 60;
+  if (pthread_timedjoin_np(thread, nullptr, &limit) != 0) {
+    std::fprintf(stderr, "FAILED: the seccomp-confined thread did not finish within 60 s: a "
+                 "two-argument call waited; %d trap(s): %s\n", traps(),
+                 describe_traps(0, traps()).c_str());
+    std::_Exit(1);
+  }
+  // acquire: pairs with the release store in on_sigsys.
+  if (g_ended_by_trap_limit.load(std::memory_order_acquire)) {
+    // The thread died inside the engine, perhaps holding a CPU slot: the engines cannot be
+    // flushed or destroyed any more.
+    std::fprintf(stderr, "FAILED: the seccomp-confined thread made %d trapped system calls and "
+                 "was ended: %s\n", traps(), describe_traps(1, traps()).c_str());
+    std::_Exit(1);
+  }
   timer_delete(timer);
   g_handler_work.store(nullptr, std::memory_order_relaxed);  // relaxed: the thread is gone
   const auto paged_after = paged.snapshot();

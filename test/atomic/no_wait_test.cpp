@@ -48,37 +48,6 @@ namespace {
 using deletable = tracked<11, 0>;
 using freeable = raw_object<0>;
 
-// Aborts the process with a message when `progress` stops moving for `limit`.
-class watchdog {
- public:
-  watchdog(const std::atomic<std::uint64_t>& progress, std::chrono::seconds limit, const char* what)
-      : thread_([&progress, limit, what, this] {
-          // relaxed (all loads): progress is a heartbeat; stop_ only ends the watch.
-          std::uint64_t last = progress.load(std::memory_order_relaxed);
-          auto since = std::chrono::steady_clock::now();
-          while (!stop_.load(std::memory_order_acquire)) {  // pairs with the release in ~watchdog
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            const std::uint64_t now = progress.load(std::memory_order_relaxed);
-            if (now != last) {
-              last = now;
-              since = std::chrono::steady_clock::now();
-            } else if (std::chrono::steady_clock::now() - since > limit) {
-              std::fprintf(stderr, "watchdog: no progress for %lld s: %s\n",
-                           static_cast<long long>(limit.count()), what);
-              std::abort();
-            }
-          }
-        }) {}
-  ~watchdog() {
-    stop_.store(true, std::memory_order_release);  // pairs with the acquire in the watch loop
-    thread_.join();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 // --- 1. slots held forever ------------------------------------------------------------------
 
 // Takes every slot's busy flag (waiting for the worker if it holds one right now).

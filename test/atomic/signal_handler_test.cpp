@@ -86,6 +86,9 @@ void run_round(rcufree::engine& eng, std::uint64_t seed, totals& t) {
 
   std::uint64_t allocations = ~std::uint64_t{0};
   int timer_error = 0;
+  std::atomic<std::uint64_t> progress{0};
+  watchdog dog(progress, std::chrono::seconds(20),
+               "a call made from a signal handler waited for the call it interrupted");
   std::thread loop([&] {
     sigevent sev{};
     sev.sigev_notify = SIGEV_THREAD_ID;
@@ -108,6 +111,7 @@ void run_round(rcufree::engine& eng, std::uint64_t seed, totals& t) {
       objects.call_at(&eng, entry::member, i);
       std::atomic_signal_fence(std::memory_order_seq_cst);
       g_loop_in_engine.store(false, std::memory_order_relaxed);
+      progress.fetch_add(1, std::memory_order_relaxed);  // relaxed: heartbeat for the dog
     }
     timer_delete(timer);  // no signal is generated after this returns
     alloc_counter::disarm();
