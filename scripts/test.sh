@@ -37,7 +37,7 @@ if [ "$quick" -eq 0 ]; then
 
   stage "3/4 ThreadSanitizer"
   build build/tsan -DRCUFREE_SANITIZE=thread -DRCUFREE_BUILD_EXAMPLES=OFF
-  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/test/tsan.supp" \
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 die_after_fork=0 suppressions=$PWD/test/tsan.supp" \
     ctest --test-dir build/tsan -j"$jobs" --output-on-failure -L sanitizer --timeout 900
 
   stage "4/4 valgrind memcheck on the million-op stress test"
