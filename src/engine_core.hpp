@@ -35,6 +35,9 @@ class engine_core {
   // Appends obj to the slot's open block of `kind`, opening a cached page if needed. Caller holds
   // the slot's busy flag. False: no page at hand (nothing changed).
   bool append_locked(cpu_slot& s, void* obj, const reclaim_kind& kind) noexcept;
+  // The head-less forms' first attempt: like the atomic path, but may wait a little for the busy
+  // flag. In percpu.cpp so that the fast path inlines.
+  bool append_sleepable(cpu_slot& s, void* obj, const reclaim_kind& kind) noexcept;
   // Installs a page the caller allocated as the open block of `kind` and appends obj to it.
   void append_to_new_page_locked(cpu_slot& s, void* page, void* obj,
                                  const reclaim_kind& kind) noexcept;

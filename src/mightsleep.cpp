@@ -70,17 +70,13 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   //    be held by a thread that was preempted inside; waiting a little is fine here, but never
   //    forever (the holder might be this thread, interrupted by the signal handler we run in).
   detail::cpu_slot& s = core.this_cpu_slot();
-  if (s.enter_waiting(8)) {
-    const bool queued = core.append_locked(s, obj, kind);
-    s.leave();
-    if (queued) {
-      // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
-      // sleepable caller helps): free them on this thread. At most once per closed block.
-      if (!s.closed.empty() && (core.cfg.sleepable_callers_reclaim || core.over_soft_cap())) {
-        core.reclaim_on_caller(s, false);
-      }
-      return;
+  if (core.append_sleepable(s, obj, kind)) {
+    // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
+    // sleepable caller helps): free them on this thread. At most once per closed block.
+    if (!s.closed.empty() && (core.cfg.sleepable_callers_reclaim || core.over_soft_cap())) {
+      core.reclaim_on_caller(s, false);
     }
+    return;
   }
   // 2. No page cached: allocate one here (we may sleep) and let the worker refill the cache.
   if (void* page = core.allocate_page()) {

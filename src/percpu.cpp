@@ -66,6 +66,13 @@ static inline int current_cpu() noexcept {
   return sched_getcpu();
 }
 
+bool engine_core::append_sleepable(cpu_slot& s, void* obj, const reclaim_kind& kind) noexcept {
+  if (!s.enter_waiting(8)) return false;
+  const bool queued = append_locked(s, obj, kind);
+  s.leave();
+  return queued;
+}
+
 cpu_slot& engine_core::this_cpu_slot() noexcept {
   const int cpu = current_cpu();
   std::size_t i = cpu < 0 ? 0 : static_cast<std::size_t>(cpu);
@@ -143,7 +150,7 @@ void engine_core::close_locked(cpu_slot& s, cpu_slot::open_entry& e) noexcept {
   s.closed.push(b);           // (S1) publishes the records to the worker
 }
 
-bool cpu_slot::enter_waiting(unsigned max_yields) noexcept {
+bool cpu_slot::enter_waiting_slow(unsigned max_yields) noexcept {
   for (unsigned spins = 0, yields = 0;; ++spins) {
     if (try_enter()) return true;
     if (spins >= 100) {

@@ -67,7 +67,10 @@ struct alignas(128) cpu_slot {
   }
   // Sleepable callers only (worker, head-less forms): spins, then yields, until the slot is free.
   // Returns false after `max_yields` yields (the holder may be this very thread, interrupted).
-  bool enter_waiting(unsigned max_yields) noexcept;
+  bool enter_waiting(unsigned max_yields) noexcept {
+    return try_enter() || enter_waiting_slow(max_yields);
+  }
+  bool enter_waiting_slow(unsigned max_yields) noexcept;
 };
 
 }  // namespace rcufree::detail
