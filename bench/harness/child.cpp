@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -128,11 +129,13 @@ void write_timeline(const run_options& o, const std::vector<sample_row>& rows, d
 // Where the CPU time of the timed section went, per object: the producers (malloc, the call, their
 // own flushes), the main thread (the final barrier) and every other thread (workers: liburcu's,
 // rcufree's — grace periods, walks and the frees they run). From each thread's schedstat runtime.
+// The sampler thread (if any) is left out.
 void cpu_split(record& r, const std::vector<std::pair<int, std::uint64_t>>& before,
                const std::vector<std::pair<int, std::uint64_t>>& after,
-               const std::vector<int>& producers, std::size_t objects) {
+               const std::vector<int>& producers, int sampler_tid, std::size_t objects) {
   double prod = 0, main_thread = 0, other = 0;
   for (const auto& [tid, ns] : after) {
+    if (tid == sampler_tid) continue;
     std::uint64_t was = 0;
     for (const auto& [t0, ns0] : before)
       if (t0 == tid) was = ns0;
@@ -195,38 +198,53 @@ int run(const run_options& o) {
   // readings below.
   for (unsigned r; (r = ready.load(std::memory_order_acquire)) != o.threads;) ready.wait(r);
 
+  // Timeline mode: every sample_us, at real-time priority if allowed, one row per sample.
+  // Throughput mode: every peak_sample_us at normal priority, only the peaks (a few microseconds of
+  // one thread's time per sample). Latency mode: no sampler.
+  const bool timeline = o.how == mode::timeline;
+  const unsigned period_us = timeline ? o.sample_us : o.how == mode::throughput ? o.peak_sample_us : 0;
   std::vector<sample_row> rows;
   std::atomic<bool> stop{false};
   std::thread sampler;
   bool sampler_rt = false;  // written by the sampler, read after join
+  bool sampled = false;     // likewise: the mechanism reports a pending count
+  std::uint64_t peak_pending = 0, peak_pages = 0;  // likewise
+  std::atomic<int> sampler_tid{0};
   const std::uint64_t rss_start = rss_now_kib();
   const std::uint64_t gp0 = grace_periods_total();
   const std::uint64_t gpc0 = grace_periods_on_callers();
   const auto cpu0 = task_runtimes_ns();
   const auto t0 = clock_type::now();
-  if (o.how == mode::timeline) {
-    rows.reserve(1'000'000);
+  if (period_us != 0) {
+    if (timeline) rows.reserve(1'000'000);
     sampler = std::thread([&] {
+      // relaxed: only an id, read for the CPU split after the flood (a sampler that has not
+      // started by then has no CPU time to leave out).
+      sampler_tid.store(this_tid(), std::memory_order_relaxed);
       // Real-time priority if allowed (root or CAP_SYS_NICE), so that samples keep their period
       // while producers and workers fill both cores; otherwise gaps show in the CSV.
-      sched_param sp{};
-      sp.sched_priority = 1;
-      const bool rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
-      sampler_rt = rt;
+      if (timeline) {
+        sched_param sp{};
+        sp.sched_priority = 1;
+        sampler_rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+      }
       statm_reader statm;
       timespec next{};
       clock_gettime(CLOCK_MONOTONIC, &next);
-      // relaxed: a stop request; the rows are handed over by join().
-      while (!stop.load(std::memory_order_relaxed) && rows.size() < rows.capacity()) {
-        next.tv_nsec += static_cast<long>(o.sample_us) * 1000;
+      // relaxed: a stop request; the rows and peaks are handed over by join().
+      while (!stop.load(std::memory_order_relaxed) && (!timeline || rows.size() < rows.capacity())) {
+        next.tv_nsec += static_cast<long>(period_us) * 1000;
         if (next.tv_nsec >= 1'000'000'000) {
           next.tv_nsec -= 1'000'000'000;
           ++next.tv_sec;
         }
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
-        sample_row s{ms_since(t0), 0, 0, statm.rss_kib()};
+        sample_row s{ms_since(t0), 0, 0, timeline ? statm.rss_kib() : 0};
         if (!m.sample(s.pending, s.pages)) break;
-        rows.push_back(s);
+        sampled = true;
+        peak_pending = std::max(peak_pending, s.pending);
+        peak_pages = std::max(peak_pages, s.pages);
+        if (timeline) rows.push_back(s);
       }
     });
   }
@@ -243,10 +261,10 @@ int run(const run_options& o) {
   timing_over.notify_all();
   for (auto& th : producers) th.join();
   if (sampler.joinable()) {
-    std::this_thread::sleep_for(std::chrono::microseconds(5 * o.sample_us));  // show the end
+    if (timeline) std::this_thread::sleep_for(std::chrono::microseconds(5 * o.sample_us));  // the end
     stop.store(true, std::memory_order_relaxed);  // relaxed: see the sampler loop
     sampler.join();
-    write_timeline(o, rows, flood_ms, total_ms, sampler_rt);
+    if (timeline) write_timeline(o, rows, flood_ms, total_ms, sampler_rt);
   }
 
   const std::uint64_t freed = m.freed();
@@ -264,7 +282,14 @@ int run(const run_options& o) {
   put(r, "rss_start_kib", rss_start);
   put(r, "rss_peak_kib", rss_peak_kib());
   m.report(r, grace_periods_total() - gp0);
-  if (o.how != mode::timeline) cpu_split(r, cpu0, cpu1, producer_tids, o.objects);
+  if (sampled) {
+    put(r, "peak_pending", peak_pending);
+    put(r, "peak_pages", peak_pages);
+  }
+  if (o.how != mode::timeline)
+    cpu_split(r, cpu0, cpu1, producer_tids,
+              sampler_tid.load(std::memory_order_relaxed),  // relaxed: see its store
+              o.objects);
   if (timed) {
     histogram all, timer;
     std::uint64_t slow = 0, slow_unswitched = 0;
@@ -303,9 +328,146 @@ int run(const run_options& o) {
   return 0;
 }
 
-const char* const kNames[] = {"floor",          "rcufree",         "rcufree_ms", "call_rcu",
-                              "defer_rcu",      "ck_epoch",        "array512",   "rcufree_cfg",
-                              "rcufree_delete", "call_rcu_percpu", nullptr};
+// Trickle mode: the drain interval's workload. One producer (the main thread) queues one object
+// every trickle_us with delete_rcu; each object's destructor stamps when it ran, so the wait of
+// every object (queued -> freed) is known. Before the trickle the engine sits idle for idle_ms with
+// nothing queued. Reported: the objects' waits, and per second of trickle and of idling the
+// engine's thread wakeups (schedstat timeslices of every thread but the main one), grace periods
+// and worker CPU; peak pending objects and pages.
+struct trickle_object {
+  rcu_head head;
+  std::size_t id;
+  ~trickle_object();
+  static inline std::atomic<std::int64_t>* freed_at = nullptr;  // per id, steady_clock ns
+  static inline std::atomic<std::uint64_t> freed{0};
+};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             clock_type::now().time_since_epoch())
+      .count();
+}
+
+trickle_object::~trickle_object() {
+  // relaxed: published by the release increment below.
+  freed_at[id].store(now_ns(), std::memory_order_relaxed);
+  // release: the stamp above happens before the main thread's acquire load of the count sees it.
+  freed.fetch_add(1, std::memory_order_release);
+}
+
+// Sum of `v`'s values over threads other than `main_tid`, minus the same in `v0`.
+std::uint64_t others_delta(const std::vector<std::pair<int, std::uint64_t>>& v0,
+                           const std::vector<std::pair<int, std::uint64_t>>& v, int main_tid) {
+  std::uint64_t d = 0;
+  for (const auto& [tid, x] : v) {
+    if (tid == main_tid) continue;
+    std::uint64_t was = 0;
+    for (const auto& [t0, x0] : v0)
+      if (t0 == tid) was = x0;
+    d += x - std::min(x, was);
+  }
+  return d;
+}
+
+void sleep_until(timespec& next, unsigned us) {
+  next.tv_nsec += static_cast<long>(us) * 1000;
+  while (next.tv_nsec >= 1'000'000'000) {
+    next.tv_nsec -= 1'000'000'000;
+    ++next.tv_sec;
+  }
+  clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
+}
+
+int run_trickle(const run_options& o) {
+  const std::size_t n = o.trickle_objects;
+  std::unique_ptr<std::atomic<std::int64_t>[]> stamps(new std::atomic<std::int64_t>[n]);
+  for (std::size_t i = 0; i < n; ++i) stamps[i].store(0, std::memory_order_relaxed);  // relaxed: no thread yet
+  trickle_object::freed_at = stamps.get();
+  std::vector<std::int64_t> queued_at(n);
+  mark_producer_thread();
+  const int me = this_tid();
+  rcufree::engine eng(make_engine_config(o.cfg));
+
+  // Idle: nothing queued yet (the worker filled the page caches when it started).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto idle_sl0 = task_timeslices();
+  const auto idle_cpu0 = task_runtimes_ns();
+  const std::uint64_t idle_gp0 = grace_periods_total();
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
+  const double idle_s = o.idle_ms / 1e3;
+  const double idle_wakeups = static_cast<double>(others_delta(idle_sl0, task_timeslices(), me));
+  const double idle_cpu = static_cast<double>(others_delta(idle_cpu0, task_runtimes_ns(), me));
+  const std::uint64_t idle_gp = grace_periods_total() - idle_gp0;
+
+  // The trickle.
+  const auto sl0 = task_timeslices();
+  const auto cpu0 = task_runtimes_ns();
+  const std::uint64_t gp0 = grace_periods_total();
+  const std::uint64_t freed0 = trickle_object::freed.load(std::memory_order_relaxed);  // no frees yet
+  std::uint64_t peak_pending = 0, peak_pages = 0;
+  const auto t0 = clock_type::now();
+  timespec next{};
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  for (std::size_t i = 0; i < n; ++i) {
+    sleep_until(next, o.trickle_us);
+    auto* obj = new trickle_object{{}, i};
+    queued_at[i] = now_ns();
+    eng.delete_rcu(obj, &trickle_object::head);
+    const rcufree::stats s = eng.snapshot();
+    peak_pending = std::max(peak_pending, s.pending);
+    peak_pages = std::max(peak_pages, s.pages_in_use);
+  }
+  const double trickle_s = std::chrono::duration<double>(clock_type::now() - t0).count();
+  const double wakeups = static_cast<double>(others_delta(sl0, task_timeslices(), me));
+  const double cpu = static_cast<double>(others_delta(cpu0, task_runtimes_ns(), me));
+  const std::uint64_t gps = grace_periods_total() - gp0;
+  // Let the last objects be freed as they would be (no barrier: it would flush them early),
+  // giving up after 10 s + 3 drain intervals.
+  const auto give_up = clock_type::now() + std::chrono::seconds(10) +
+                       3 * eng.settings().drain_interval;
+  // acquire: pairs with the destructors' release increments; their stamps are visible after.
+  while (trickle_object::freed.load(std::memory_order_acquire) - freed0 < n &&
+         clock_type::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  eng.barrier();  // whatever is left (nothing, unless we gave up)
+  std::vector<double> waits;
+  for (std::size_t i = 0; i < n; ++i)
+    // relaxed: ordered by the acquire load above, or by barrier() for stragglers.
+    waits.push_back(static_cast<double>(stamps[i].load(std::memory_order_relaxed) - queued_at[i]) / 1e6);
+  std::sort(waits.begin(), waits.end());
+  auto q = [&](double f) { return waits[std::min(n - 1, static_cast<std::size_t>(f * static_cast<double>(n)))]; };
+  double mean = 0;
+  for (double w : waits) mean += w / static_cast<double>(n);
+
+  const std::uint64_t freed = trickle_object::freed.load(std::memory_order_acquire) - freed0;  // as above
+  record r;
+  r.emplace_back("mech", o.mech);
+  put(r, "objects", n);
+  put(r, "trickle_us", o.trickle_us);
+  r.emplace_back("idle_wakeups_s", std::to_string(idle_wakeups / idle_s));
+  r.emplace_back("idle_cpu_us_s", std::to_string(idle_cpu / 1e3 / idle_s));
+  r.emplace_back("idle_gp_s", std::to_string(static_cast<double>(idle_gp) / idle_s));
+  r.emplace_back("wakeups_s", std::to_string(wakeups / trickle_s));
+  r.emplace_back("worker_cpu_us_s", std::to_string(cpu / 1e3 / trickle_s));
+  r.emplace_back("gp_s", std::to_string(static_cast<double>(gps) / trickle_s));
+  r.emplace_back("objects_per_gp", std::to_string(gps ? static_cast<double>(n) / static_cast<double>(gps) : 0.0));
+  r.emplace_back("wait_mean_ms", std::to_string(mean));
+  r.emplace_back("wait_p50_ms", std::to_string(q(0.5)));
+  r.emplace_back("wait_p99_ms", std::to_string(q(0.99)));
+  r.emplace_back("wait_max_ms", std::to_string(waits.back()));
+  put(r, "peak_pending", peak_pending);
+  put(r, "peak_pages", peak_pages);
+  put(r, "freed", freed);
+  r.emplace_back("ok", freed == n ? "1" : "0");
+  std::printf("RESULT %s\n", format_record(r).c_str());
+  std::fflush(stdout);
+  return freed == n ? 0 : 3;
+}
+
+const char* const kNames[] = {"floor",          "rcufree",         "rcufree_ms", "rcufree_local",
+                              "call_rcu",       "defer_rcu",       "ck_epoch",   "array512",
+                              "rcufree_cfg",    "rcufree_delete",  "call_rcu_percpu", nullptr};
 
 }  // namespace
 
@@ -313,14 +475,24 @@ const char* const* mechanism_names() {
   return kNames;
 }
 
-int child_main(const run_options& o) {
+int child_main(const run_options& opts) {
   resolve_synchronize_rcu();
+  run_options o = opts;
+  std::string n;  // the spec's name; its "@key=value" overrides go on top of the --cfg-* flags
+  if (!parse_spec(opts.mech, n, o.cfg)) return 2;
+  if (o.how == mode::trickle) {
+    if (n != "rcufree" && n != "rcufree_cfg") {
+      std::fprintf(stderr, "bench: trickle mode runs rcufree (with overrides) only, not '%s'\n",
+                   n.c_str());
+      return 2;
+    }
+    return run_trickle(o);
+  }
   if (o.threads == 0 || o.objects < o.threads || o.size < sizeof(object_header)) return 2;
-  const std::string& n = o.mech;
   if (n == "floor") return run<floor_free>(o);
-  if (n == "rcufree") return run<rcufree_mech<rcufree_variant::kfree>>(o);
+  if (n == "rcufree" || n == "rcufree_cfg") return run<rcufree_mech<rcufree_variant::kfree>>(o);
   if (n == "rcufree_ms") return run<rcufree_mech<rcufree_variant::mightsleep>>(o);
-  if (n == "rcufree_cfg") return run<rcufree_mech<rcufree_variant::tuned>>(o);
+  if (n == "rcufree_local") return run<rcufree_mech<rcufree_variant::local>>(o);
   if (n == "rcufree_delete") return run<rcufree_mech<rcufree_variant::counted_delete>>(o);
   if (n == "call_rcu") return run<call_rcu_mech<false>>(o);
   if (n == "call_rcu_percpu") return run<call_rcu_mech<true>>(o);

@@ -116,7 +116,10 @@ std::uint64_t thread_preemptions() noexcept {
   return static_cast<std::uint64_t>(ru.ru_nivcsw);
 }
 
-std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns() {
+namespace {
+
+// Field `field` (0: run time in ns, 1: wait time, 2: timeslices) of every thread's schedstat.
+std::vector<std::pair<int, std::uint64_t>> schedstat_field(int field) {
   std::vector<std::pair<int, std::uint64_t>> out;
   DIR* d = opendir("/proc/self/task");
   if (d == nullptr) return out;
@@ -125,12 +128,68 @@ std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns() {
     const std::string path = std::string("/proc/self/task/") + e->d_name + "/schedstat";
     FILE* f = std::fopen(path.c_str(), "re");
     if (f == nullptr) continue;  // the thread has just exited
-    unsigned long long ns = 0;
-    if (std::fscanf(f, "%llu", &ns) == 1) out.emplace_back(std::atoi(e->d_name), ns);
+    unsigned long long v[3] = {};
+    if (std::fscanf(f, "%llu %llu %llu", &v[0], &v[1], &v[2]) == 3)
+      out.emplace_back(std::atoi(e->d_name), v[field]);
     std::fclose(f);
   }
   closedir(d);
   return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns() {
+  return schedstat_field(0);
+}
+
+std::vector<std::pair<int, std::uint64_t>> task_timeslices() {
+  return schedstat_field(2);
+}
+
+bool parse_spec(const std::string& spec, std::string& name, engine_overrides& into) {
+  const auto at = spec.find('@');
+  name = spec.substr(0, at);
+  if (at == std::string::npos) return true;
+  std::stringstream in(spec.substr(at + 1));
+  for (std::string kv; std::getline(in, kv, '+');) {
+    const auto eq = kv.find('=');
+    char* end = nullptr;
+    const std::string key = kv.substr(0, eq);
+    const long long v = eq == std::string::npos ? -1 : std::strtoll(kv.c_str() + eq + 1, &end, 10);
+    if (v < 0 || end == nullptr || *end != '\0') {
+      std::fprintf(stderr, "bench: bad override '%s' in '%s' (want key=non-negative integer)\n",
+                   kv.c_str(), spec.c_str());
+      return false;
+    }
+    struct {
+      const char* key;
+      long long engine_overrides::*field;
+    } const keys[] = {{"cached", &engine_overrides::cached},
+                      {"tick_us", &engine_overrides::tick_us},
+                      {"drain_ms", &engine_overrides::drain_ms},
+                      {"soft_cap_kib", &engine_overrides::soft_cap_kib},
+                      {"assumed_bytes", &engine_overrides::assumed_bytes},
+                      {"sleepable", &engine_overrides::sleepable},
+                      {"page_size", &engine_overrides::page_size},
+                      {"psi", &engine_overrides::psi},
+                      {"every", &engine_overrides::every}};
+    bool known = false;
+    for (const auto& k : keys) {
+      if (key == k.key) {
+        into.*k.field = v;
+        known = true;
+      }
+    }
+    if (!known) {
+      std::fprintf(stderr,
+                   "bench: unknown override '%s' in '%s' (keys: cached tick_us drain_ms "
+                   "soft_cap_kib assumed_bytes sleepable page_size psi every)\n",
+                   key.c_str(), spec.c_str());
+      return false;
+    }
+  }
+  return true;
 }
 
 int this_tid() noexcept {

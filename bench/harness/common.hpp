@@ -10,7 +10,30 @@
 
 namespace bench {
 
-enum class mode { throughput, latency, timeline };
+enum class mode { throughput, latency, timeline, trickle };
+
+// rcufree config overrides for one child (-1: keep the default). Set by the legacy --cfg-* flags
+// (which define the "rcufree_cfg" variant) and by a mechanism spec's "@key=value+key=value" suffix,
+// e.g. "rcufree@cached=0+drain_ms=1" (see parse_spec).
+struct engine_overrides {
+  long long cached = -1;         // cached_pages_per_cpu
+  long long tick_us = -1;        // worker_tick
+  long long drain_ms = -1;       // drain_interval
+  long long soft_cap_kib = -1;   // pending_soft_cap_bytes / 1024
+  long long assumed_bytes = -1;  // assumed_object_bytes
+  long long sleepable = -1;      // sleepable_callers_reclaim (0 or 1)
+  long long page_size = -1;      // page_size
+  long long psi = -1;            // watch_memory_pressure (0 or 1)
+  long long every = -1;          // rcufree_local: reclaim_local() every this many calls per thread
+  bool any() const {
+    return cached >= 0 || tick_us >= 0 || drain_ms >= 0 || soft_cap_kib >= 0 ||
+           assumed_bytes >= 0 || sleepable >= 0 || page_size >= 0 || psi >= 0 || every >= 0;
+  }
+};
+
+// "name@k=v+k=v" -> name, with the keys applied on top of `into`. Returns false (and says why on
+// stderr) for an unknown key or a malformed value.
+bool parse_spec(const std::string& spec, std::string& name, engine_overrides& into);
 
 // One child run: one mechanism, one thread count, one mode.
 struct run_options {
@@ -23,10 +46,15 @@ struct run_options {
   std::string csv;           // timeline mode: where to write the samples
   unsigned sample_us = 100;  // timeline sampling period
   bool fence = false;        // latency mode: fence between using the object and timing the call
-  // Overrides for the "rcufree_cfg" variant (0: keep the default).
-  std::size_t cfg_cached_pages = 0;
-  unsigned cfg_tick_us = 0;
-  unsigned cfg_drain_ms = 0;
+  engine_overrides cfg;      // from the --cfg-* flags: the "rcufree_cfg" variant's overrides
+  std::size_t local_every = 4096;  // rcufree_local: reclaim_local() every this many calls
+  // Throughput mode: a sampler thread reads the mechanism's pending count this often to report
+  // its peak (0: no sampler). Timeline mode samples every sample_us instead.
+  unsigned peak_sample_us = 1000;
+  // Trickle mode: one object every trickle_us; before it, idle_ms with nothing queued.
+  unsigned trickle_us = 1000;
+  std::size_t trickle_objects = 1000;
+  unsigned idle_ms = 1000;
 };
 
 // Objects are malloc(size) blocks whose first 16 bytes hold the reclaim link (liburcu's
@@ -71,6 +99,9 @@ std::uint64_t thread_preemptions() noexcept;
 // CPU time each thread of this process has run so far, in ns (/proc/self/task/*/schedstat),
 // as (tid, ns) pairs; and the calling thread's id.
 std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns();
+// Times each thread was scheduled in so far (schedstat's third field): a thread that sleeps and
+// wakes up adds one per wakeup.
+std::vector<std::pair<int, std::uint64_t>> task_timeslices();
 int this_tid() noexcept;
 
 // "key=value key=value" lines between parent and child.

@@ -3,7 +3,19 @@
 //
 //   rcufree_harness [--threads 1,2] [--objects 1000000] [--size 64] [--rounds 5]
 //                   [--mechs floor,rcufree,...] [--no-latency] [--timeline] [--out DIR]
-//                   [--smoke] [--fence] [--cfg-cached N] [--cfg-tick-us N] [--cfg-drain-ms N]
+//                   [--smoke] [--fence] [--local-every N] [--peak-sample-us N]
+//                   [--cfg-cached N] [--cfg-tick-us N] [--cfg-drain-ms N] [--cfg-soft-cap-kib N]
+//   rcufree_harness --trickle [--mechs rcufree,rcufree@drain_ms=1,...] [--trickle-us 1000]
+//                   [--trickle-objects 1000] [--idle-ms 1000] [--rounds N] [--out DIR]
+//
+// A mechanism is a name (floor rcufree rcufree_ms rcufree_local call_rcu defer_rcu ck_epoch
+// array512; rcufree_delete and call_rcu_percpu on request; rcufree_cfg when a --cfg-* flag is
+// given) optionally followed, for the rcufree ones, by config overrides:
+// "rcufree@cached=0+drain_ms=1", keys cached tick_us drain_ms soft_cap_kib assumed_bytes sleepable
+// page_size psi every (rcufree_local's reclaim_local() period, default --local-every 4096).
+//
+// --trickle runs the drain interval's workload instead of the flood: one object every trickle_us
+// on one thread, after an idle phase (see run_trickle in child.cpp).
 //
 // The parent runs every (round, mechanism) pair in a fresh child process (fork + exec of itself
 // with --child), interleaved: round 1 runs A B C ..., round 2 again A B C ..., so that the drift of
@@ -39,6 +51,7 @@ struct parent_options {
   bool latency = true;
   bool timeline = false;
   bool smoke = false;
+  bool trickle = false;
   std::string out;
 };
 
@@ -61,7 +74,13 @@ double tsc_hz() {  // TSC ticks per second against CLOCK_MONOTONIC over 50 ms
 }
 
 const char* mode_name(mode m) {
-  return m == mode::throughput ? "tput" : m == mode::latency ? "lat" : "timeline";
+  switch (m) {
+    case mode::throughput: return "tput";
+    case mode::latency: return "lat";
+    case mode::timeline: return "timeline";
+    case mode::trickle: return "trickle";
+  }
+  return "?";
 }
 
 // Runs one child; returns its exit status and its RESULT record.
@@ -82,11 +101,23 @@ int spawn(const run_options& o, record& out) {
                                 "--sample-us",
                                 std::to_string(o.sample_us),
                                 "--cfg-cached",
-                                std::to_string(o.cfg_cached_pages),
+                                std::to_string(o.cfg.cached),
                                 "--cfg-tick-us",
-                                std::to_string(o.cfg_tick_us),
+                                std::to_string(o.cfg.tick_us),
                                 "--cfg-drain-ms",
-                                std::to_string(o.cfg_drain_ms)};
+                                std::to_string(o.cfg.drain_ms),
+                                "--cfg-soft-cap-kib",
+                                std::to_string(o.cfg.soft_cap_kib),
+                                "--local-every",
+                                std::to_string(o.local_every),
+                                "--peak-sample-us",
+                                std::to_string(o.peak_sample_us),
+                                "--trickle-us",
+                                std::to_string(o.trickle_us),
+                                "--trickle-objects",
+                                std::to_string(o.trickle_objects),
+                                "--idle-ms",
+                                std::to_string(o.idle_ms)};
   if (!o.csv.empty()) args.insert(args.end(), {"--csv", o.csv});
   if (o.fence) args.emplace_back("--fence");
   std::vector<char*> argv;
@@ -158,6 +189,43 @@ struct report {
   }
 };
 
+// Median over rounds of (this mechanism's ns/op) / (the fastest peer's ns/op in the same round).
+double vs_fastest_peer(table::mapped_type& row, const std::string& mech) {
+  std::vector<double> v;
+  const auto& ms = row[mech];
+  for (std::size_t i = 0; i < ms.size(); ++i) {
+    double best = 0;
+    for (const char* peer : {"call_rcu", "defer_rcu", "ck_epoch", "array512"})
+      if (i < row[peer].size() && (best == 0 || num(row[peer][i], "ns_op") < best))
+        best = num(row[peer][i], "ns_op");
+    if (best > 0) v.push_back(num(ms[i], "ns_op") / best);
+  }
+  return median(v);
+}
+
+// Peak RSS over the same round's floor child, MiB, per round.
+std::vector<double> rss_over_floor(table::mapped_type& row, const std::string& mech) {
+  std::vector<double> over;
+  for (std::size_t i = 0; i < row[mech].size() && i < row["floor"].size(); ++i)
+    over.push_back((num(row[mech][i], "rss_peak_kib") - num(row["floor"][i], "rss_peak_kib")) /
+                   1024);
+  return over;
+}
+
+std::string pct_or_dash(const std::vector<record>& rs, const char* key) {
+  if (find_field(rs.front(), key) == nullptr) return "-";
+  std::vector<double> v;
+  for (const auto& r : rs) v.push_back(100.0 * num(r, key) / num(r, "objects"));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", median(v));
+  return buf;
+}
+
+std::string median_or_dash(const std::vector<record>& rs, const char* key) {
+  if (find_field(rs.front(), key) == nullptr) return "-";
+  return std::to_string(static_cast<long long>(median(column(rs, key))));
+}
+
 void summarize(const parent_options& p, const run_options& base, table& tput, table& lat,
                report& rep) {
   rep.line(
@@ -170,27 +238,26 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
              t > 1 ? "s" : "", p.rounds);
     rep.line(
         "| mechanism | ns/op | min-max | vs rcufree | CPU ns/op: callers + workers | vs rcufree "
-        "(CPU) | GPs | GPs on caller | peak RSS over floor MiB | fallbacks |");
-    rep.line("|---|---|---|---|---|---|---|---|---|---|");
+        "(CPU) | GPs | GPs on caller | peak RSS over floor MiB | peak pending | fallback %% | "
+        "freed on caller %% |");
+    rep.line("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (const auto& m : p.mechs) {
       const auto& rs = row[m];
       if (rs.empty()) continue;
       const auto ns = column(rs, "ns_op");
-      std::vector<double> over;
-      for (std::size_t i = 0; i < rs.size() && i < row["floor"].size(); ++i)
-        over.push_back((num(rs[i], "rss_peak_kib") - num(row["floor"][i], "rss_peak_kib")) / 1024);
-      const auto fb = find_field(rs.front(), "fallbacks");
+      const auto over = rss_over_floor(row, m);
       const bool have_rcufree = !row["rcufree"].empty();
-      rep.line("| %s | %.1f | %.1f-%.1f | %.2fx | %.1f + %.1f | %.2fx | %.0f | %.0f | %.2f | %s |",
-               m.c_str(), median(ns), *std::min_element(ns.begin(), ns.end()),
-               *std::max_element(ns.begin(), ns.end()),
-               have_rcufree ? paired_ratio(rs, row["rcufree"], "ns_op") : 0.0,
-               median(column(rs, "cpu_producers_ns_op")), median(column(rs, "cpu_workers_ns_op")),
-               have_rcufree ? paired_ratio(rs, row["rcufree"], "cpu_total_ns_op") : 0.0,
-               median(column(rs, "gp")), median(column(rs, "gp_callers")),
-               over.empty() ? 0.0 : median(over),
-               fb ? std::to_string(static_cast<long long>(median(column(rs, "fallbacks")))).c_str()
-                  : "-");
+      rep.line(
+          "| %s | %.1f | %.1f-%.1f | %.2fx | %.1f + %.1f | %.2fx | %.0f | %.0f | %.2f | %s | %s "
+          "| %s |",
+          m.c_str(), median(ns), *std::min_element(ns.begin(), ns.end()),
+          *std::max_element(ns.begin(), ns.end()),
+          have_rcufree ? paired_ratio(rs, row["rcufree"], "ns_op") : 0.0,
+          median(column(rs, "cpu_producers_ns_op")), median(column(rs, "cpu_workers_ns_op")),
+          have_rcufree ? paired_ratio(rs, row["rcufree"], "cpu_total_ns_op") : 0.0,
+          median(column(rs, "gp")), median(column(rs, "gp_callers")),
+          over.empty() ? 0.0 : median(over), median_or_dash(rs, "peak_pending").c_str(),
+          pct_or_dash(rs, "fallbacks").c_str(), pct_or_dash(rs, "caller_reclaims").c_str());
     }
     if (!p.latency) continue;
     rep.line("\n### %u thread%s: retire-call latency in ns (median over rounds)\n", t,
@@ -211,29 +278,19 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
     }
   }
   rep.line("\n### Targets of issue 4 (this run)\n");
+  auto verdict = [](bool ok) { return ok ? "MET" : "NOT MET"; };
   for (unsigned t : p.threads) {
     auto& row = tput[t];
-    auto verdict = [](bool ok) { return ok ? "MET" : "NOT MET"; };
     if (!row["rcufree"].empty() && !row["call_rcu"].empty()) {
       const double r = paired_ratio(row["call_rcu"], row["rcufree"], "ns_op");
       rep.line("- %u thr: default rcufree vs call_rcu: %.2fx faster (target >= 4x): %s", t, r,
                verdict(r >= 4));
     }
-    if (!row["rcufree_ms"].empty()) {
-      std::vector<double> v;
-      const auto& ms = row["rcufree_ms"];
-      for (std::size_t i = 0; i < ms.size(); ++i) {
-        double best = 0;
-        for (const char* peer : {"call_rcu", "defer_rcu", "ck_epoch", "array512"})
-          if (i < row[peer].size() && (best == 0 || num(row[peer][i], "ns_op") < best))
-            best = num(row[peer][i], "ns_op");
-        if (best > 0) v.push_back(num(ms[i], "ns_op") / best);
-      }
-      const double r = median(v);
-      rep.line(
-          "- %u thr: rcufree_ms (sleepable callers reclaim) / fastest peer: %.2fx (target "
-          "<= 1.0x): %s",
-          t, r, verdict(r <= 1.0));
+    for (const char* opt : {"rcufree_ms", "rcufree_local"}) {
+      if (row[opt].empty()) continue;
+      const double r = vs_fastest_peer(row, opt);
+      rep.line("- %u thr: %s / fastest peer: %.2fx (target <= 1.0x): %s", t, opt, r,
+               verdict(r <= 1.0));
     }
     if (p.latency && !lat[t]["rcufree"].empty()) {
       const auto& rs = lat[t]["rcufree"];
@@ -247,15 +304,38 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
           t, p50, verdict(p50 <= 15), p999, verdict(p999 <= 100), slow, floor_slow,
           verdict(slow <= floor_slow));
     }
-    if (t == 2 && !row["rcufree"].empty() && !row["floor"].empty()) {
-      std::vector<double> over;
-      for (std::size_t i = 0; i < row["rcufree"].size() && i < row["floor"].size(); ++i)
-        over.push_back(
-            (num(row["rcufree"][i], "rss_peak_kib") - num(row["floor"][i], "rss_peak_kib")) / 1024);
-      const double o = median(over);
-      rep.line("- 2 thr: rcufree peak RSS over floor %.2f MiB (target <= 4): %s", o,
-               verdict(o <= 4));
+    if (t == 2 && !row["floor"].empty()) {
+      for (const char* m : {"rcufree", "rcufree_ms", "rcufree_local"}) {
+        if (row[m].empty()) continue;
+        const double o = median(rss_over_floor(row, m));
+        rep.line("- 2 thr: %s peak RSS over floor %.2f MiB (target <= 4): %s", m, o,
+                 verdict(o <= 4));
+      }
     }
+  }
+}
+
+void summarize_trickle(const parent_options& p, const run_options& base, table& tr,
+                       report& rep) {
+  rep.line(
+      "trickle: one object every %u us, %zu objects, after %u ms idle; median of %u rounds. "
+      "wait = queued -> freed (the object's destructor ran); wakeups = times the engine's threads "
+      "were scheduled in\n",
+      base.trickle_us, base.trickle_objects, base.idle_ms, p.rounds);
+  rep.line(
+      "| mechanism | wait p50 ms | wait p99 ms | wait max ms | GPs/s | objects per GP | wakeups/s "
+      "| worker CPU us/s | peak pending | peak pages | idle: wakeups/s | idle: CPU us/s |");
+  rep.line("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const auto& m : p.mechs) {
+    const auto& rs = tr[1][m];
+    if (rs.empty()) continue;
+    rep.line("| %s | %.2f | %.2f | %.2f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.1f | %.1f |",
+             m.c_str(), median(column(rs, "wait_p50_ms")), median(column(rs, "wait_p99_ms")),
+             median(column(rs, "wait_max_ms")), median(column(rs, "gp_s")),
+             median(column(rs, "objects_per_gp")), median(column(rs, "wakeups_s")),
+             median(column(rs, "worker_cpu_us_s")), median(column(rs, "peak_pending")),
+             median(column(rs, "peak_pages")), median(column(rs, "idle_wakeups_s")),
+             median(column(rs, "idle_cpu_us_s")));
   }
 }
 
@@ -266,8 +346,8 @@ int parent_main(parent_options& p, run_options base) {
       const std::string m = *n;
       if (m == "rcufree_delete" && !p.smoke) continue;
       if (m == "call_rcu_percpu") continue;  // an experiment: ask for it with --mechs
-      if (m == "rcufree_cfg" && base.cfg_cached_pages + base.cfg_tick_us + base.cfg_drain_ms == 0)
-        continue;
+      if (m == "rcufree_cfg" && !base.cfg.any()) continue;
+      if (p.trickle && m != "rcufree" && m != "rcufree_cfg") continue;
       p.mechs.push_back(m);
     }
   }
@@ -287,6 +367,31 @@ int parent_main(parent_options& p, run_options base) {
     if (raw) std::fprintf(raw, "%s %s\n", mode_name(o.how), format_record(r).c_str());
     into[o.threads][o.mech].push_back(std::move(r));
   };
+  if (p.trickle) {
+    table tr;
+    for (unsigned round = 1; round <= p.rounds; ++round) {
+      std::fprintf(stderr, "trickle round %u/%u\n", round, p.rounds);
+      for (const auto& m : p.mechs) {
+        run_options o = base;
+        o.mech = m;
+        o.threads = 1;
+        o.how = mode::trickle;
+        run_one(o, tr);
+      }
+    }
+    if (raw) std::fclose(raw);
+    report rep;
+    summarize_trickle(p, base, tr, rep);
+    std::fputs(rep.text.c_str(), stdout);
+    if (!p.out.empty()) {
+      if (FILE* f = std::fopen((p.out + "/trickle.md").c_str(), "w")) {
+        std::fputs(rep.text.c_str(), f);
+        std::fclose(f);
+      }
+    }
+    if (failures) std::fprintf(stderr, "%d run(s) FAILED\n", failures);
+    return failures ? 1 : 0;
+  }
   for (unsigned round = 1; round <= p.rounds; ++round) {
     for (unsigned t : p.threads) {
       std::fprintf(stderr, "round %u/%u, %u thread(s)\n", round, p.rounds, t);
@@ -352,11 +457,15 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     auto next_num = [&] { return std::strtoull(next().c_str(), nullptr, 10); };
+    auto next_int = [&] { return std::strtoll(next().c_str(), nullptr, 10); };  // -1: unset
     if (a == "--child")
       child = true, o.mech = next();
     else if (a == "--mode") {
       const std::string m = next();
-      o.how = m == "lat" ? mode::latency : m == "timeline" ? mode::timeline : mode::throughput;
+      o.how = m == "lat"        ? mode::latency
+              : m == "timeline" ? mode::timeline
+              : m == "trickle"  ? mode::trickle
+                                : mode::throughput;
     } else if (a == "--threads") {
       p.threads.clear();
       for (const auto& t : split(next())) p.threads.push_back(static_cast<unsigned>(std::stoul(t)));
@@ -384,11 +493,25 @@ int main(int argc, char** argv) {
     else if (a == "--sample-us")
       o.sample_us = static_cast<unsigned>(next_num());
     else if (a == "--cfg-cached")
-      o.cfg_cached_pages = next_num();
+      o.cfg.cached = next_int();
     else if (a == "--cfg-tick-us")
-      o.cfg_tick_us = static_cast<unsigned>(next_num());
+      o.cfg.tick_us = next_int();
     else if (a == "--cfg-drain-ms")
-      o.cfg_drain_ms = static_cast<unsigned>(next_num());
+      o.cfg.drain_ms = next_int();
+    else if (a == "--cfg-soft-cap-kib")
+      o.cfg.soft_cap_kib = next_int();
+    else if (a == "--local-every")
+      o.local_every = next_num();
+    else if (a == "--peak-sample-us")
+      o.peak_sample_us = static_cast<unsigned>(next_num());
+    else if (a == "--trickle")
+      p.trickle = true;
+    else if (a == "--trickle-us")
+      o.trickle_us = static_cast<unsigned>(next_num());
+    else if (a == "--trickle-objects")
+      o.trickle_objects = next_num();
+    else if (a == "--idle-ms")
+      o.idle_ms = static_cast<unsigned>(next_num());
     else if (a == "--smoke") {
       p.smoke = true;
       p.rounds = 1;

@@ -17,6 +17,7 @@
 #include <urcu/urcu-memb.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -65,10 +66,13 @@ struct floor_free : malloc_objects {
   std::atomic<std::uint64_t> freed_{0};
 };
 
-// rcufree: the default engine config with the two-argument form, the head-less form with
-// sleepable callers reclaiming (opt-in), the same with config overrides, and delete_rcu with a
-// destructor that counts (an independent check on the engine's own accounting).
-enum class rcufree_variant { kfree, mightsleep, tuned, counted_delete };
+// rcufree: the two-argument form with the default config (kfree); the head-less form with
+// sleepable callers reclaiming (mightsleep, the opt-in); the two-argument form with each producer
+// calling reclaim_local() every `every` calls (local: the explicit call from a sleepable point);
+// delete_rcu with a destructor that counts (an independent check on the engine's own accounting).
+// Every variant applies the child's config overrides (run_options::cfg: the --cfg-* flags and the
+// mechanism spec's "@key=value" suffix); "rcufree_cfg" is the kfree variant under another name.
+enum class rcufree_variant { kfree, mightsleep, local, counted_delete };
 
 struct counted_object {
   rcu_head head;
@@ -77,21 +81,34 @@ struct counted_object {
   static inline sharded_counter destroyed;
 };
 
+inline rcufree::config make_engine_config(const engine_overrides& ov) {
+  rcufree::config c;
+  if (ov.cached >= 0) c.cached_pages_per_cpu = static_cast<std::size_t>(ov.cached);
+  if (ov.tick_us >= 0) c.worker_tick = std::chrono::microseconds(ov.tick_us);
+  if (ov.drain_ms >= 0) c.drain_interval = std::chrono::milliseconds(ov.drain_ms);
+  if (ov.soft_cap_kib >= 0) c.pending_soft_cap_bytes = static_cast<std::size_t>(ov.soft_cap_kib) << 10;
+  if (ov.assumed_bytes >= 0) c.assumed_object_bytes = static_cast<std::size_t>(ov.assumed_bytes);
+  if (ov.sleepable >= 0) c.sleepable_callers_reclaim = ov.sleepable != 0;
+  if (ov.page_size >= 0) c.page_size = static_cast<std::size_t>(ov.page_size);
+  if (ov.psi >= 0) c.watch_memory_pressure = ov.psi != 0;
+  return c;
+}
+
 template <rcufree_variant V>
 struct rcufree_mech {
-  struct tls {};
+  struct tls {
+    std::size_t since_reclaim = 0;  // local: calls since this thread's last reclaim_local()
+  };
   static rcufree::config make_config(const run_options& o) {
-    rcufree::config c;
-    if (V == rcufree_variant::mightsleep) c.sleepable_callers_reclaim = true;
-    if (V == rcufree_variant::tuned) {
-      if (o.cfg_cached_pages != 0) c.cached_pages_per_cpu = o.cfg_cached_pages;
-      if (o.cfg_tick_us != 0) c.worker_tick = std::chrono::microseconds(o.cfg_tick_us);
-      if (o.cfg_drain_ms != 0) c.drain_interval = std::chrono::milliseconds(o.cfg_drain_ms);
-    }
+    rcufree::config c = make_engine_config(o.cfg);
+    if (V == rcufree_variant::mightsleep && o.cfg.sleepable < 0) c.sleepable_callers_reclaim = true;
     return c;
   }
   explicit rcufree_mech(const run_options& o)
-      : eng(make_config(o)), base(eng.snapshot()), destroyed0(counted_object::destroyed.sum()) {}
+      : eng(make_config(o)),
+        base(eng.snapshot()),
+        destroyed0(counted_object::destroyed.sum()),
+        every(o.cfg.every >= 0 ? static_cast<std::size_t>(o.cfg.every) : o.local_every) {}
 
   void* make(std::size_t size) {
     if constexpr (V == rcufree_variant::counted_delete) {
@@ -102,16 +119,28 @@ struct rcufree_mech {
     }
   }
   void thread_begin(tls&) {}
-  void retire(tls&, void* p) {
+  void retire(tls& t, void* p) {
     if constexpr (V == rcufree_variant::mightsleep) {
       eng.kvfree_rcu_mightsleep(p);
     } else if constexpr (V == rcufree_variant::counted_delete) {
       eng.delete_rcu(static_cast<counted_object*>(p), &counted_object::head);
     } else {
       eng.kfree_rcu(static_cast<rcu_object*>(p), &rcu_object::head);
+      if constexpr (V == rcufree_variant::local) {
+        if (++t.since_reclaim == every) {
+          t.since_reclaim = 0;
+          eng.reclaim_local();
+        }
+      }
     }
   }
-  void thread_end(tls&) {}
+  // local: what this CPU handed over since the last reclaim is freed here too, as a thread that
+  // finishes its burst would do; the open block is left for the final barrier.
+  void thread_end(tls&) {
+    if constexpr (V == rcufree_variant::local) {
+      if (every != 0) eng.reclaim_local();
+    }
+  }
   void finish() { eng.barrier(); }
   void thread_teardown(tls&) {}
   std::uint64_t freed() const {
@@ -141,11 +170,13 @@ struct rcufree_mech {
     put(r, "slot_contended", s.slot_contended - base.slot_contended);
     put(r, "inline_frees", s.inline_frees - base.inline_frees);
     put(r, "gp_max_us", s.gp_max_us);
+    put(r, "expedited_passes", s.expedited_passes - base.expedited_passes);
   }
 
   rcufree::engine eng;
   rcufree::stats base;
   std::uint64_t destroyed0;
+  std::size_t every;  // local: 0 never calls reclaim_local()
 };
 
 // liburcu call_rcu: on the default call_rcu worker, or (PerCpu, an experiment) on one worker per
