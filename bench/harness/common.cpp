@@ -173,7 +173,9 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
                       {"sleepable", &engine_overrides::sleepable},
                       {"page_size", &engine_overrides::page_size},
                       {"psi", &engine_overrides::psi},
-                      {"every", &engine_overrides::every}};
+                      {"backoff_ms", &engine_overrides::backoff_ms},
+                      {"every", &engine_overrides::every},
+                      {"shrink", &engine_overrides::shrink}};
     bool known = false;
     for (const auto& k : keys) {
       if (key == k.key) {
@@ -184,7 +186,7 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
     if (!known) {
       std::fprintf(stderr,
                    "bench: unknown override '%s' in '%s' (keys: cached tick_us drain_ms "
-                   "soft_cap_kib assumed_bytes sleepable page_size psi every)\n",
+                   "soft_cap_kib assumed_bytes sleepable page_size psi backoff_ms every shrink)\n",
                    key.c_str(), spec.c_str());
       return false;
     }

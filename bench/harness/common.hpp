@@ -24,10 +24,13 @@ struct engine_overrides {
   long long sleepable = -1;      // sleepable_callers_reclaim (0 or 1)
   long long page_size = -1;      // page_size
   long long psi = -1;            // watch_memory_pressure (0 or 1)
+  long long backoff_ms = -1;     // refill_backoff_after_shrink
   long long every = -1;          // rcufree_local: reclaim_local() every this many calls per thread
+  long long shrink = -1;         // 1: the harness calls shrink() in the untimed setup
   bool any() const {
     return cached >= 0 || tick_us >= 0 || drain_ms >= 0 || soft_cap_kib >= 0 ||
-           assumed_bytes >= 0 || sleepable >= 0 || page_size >= 0 || psi >= 0 || every >= 0;
+           assumed_bytes >= 0 || sleepable >= 0 || page_size >= 0 || psi >= 0 ||
+           backoff_ms >= 0 || every >= 0 || shrink >= 0;
   }
 };
 

@@ -12,7 +12,8 @@
 // array512; rcufree_delete and call_rcu_percpu on request; rcufree_cfg when a --cfg-* flag is
 // given) optionally followed, for the rcufree ones, by config overrides:
 // "rcufree@cached=0+drain_ms=1", keys cached tick_us drain_ms soft_cap_kib assumed_bytes sleepable
-// page_size psi every (rcufree_local's reclaim_local() period, default --local-every 4096).
+// page_size psi backoff_ms (config fields), every (rcufree_local's reclaim_local() period, default
+// --local-every 4096) and shrink=1 (shrink() just before the flood, untimed).
 //
 // --trickle runs the drain interval's workload instead of the flood: one object every trickle_us
 // on one thread, after an idle phase (see run_trickle in child.cpp).
@@ -410,6 +411,16 @@ int parent_main(parent_options& p, run_options base) {
         run_one(o, lat);
       }
     }
+  }
+  if (p.smoke) {  // a short trickle too: every object must be freed without a barrier
+    run_options o = base;
+    o.mech = "rcufree";
+    o.how = mode::trickle;
+    o.trickle_objects = 20;
+    o.trickle_us = 500;
+    o.idle_ms = 20;
+    table ignore;
+    run_one(o, ignore);
   }
   if (p.timeline) {
     for (unsigned t : p.threads) {

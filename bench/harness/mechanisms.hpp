@@ -91,6 +91,7 @@ inline rcufree::config make_engine_config(const engine_overrides& ov) {
   if (ov.sleepable >= 0) c.sleepable_callers_reclaim = ov.sleepable != 0;
   if (ov.page_size >= 0) c.page_size = static_cast<std::size_t>(ov.page_size);
   if (ov.psi >= 0) c.watch_memory_pressure = ov.psi != 0;
+  if (ov.backoff_ms >= 0) c.refill_backoff_after_shrink = std::chrono::milliseconds(ov.backoff_ms);
   return c;
 }
 
@@ -106,9 +107,15 @@ struct rcufree_mech {
   }
   explicit rcufree_mech(const run_options& o)
       : eng(make_config(o)),
-        base(eng.snapshot()),
+        base(shrink_first(eng, o)),
         destroyed0(counted_object::destroyed.sum()),
         every(o.cfg.every >= 0 ? static_cast<std::size_t>(o.cfg.every) : o.local_every) {}
+  // "shrink=1": the flood starts right after a shrink(), as after a memory-pressure event (the
+  // refill back-off then decides whether page caches are refilled during the flood).
+  static rcufree::stats shrink_first(rcufree::engine& e, const run_options& o) {
+    if (o.cfg.shrink > 0) e.shrink();
+    return e.snapshot();
+  }
 
   void* make(std::size_t size) {
     if constexpr (V == rcufree_variant::counted_delete) {
