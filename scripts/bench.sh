@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # One command for the benchmarks of issue 4 (docs/PERFORMANCE.md):
 #   1. Release build with -DRCUFREE_BUILD_BENCH=ON into build/bench
-#   2. the end-to-end harness: rcufree and every peer, 1 and 2 threads, ROUNDS interleaved rounds,
-#      throughput + latency modes, then the flood timelines (CSV)
+#   2. the end-to-end harness: rcufree (default, rcufree_ms, rcufree_local) and every peer, 1 and 2
+#      threads, ROUNDS interleaved rounds, throughput + latency modes, then the flood timelines (CSV)
 #   3. the Google Benchmark micro-benchmarks
 #   4. cachegrind: array walk vs list walk (synthetic, cold) and the real engine's reclaim
 #   5. the timeline chart, docs/img/flood_timeline.png
 # Everything lands in build/bench/results/. Options: --quick (1 round, 200,000 objects, no
 # cachegrind), --no-cachegrind. Environment: ROUNDS (default 7), OBJECTS (default 1000000).
+#
+# --tuning runs the config experiments of docs/TUNING.md instead (results in
+# build/bench/results/tuning/): the flood under each config override, rcufree_local's reclaim
+# period, and the trickle (drain interval, worker tick, idle wakeups). ROUNDS defaults to 5 there
+# (3 for the trickles, which take seconds each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
 cachegrind=1
+tuning=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1; cachegrind=0 ;;
     --no-cachegrind) cachegrind=0 ;;
-    *) echo "usage: $0 [--quick] [--no-cachegrind]" >&2; exit 2 ;;
+    --tuning) tuning=1 ;;
+    *) echo "usage: $0 [--quick] [--no-cachegrind] [--tuning]" >&2; exit 2 ;;
   esac
 done
 rounds=${ROUNDS:-7}
@@ -32,12 +39,41 @@ cmake --build "$build" -j"$(nproc)" --target rcufree_harness rcufree_micro rcufr
 mkdir -p "$out"
 bin=$build/bench
 
-{
+env_txt() {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet -- src include || echo ' (+ uncommitted changes in src/include)')"
   echo "kernel: $(uname -r); cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-} >"$out/env.txt"
+}
+
+if [ "$tuning" -eq 1 ]; then
+  t=$out/tuning
+  mkdir -p "$t"
+  env_txt >"$t/env.txt"
+  rounds=${ROUNDS:-5}
+  [ "$quick" -eq 1 ] && rounds=1
+  echo "== tuning 1/4: the flood under config overrides ($rounds rounds x $objects objects)"
+  "$bin/rcufree_harness" --threads 1,2 --objects "$objects" --rounds "$rounds" --out "$t/flood" \
+    --mechs floor,rcufree,rcufree@cached=0,rcufree@cached=1,rcufree@cached=32,rcufree@drain_ms=1,rcufree@drain_ms=1000,rcufree@tick_us=100,rcufree@soft_cap_kib=1024,rcufree@soft_cap_kib=65536,rcufree@page_size=16384,rcufree@shrink=1,rcufree@shrink=1+backoff_ms=0,rcufree_ms,rcufree_ms@sleepable=0 \
+    | tee "$t/flood.txt"
+  echo "== tuning 2/4: rcufree_local's reclaim period"
+  "$bin/rcufree_harness" --threads 1,2 --objects "$objects" --rounds "$rounds" --out "$t/local" \
+    --mechs floor,rcufree,rcufree_local@every=256,rcufree_local@every=1024,rcufree_local,rcufree_local@every=16384,rcufree_local@every=65536,rcufree_local@cached=32,ck_epoch,array512 \
+    | tee "$t/local.txt"
+  trickle_mechs=rcufree,rcufree@drain_ms=1,rcufree@drain_ms=5,rcufree@drain_ms=100,rcufree@drain_ms=1000,rcufree@tick_us=100,rcufree@tick_us=5000,rcufree@cached=0,rcufree@psi=1
+  trounds=${ROUNDS:-3}
+  [ "$quick" -eq 1 ] && trounds=1
+  echo "== tuning 3/4: steady trickle, one object per ms"
+  "$bin/rcufree_harness" --trickle --rounds "$trounds" --trickle-us 1000 --trickle-objects 1000 \
+    --idle-ms 1000 --mechs "$trickle_mechs" --out "$t/trickle_steady" | tee "$t/trickle_steady.txt"
+  echo "== tuning 4/4: lone objects, one every 250 ms"
+  "$bin/rcufree_harness" --trickle --rounds "$trounds" --trickle-us 250000 --trickle-objects 12 \
+    --idle-ms 200 --mechs "$trickle_mechs" --out "$t/trickle_lone" | tee "$t/trickle_lone.txt"
+  echo "results in $t"
+  exit 0
+fi
+
+env_txt >"$out/env.txt"
 
 echo "== harness: $rounds rounds x $objects objects, 1 and 2 threads"
 "$bin/rcufree_harness" --threads 1,2 --objects "$objects" --rounds "$rounds" --timeline \
@@ -60,9 +96,9 @@ if [ "$cachegrind" -eq 1 ]; then
   done
   # The real engine, 1,000,000 objects: all in arrays (big cache, fast tick) vs the default
   # config, whose flood mostly takes the fallback list.
-  cg engine.array "$bin/rcufree_harness" --child rcufree_cfg --cfg-cached 2048 --cfg-tick-us 100 \
-    --objects 1000000 --tsc-hz 2.6e9
-  cg engine.default "$bin/rcufree_harness" --child rcufree --objects 1000000 --tsc-hz 2.6e9
+  cg engine.array "$bin/rcufree_harness" --child 'rcufree@cached=2048+tick_us=100' \
+    --objects 1000000 --tsc-hz 2.6e9 --peak-sample-us 0
+  cg engine.default "$bin/rcufree_harness" --child rcufree --objects 1000000 --tsc-hz 2.6e9 --peak-sample-us 0
   bash bench/cachegrind/report.sh "$out" | tee "$out/cachegrind.txt"
 fi
 

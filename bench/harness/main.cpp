@@ -424,7 +424,7 @@ int parent_main(parent_options& p, run_options base) {
   }
   if (p.timeline) {
     for (unsigned t : p.threads) {
-      for (const char* m : {"rcufree", "call_rcu"}) {
+      for (const char* m : {"rcufree", "rcufree_local", "call_rcu"}) {
         run_options o = base;
         o.mech = m;
         o.threads = t;

@@ -1,5 +1,6 @@
 # flood_timeline.gp — pending objects and pointer pages in use during the million-op flood,
-# rcufree (default config) against liburcu call_rcu, from the harness's timeline CSVs.
+# rcufree (default config), rcufree with reclaim_local() every 4096 calls, and liburcu call_rcu,
+# from the harness's timeline CSVs.
 #   gnuplot -e "dir='build/bench/results'; out='docs/img/flood_timeline.png'" \
 #           bench/plot/flood_timeline.gp
 if (!exists("dir")) dir = 'build/bench/results'
@@ -20,6 +21,8 @@ do for [t in "1 2"] {
   set title sprintf("%s producer thread%s", t, t eq "1" ? "" : "s")
   plot dir.'/timeline_rcufree_'.t.'t.csv' skip 2 using 1:2 with lines lw 2 lc rgb '#1f77b4' \
          title 'rcufree: pending objects', \
+       dir.'/timeline_rcufree_local_'.t.'t.csv' skip 2 using 1:2 with lines lw 2 lc rgb '#9467bd' \
+         title 'rcufree + reclaim\_local() every 4096 calls: pending objects', \
        dir.'/timeline_call_rcu_'.t.'t.csv' skip 2 using 1:2 with lines lw 2 lc rgb '#d62728' \
          title 'call\_rcu: pending objects', \
        dir.'/timeline_rcufree_'.t.'t.csv' skip 2 using 1:3 axes x1y2 with steps lw 1.5 \
