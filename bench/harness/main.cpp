@@ -204,6 +204,14 @@ double vs_fastest_peer(table::mapped_type& row, const std::string& mech) {
   return median(v);
 }
 
+// Best round against best round: min ns/op of `a` / min ns/op of `b`. Foreign load only ever adds
+// time, so the fastest rounds are the least disturbed; a cross-check on the paired median.
+double best_ratio(const std::vector<record>& a, const std::vector<record>& b) {
+  if (a.empty() || b.empty()) return 0;
+  const auto x = column(a, "ns_op"), y = column(b, "ns_op");
+  return *std::min_element(x.begin(), x.end()) / *std::min_element(y.begin(), y.end());
+}
+
 // Peak RSS over the same round's floor child, MiB, per round.
 std::vector<double> rss_over_floor(table::mapped_type& row, const std::string& mech) {
   std::vector<double> over;
@@ -284,14 +292,36 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
     auto& row = tput[t];
     if (!row["rcufree"].empty() && !row["call_rcu"].empty()) {
       const double r = paired_ratio(row["call_rcu"], row["rcufree"], "ns_op");
-      rep.line("- %u thr: default rcufree vs call_rcu: %.2fx faster (target >= 4x): %s", t, r,
-               verdict(r >= 4));
+      rep.line(
+          "- %u thr: default rcufree vs call_rcu: %.2fx faster (target >= 4x): %s "
+          "[best round vs best round: %.2fx; CPU per object: %.2fx]",
+          t, r, verdict(r >= 4), best_ratio(row["call_rcu"], row["rcufree"]),
+          paired_ratio(row["call_rcu"], row["rcufree"], "cpu_total_ns_op"));
     }
     for (const char* opt : {"rcufree_ms", "rcufree_local"}) {
       if (row[opt].empty()) continue;
       const double r = vs_fastest_peer(row, opt);
-      rep.line("- %u thr: %s / fastest peer: %.2fx (target <= 1.0x): %s", t, opt, r,
-               verdict(r <= 1.0));
+      double best_peer = 0;
+      const char* best_name = "";
+      for (const char* peer : {"call_rcu", "defer_rcu", "ck_epoch", "array512"}) {
+        if (row[peer].empty()) continue;
+        const auto v = column(row[peer], "ns_op");
+        const double b = *std::min_element(v.begin(), v.end());
+        if (best_peer == 0 || b < best_peer) best_peer = b, best_name = peer;
+      }
+      const auto mine = column(row[opt], "ns_op");
+      double cpu_peer = 0;  // the lowest median CPU per object among the peers
+      for (const char* peer : {"call_rcu", "defer_rcu", "ck_epoch", "array512"}) {
+        if (row[peer].empty()) continue;
+        const double c = median(column(row[peer], "cpu_total_ns_op"));
+        if (cpu_peer == 0 || c < cpu_peer) cpu_peer = c;
+      }
+      rep.line(
+          "- %u thr: %s / fastest peer: %.2fx (target <= 1.0x): %s [best round vs the best "
+          "peer round (%s): %.2fx; CPU per object vs the leanest peer: %.2fx]",
+          t, opt, r, verdict(r <= 1.0), best_name,
+          best_peer > 0 ? *std::min_element(mine.begin(), mine.end()) / best_peer : 0.0,
+          cpu_peer > 0 ? median(column(row[opt], "cpu_total_ns_op")) / cpu_peer : 0.0);
     }
     if (p.latency && !lat[t]["rcufree"].empty()) {
       const auto& rs = lat[t]["rcufree"];
