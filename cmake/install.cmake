@@ -4,7 +4,8 @@ include(CMakePackageConfigHelpers)
 
 install(TARGETS rcufree EXPORT rcufreeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/rcufree DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT rcufreeTargets NAMESPACE rcufree::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/rcufree)
@@ -15,5 +16,9 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/rcufreeConfigVersion.cmak
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/rcufreeConfig.cmake ${PROJECT_BINARY_DIR}/rcufreeConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/rcufree)
+# The .pc file finds its prefix relative to itself, so an install moved with --prefix works.
+file(RELATIVE_PATH RCUFREE_PC_TO_PREFIX "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig"
+     "${CMAKE_INSTALL_PREFIX}")
+string(REGEX REPLACE "/$" "" RCUFREE_PC_TO_PREFIX "${RCUFREE_PC_TO_PREFIX}")
 configure_file(cmake/rcufree.pc.in ${PROJECT_BINARY_DIR}/rcufree.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/rcufree.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
