@@ -3,6 +3,7 @@
 #   1. find_package(rcufree CONFIG REQUIRED) after `cmake --install` into a temporary prefix
 #   2. pkg-config --cflags --libs rcufree, with PKG_CONFIG_PATH at that prefix (C++ and C)
 #   3. add_subdirectory() of the source tree
+# and then installs the same build again elsewhere with `cmake --install --prefix` (relocation).
 # Usage: run.sh SOURCE_DIR WORK_DIR. Builds at -O0 without debug info: this checks packaging,
 # not code, and a library build is most of the time.
 set -euo pipefail
@@ -67,20 +68,24 @@ by_subdirectory() {
   "$work/subdir/consumer_c"
 }
 
-# Relocation: `cmake --install --prefix` into a second prefix must give a usable CMake package
-# too. rcufree.pc is only checked and reported (see the NOTE it prints).
+# Relocation: `cmake --install --prefix` into a second prefix (not the configured one) must give
+# a usable package both ways: the CMake package and rcufree.pc must point at where they now are.
 relocated() {
   quiet cmake --install "$work/lib" --prefix "$work/moved"
   local pc_prefix
   pc_prefix=$(PKG_CONFIG_PATH="$work/moved/lib/pkgconfig" pkg-config --variable=prefix rcufree)
-  if [ "$pc_prefix" != "$work/moved" ]; then
-    echo "  NOTE: rcufree.pc installed with --prefix $work/moved still says prefix=$pc_prefix"
-    echo "        (cmake/rcufree.pc.in bakes CMAKE_INSTALL_PREFIX in at configure time)"
+  if [ "$(realpath -m "$pc_prefix")" != "$(realpath -m "$work/moved")" ]; then
+    echo "  rcufree.pc installed with --prefix $work/moved says prefix=$pc_prefix"
+    return 1
   fi
   quiet cmake -S "$here/consumer" -B "$work/moved-package" "${fast[@]}" \
     -DRCUFREE_CONSUMER_MODE=package -DCMAKE_PREFIX_PATH="$work/moved"
-  quiet cmake --build "$work/moved-package" -j"$jobs"
+  quiet cmake --build "$work/moved-package" -j"$jobs" --target consumer
   "$work/moved-package/consumer"
+  local flags
+  flags=$(PKG_CONFIG_PATH="$work/moved/lib/pkgconfig" pkg-config --cflags --libs rcufree)
+  quiet cc -O0 "$here/consumer/main.c" $flags -o "$work/moved_pc_consumer_c"
+  "$work/moved_pc_consumer_c"
 }
 
 way "1/3 find_package(rcufree CONFIG REQUIRED) after cmake --install" by_package
