@@ -49,7 +49,7 @@ void check_rejected(rcufree::config cfg, const char* field) {
   } catch (const std::invalid_argument& e) {
     CHECK_THAT(e.what(), Catch::StartsWith(std::string("rcufree::config::") + field + ":"));
   }
-  CHECK(allocations.load() == 0);
+  CHECK(allocations.load() == 0);  // seq_cst: same thread as the only possible caller
   CHECK(thread_count() == threads_before);
 }
 

@@ -91,6 +91,7 @@ flood_result flood(rcufree::engine& eng, torture::tracker& tr, int threads,
   }
   for (auto& t : pool) t.join();
   flood_result r;
+  // seq_cst loads: the writers were joined above, which orders their adds before these.
   r.calls = calls.load();
   r.max_ns = max_ns.load();
   r.sleeps = sleeps.load();
@@ -313,5 +314,5 @@ TEST_CASE("a deleter that sleeps stalls reclaim but not atomic callers", "[fault
   check_never_waited(f);
   CHECK(s.peak_cached <= slots_of(eng) * eng.settings().cached_pages_per_cpu);
   check_recovery(eng, tr, alloc);
-  CHECK(deaths.load() == 1);
+  CHECK(deaths.load() == 1);  // seq_cst: after barrier(), which ordered the deleter before
 }

@@ -78,6 +78,7 @@ child_result fork_while_queueing(torture::tracker& tr, rcufree::engine& eng, Bod
   // pause between two batches (their blocks are still open, their objects still pending) and fork
   // happens then; plain builds fork truly mid-call (glibc's malloc is fork-safe).
   hold.store(true, std::memory_order_release);
+  // acquire: pairs with the queuers' acq_rel increment: both are parked between batches.
   while (held.load(std::memory_order_acquire) < 2) std::this_thread::yield();
 #endif
   const pid_t pid = fork();

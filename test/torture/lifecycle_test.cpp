@@ -168,6 +168,7 @@ TEST_CASE("destroying an engine waits for the readers of its backlog", "[lifecyc
     urcu_memb_read_unlock();
     urcu_memb_unregister_thread();
   });
+  // acquire: pairs with the reader's release store of 1: it holds the node now.
   while (phase.load(std::memory_order_acquire) != 1) std::this_thread::sleep_for(1ms);
   slot.store(nullptr, std::memory_order_release);  // unlink; nobody new can reach it
   tr.retire(n, *eng, 0);
@@ -179,10 +180,10 @@ TEST_CASE("destroying an engine waits for the readers of its backlog", "[lifecyc
   std::this_thread::sleep_for(200ms);
   CHECK_FALSE(destroyed.load(std::memory_order_acquire));  // still waiting for the reader
   CHECK(tr.reclaimed_total() == 0);
-  phase.store(2, std::memory_order_release);
+  phase.store(2, std::memory_order_release);  // pairs with the reader's acquire loop: let go
   reader.join();
   destroyer.join();
-  CHECK(alive_at_end.load());
+  CHECK(alive_at_end.load());  // seq_cst: the reader was joined
   check_all_freed(tr);
 }
 

@@ -163,6 +163,7 @@ void run(const torture_run& run_cfg) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto st = eng.snapshot();
 
+  // seq_cst loads of the totals below: every thread that added to them has been joined.
   std::printf("[%s] %.1f s: %llu objects retired by %d updaters, %llu reader sections "
               "(%llu lingering) by %d readers checked %llu nodes; %llu barriers racing; "
               "grace periods: engine %llu, default engine %llu; fallback %llu, pages allocated "
@@ -190,7 +191,7 @@ void run(const torture_run& run_cfg) {
   }
   CHECK(st.queued == st.freed);
   CHECK(st.pending == 0);
-  CHECK(sh->checks.load() > 0);
+  CHECK(sh->checks.load() > 0);  // seq_cst: readers joined
 }
 
 }  // namespace

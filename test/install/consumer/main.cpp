@@ -33,6 +33,7 @@ int main() {
     if (i % 2) rcufree::kfree_rcu(old, &entry::head);  // C++ API; nullptr the first time: no-op
     else rcufree_kfree_rcu(old, old ? &old->head : nullptr);  // C API
   }
+  // seq_cst exchange: single-threaded here; unlinks the last entry before its free.
   rcufree::kvfree_rcu_mightsleep(table.exchange(nullptr));
   rcufree::barrier();
   urcu_memb_unregister_thread();
