@@ -298,8 +298,10 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
           t, r, verdict(r >= 4), best_ratio(row["call_rcu"], row["rcufree"]),
           paired_ratio(row["call_rcu"], row["rcufree"], "cpu_total_ns_op"));
     }
+    const bool have_peer = !row["call_rcu"].empty() || !row["defer_rcu"].empty() ||
+                           !row["ck_epoch"].empty() || !row["array512"].empty();
     for (const char* opt : {"rcufree_ms", "rcufree_local"}) {
-      if (row[opt].empty()) continue;
+      if (row[opt].empty() || !have_peer) continue;
       const double r = vs_fastest_peer(row, opt);
       double best_peer = 0;
       const char* best_name = "";
