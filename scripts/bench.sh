@@ -60,7 +60,7 @@ if [ "$tuning" -eq 1 ]; then
   "$bin/rcufree_harness" --threads 1,2 --objects "$objects" --rounds "$rounds" --out "$t/local" \
     --mechs floor,rcufree,rcufree_local@every=256,rcufree_local@every=1024,rcufree_local,rcufree_local@every=16384,rcufree_local@every=65536,rcufree_local@cached=32,rcufree_local@cached=2048,ck_epoch,array512 \
     | tee "$t/local.txt"
-  trickle_mechs=rcufree,rcufree@drain_ms=1,rcufree@drain_ms=5,rcufree@drain_ms=100,rcufree@drain_ms=1000,rcufree@tick_us=100,rcufree@tick_us=5000,rcufree@cached=0,rcufree@psi=1
+  trickle_mechs=rcufree,rcufree@drain_ms=1,rcufree@drain_ms=5,rcufree@drain_ms=100,rcufree@drain_ms=1000,rcufree@tick_us=100,rcufree@tick_us=5000,rcufree@cached=0,rcufree@cached=1,rcufree@psi=1,rcufree@shrink=1,rcufree@shrink=1+backoff_ms=0
   trounds=${ROUNDS:-3}
   [ "$quick" -eq 1 ] && trounds=1
   echo "== tuning 3/4: steady trickle, one object per ms"

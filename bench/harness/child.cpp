@@ -387,8 +387,10 @@ int run_trickle(const run_options& o) {
   mark_producer_thread();
   const int me = this_tid();
   rcufree::engine eng(make_engine_config(o.cfg));
+  // "shrink=1": the trickle starts right after a shrink() (caches emptied, refills backed off).
+  if (o.cfg.shrink > 0) eng.shrink();
 
-  // Idle: nothing queued yet (the worker filled the page caches when it started).
+  // Idle: nothing queued yet (the page caches were filled when the engine was built).
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const auto idle_sl0 = task_timeslices();
   const auto idle_cpu0 = task_runtimes_ns();
