@@ -1,10 +1,13 @@
 // micro_bench.cpp — Google Benchmark micro-benchmarks of rcufree's calls: the two-argument fast
-// path, the call that crosses a page boundary, the fallback list alone, and the head-less form.
+// path, the call that crosses a page boundary, the fallback list alone, the head-less form, and
+// reclaim_local() after N calls.
 //
 // The per-CPU page cache's take/return is not reachable through the public API: a take is part of
 // the page-boundary call below (it is what that call does beyond the fast path), and pages return
 // to the cache on the worker, off the callers' path.
 #include <chrono>
+#include <cstdint>
+#include <vector>
 #include <rcufree/rcufree.hpp>
 
 #include "micro_common.hpp"
@@ -111,6 +114,34 @@ void BM_kvfree_rcu_mightsleep(benchmark::State& state) {
   add_engine_counters(state, before, eng.snapshot());
 }
 BENCHMARK(BM_kvfree_rcu_mightsleep)->Arg(0)->Arg(1);
+
+// One reclaim_local() call after N two-argument calls on this thread: the grace period it waits
+// for and the N frees, on the caller (steady_clock around the call alone; compare with
+// BM_manual_clock_overhead). Each iteration starts after a barrier, so the first 5 x 507 objects
+// sit in the cached pages' blocks and the rest on the fallback list; the open block stays queued.
+void BM_reclaim_local(benchmark::State& state) {
+  rcufree::engine eng;
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<rcu_object*> objs(n);
+  std::uint64_t freed = 0;
+  double seconds = 0;
+  for (auto _ : state) {
+    eng.barrier();
+    for (auto& o : objs) o = static_cast<rcu_object*>(std::malloc(sizeof(rcu_object)));
+    for (auto* o : objs) eng.kfree_rcu(o, &rcu_object::head);
+    const auto t0 = std::chrono::steady_clock::now();
+    freed += eng.reclaim_local();
+    const auto t1 = std::chrono::steady_clock::now();
+    const double s = std::chrono::duration<double>(t1 - t0).count();
+    seconds += s;
+    state.SetIterationTime(s);
+  }
+  eng.barrier();
+  state.counters["freed_per_call"] =
+      static_cast<double>(freed) / static_cast<double>(state.iterations());
+  state.counters["ns_per_freed"] = freed ? seconds * 1e9 / static_cast<double>(freed) : 0;
+}
+BENCHMARK(BM_reclaim_local)->Arg(1024)->Arg(4096)->Arg(16384)->UseManualTime()->Iterations(300);
 
 }  // namespace
 
