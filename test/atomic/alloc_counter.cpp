@@ -85,18 +85,19 @@ const char* name(int f) noexcept {
 void arm() noexcept {
   // relaxed: the counters are only read by this thread after disarm().
   for (auto& c : g_counts) c.store(0, std::memory_order_relaxed);
-  g_others.store(0, std::memory_order_relaxed);
-  g_window_open.store(true, std::memory_order_relaxed);
-  // Keep the compiler from moving the engine calls across the flag stores.
+  g_others.store(0, std::memory_order_relaxed);  // relaxed: as above
+  g_window_open.store(true, std::memory_order_relaxed);  // relaxed: a hint for note()
+  // Compiler-only fences around the flag: they pair with this thread's own signal handlers and
+  // keep the measured calls from being moved across the window's edges.
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t_armed = true;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // see above
 }
 
 void disarm() noexcept {
-  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // compiler-only: see arm()
   t_armed = false;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // compiler-only: see arm()
   g_window_open.store(false, std::memory_order_relaxed);  // relaxed: see note()
 }
 

@@ -170,7 +170,7 @@ class watchdog {
           auto since = std::chrono::steady_clock::now();
           while (!stop_.load(std::memory_order_acquire)) {  // pairs with the release in ~watchdog
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
-            const std::uint64_t now = progress.load(std::memory_order_relaxed);
+            const std::uint64_t now = progress.load(std::memory_order_relaxed);  // heartbeat
             if (now != last) {
               last = now;
               since = std::chrono::steady_clock::now();

@@ -205,6 +205,7 @@ void* confined_main(void* arg) {
   while (g_timer_runs.load(std::memory_order_relaxed) - runs_before < job->min_timer_runs &&
          cycles() < deadline) {
   }
+  // relaxed: statistic, as above.
   job->timer_runs_in_window = g_timer_runs.load(std::memory_order_relaxed) - runs_before;
   job->traps_at_end = traps();
   exit_thread();

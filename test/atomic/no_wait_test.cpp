@@ -198,7 +198,7 @@ TEST_CASE("A thread stopped anywhere inside the engine holds up no other caller 
   REQUIRE(sched_getaffinity(0, sizeof original_affinity, &original_affinity) == 0);
   // relaxed: reset before the victim exists.
   g_resume.store(false, std::memory_order_relaxed);
-  g_frozen.store(false, std::memory_order_relaxed);
+  g_frozen.store(false, std::memory_order_relaxed);  // relaxed: as above
 
   std::atomic<std::uint32_t> victim_done{0};  // objects the victim has queued
   std::atomic<int> victim_pinned{0};          // 0: not yet, 1: pinned, 2: could not pin
@@ -208,10 +208,10 @@ TEST_CASE("A thread stopped anywhere inside the engine holds up no other caller 
     for (std::uint32_t i = 0; i < kVictimObjects; ++i) {
       // relaxed + signal fences: read only by this thread's own signal handler.
       g_in_engine.store(true, std::memory_order_relaxed);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with the read in on_freeze
       eng.delete_rcu(victim_objects[i], &deletable::head);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      g_in_engine.store(false, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with the read in on_freeze
+      g_in_engine.store(false, std::memory_order_relaxed);  // relaxed: as above
       // relaxed: progress statistic for the controller.
       victim_done.store(i + 1, std::memory_order_relaxed);
     }
@@ -233,10 +233,12 @@ TEST_CASE("A thread stopped anywhere inside the engine holds up no other caller 
       pthread_kill(victim.native_handle(), SIGUSR1);
       bool frozen = false;
       // acquire: pairs with the handler's release store; g_frozen_in_engine is visible.
+      // (relaxed victim_done: a progress statistic)
       while (!(frozen = g_frozen.load(std::memory_order_acquire)) &&
              victim_done.load(std::memory_order_relaxed) < kVictimObjects) {
       }
       if (!frozen) break;  // the victim finished before the signal landed
+      // relaxed: published by the handler's release store of g_frozen, acquired above.
       const bool was_inside = g_frozen_in_engine.load(std::memory_order_relaxed);
       // relaxed: a snapshot for the statistics; the victim is stopped, so it is stable.
       const bool held = core.slots[static_cast<std::size_t>(victim_cpu) % core.slot_count]

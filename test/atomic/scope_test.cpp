@@ -230,13 +230,13 @@ TEST_CASE("An atomic_scope opened in a signal handler leaves the interrupted thr
   sigemptyset(&sa.sa_mask);
   REQUIRE(sigaction(SIGUSR2, &sa, nullptr) == 0);
   raise(SIGUSR2);  // delivered to this thread before raise returns
-  CHECK(g_handler_saw.load(std::memory_order_relaxed) == 1);
+  CHECK(g_handler_saw.load(std::memory_order_relaxed) == 1);  // relaxed: same thread
   CHECK_FALSE(rcufree::in_atomic_scope());
   {
     rcufree::atomic_scope scope;
     g_handler_saw.store(-1, std::memory_order_relaxed);  // relaxed: same thread, see above
     raise(SIGUSR2);
-    CHECK(g_handler_saw.load(std::memory_order_relaxed) == 1);
+    CHECK(g_handler_saw.load(std::memory_order_relaxed) == 1);  // relaxed: same thread
     CHECK(rcufree::in_atomic_scope());
   }
   CHECK_FALSE(rcufree::in_atomic_scope());

@@ -107,10 +107,10 @@ void run_round(rcufree::engine& eng, std::uint64_t seed, totals& t) {
     for (std::size_t i = 0; i < kLoop; ++i) {
       // relaxed + signal fences: only this thread and its own signal handler touch the flag.
       g_loop_in_engine.store(true, std::memory_order_relaxed);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with the read in on_timer
       objects.call_at(&eng, entry::member, i);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      g_loop_in_engine.store(false, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // pairs with the read in on_timer
+      g_loop_in_engine.store(false, std::memory_order_relaxed);  // relaxed: as above
       progress.fetch_add(1, std::memory_order_relaxed);  // relaxed: heartbeat for the dog
     }
     timer_delete(timer);  // no signal is generated after this returns
