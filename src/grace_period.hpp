@@ -77,14 +77,16 @@ class grace_period {
     RCUFREE_TSAN_GRACE_PERIOD_ENDED();  // TSan builds: see the top of this file
     // (G4) release: the grace period is over; pairs with (G3).
     seq_.store(s + 2, std::memory_order_release);
-    const auto us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                              start)
-            .count());
-    // relaxed: statistics only; writers serialized by mu_.
-    count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    last_us_.store(us, std::memory_order_relaxed);
-    if (us > max_us_.load(std::memory_order_relaxed)) max_us_.store(us, std::memory_order_relaxed);
+    record(start);
+  }
+
+  // Sleepable. Waits for a grace period without advancing the sequence: for a caller that frees
+  // one object inline right after (the head-less form with no page to be had). Not serialized.
+  void wait_for_readers() noexcept {
+    const auto start = std::chrono::steady_clock::now();
+    flavor_->update_synchronize_rcu();
+    RCUFREE_TSAN_GRACE_PERIOD_ENDED();
+    record(start);
   }
 
   // fork(): no grace period runs across it; the child gets a fresh, unlocked mutex.
@@ -102,6 +104,17 @@ class grace_period {
   const rcu_flavor_struct* flavor_;
   std::mutex mu_;  // serializes synchronize()
   std::atomic<std::uint64_t> seq_{0};
+  void record(std::chrono::steady_clock::time_point start) noexcept {
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                              start)
+            .count());
+    // relaxed: statistics only; last/max may interleave between concurrent waiters.
+    count_.fetch_add(1, std::memory_order_relaxed);
+    last_us_.store(us, std::memory_order_relaxed);
+    if (us > max_us_.load(std::memory_order_relaxed)) max_us_.store(us, std::memory_order_relaxed);
+  }
+
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> last_us_{0};
   std::atomic<std::uint64_t> max_us_{0};

@@ -59,7 +59,7 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
 #endif
 
   if (core.shut_down.load(std::memory_order_acquire)) {  // pairs with the release in shutdown()
-    core.gp.flavor()->update_synchronize_rcu();
+    core.gp.wait_for_readers();
 #ifdef RCUFREE_DEBUG
     core.debug->on_free(obj);
 #endif
@@ -91,7 +91,7 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
     core.release_page(page);
   }
   // 3. No memory for a page: wait for a grace period and free inline.
-  core.gp.flavor()->update_synchronize_rcu();
+  core.gp.wait_for_readers();
 #ifdef RCUFREE_DEBUG
   core.debug->on_free(obj);
 #endif

@@ -39,11 +39,8 @@ void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_ki
     // relaxed: statistic.
     s.contended.fetch_add(1, std::memory_order_relaxed);
   }
+  // head >= obj: the member-pointer form guarantees it; the C API checks it before calling here.
   const auto offset = reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj);
-  if (reinterpret_cast<std::uintptr_t>(head) < reinterpret_cast<std::uintptr_t>(obj)) {
-    RCUFREE_MISUSE("the rcu_head passed with an object lies before the object's start; pass a "
-                   "pointer to the rcu_head member inside the object being freed");
-  }
   s.fallback.push(obj, head, detail::fallback_kind_for(kind, offset));
   // relaxed: statistic; the worker learns of the list from the list itself.
   s.fallback_queued.fetch_add(1, std::memory_order_relaxed);

@@ -5,7 +5,6 @@
 //                                   no barrier; at the very end report on stderr:
 //                                   "report created=C reclaimed=R early=E ungraced=U readers=F"
 //   torture_child head-before-object           rcufree_kfree_rcu(obj, head) with head < obj
-//   torture_child head-before-object-no-page   the same on an engine with no page cached
 //   torture_child double-queue                 kfree_rcu of one object twice, then barrier
 //   torture_child use-after-destroy            kfree_rcu on an engine after its destructor ran
 // The misuse modes are expected to abort with an "rcufree: ..." diagnostic; they exit 0 if the
@@ -76,16 +75,6 @@ int main(int argc, char** argv) {
     // A head 64 bytes before the object: not inside it. Never written by a correct engine.
     rcufree_kfree_rcu(obj, reinterpret_cast<rcu_head*>(static_cast<char*>(obj) - 64));
     rcufree_barrier();
-    return 0;
-  }
-  if (mode == "head-before-object-no-page") {
-    rcufree::config cfg;
-    cfg.cached_pages_per_cpu = 0;
-    rcufree::engine eng(cfg);
-    void* obj = std::malloc(64);
-    rcufree::engine_access::queue_with_head(
-        eng, obj, reinterpret_cast<rcu_head*>(static_cast<char*>(obj) - 64));
-    eng.barrier();
     return 0;
   }
   if (mode == "double-queue") {
