@@ -51,9 +51,10 @@ if [ "$tuning" -eq 1 ]; then
   mkdir -p "$t"
   env_txt >"$t/env.txt"
   rounds=${ROUNDS:-5}
-  [ "$quick" -eq 1 ] && rounds=1
-  echo "== tuning 1/4: the flood under config overrides ($rounds rounds x $objects objects)"
-  "$bin/rcufree_harness" --threads 1,2 --objects "$objects" --rounds "$rounds" --out "$t/flood" \
+  frounds=${ROUNDS:-9}  # the config floods differ by less than this machine's noise: more rounds
+  [ "$quick" -eq 1 ] && rounds=1 && frounds=1
+  echo "== tuning 1/4: the flood under config overrides ($frounds rounds x $objects objects)"
+  "$bin/rcufree_harness" --threads 1,2 --objects "$objects" --rounds "$frounds" --out "$t/flood" \
     --mechs floor,rcufree,rcufree@cached=0,rcufree@cached=1,rcufree@cached=32,rcufree@drain_ms=1,rcufree@drain_ms=1000,rcufree@tick_us=100,rcufree@soft_cap_kib=1024,rcufree@soft_cap_kib=65536,rcufree@page_size=16384,rcufree@shrink=1,rcufree@shrink=1+backoff_ms=0,rcufree_ms,rcufree_ms@sleepable=0 \
     | tee "$t/flood.txt"
   echo "== tuning 2/4: rcufree_local's reclaim period"
@@ -63,9 +64,9 @@ if [ "$tuning" -eq 1 ]; then
   trickle_mechs=rcufree,rcufree@drain_ms=1,rcufree@drain_ms=5,rcufree@drain_ms=100,rcufree@drain_ms=1000,rcufree@tick_us=100,rcufree@tick_us=5000,rcufree@cached=0,rcufree@cached=1,rcufree@psi=1,rcufree@shrink=1,rcufree@shrink=1+backoff_ms=0
   trounds=${ROUNDS:-3}
   [ "$quick" -eq 1 ] && trounds=1
-  echo "== tuning 3/4: steady trickle, one object per ms"
+  echo "== tuning 3/4: steady trickle, one object per ms (idle_cv: a bare 8 ms timed wait, idle only)"
   "$bin/rcufree_harness" --trickle --rounds "$trounds" --trickle-us 1000 --trickle-objects 1000 \
-    --idle-ms 1000 --mechs "$trickle_mechs" --out "$t/trickle_steady" | tee "$t/trickle_steady.txt"
+    --idle-ms 1000 --mechs "idle_cv,$trickle_mechs" --out "$t/trickle_steady" | tee "$t/trickle_steady.txt"
   echo "== tuning 4/4: lone objects, one every 250 ms"
   "$bin/rcufree_harness" --trickle --rounds "$trounds" --trickle-us 250000 --trickle-objects 12 \
     --idle-ms 200 --mechs "$trickle_mechs" --out "$t/trickle_lone" | tee "$t/trickle_lone.txt"

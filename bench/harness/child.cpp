@@ -16,9 +16,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -333,7 +335,7 @@ int run(const run_options& o) {
 // every object (queued -> freed) is known. Before the trickle the engine sits idle for idle_ms with
 // nothing queued. Reported: the objects' waits, and per second of trickle and of idling the
 // engine's thread wakeups (schedstat timeslices of every thread but the main one), grace periods
-// and worker CPU; peak pending objects and pages.
+// and worker CPU; peak pending objects and pages. "idle_cv" is a baseline without an engine.
 struct trickle_object {
   rcu_head head;
   std::size_t id;
@@ -376,6 +378,41 @@ void sleep_until(timespec& next, unsigned us) {
     ++next.tv_sec;
   }
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
+}
+
+// "idle_cv": no engine, only a thread that waits on a condition variable for 8 ms at a time (the
+// worker's idle period at the default config) — what such a wakeup costs on this machine by
+// itself. Only the idle columns mean anything.
+int run_idle_baseline(const run_options& o) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  std::thread sleeper([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stop) cv.wait_for(lock, std::chrono::milliseconds(8));
+  });
+  const int me = this_tid();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto sl0 = task_timeslices();
+  const auto cpu0 = task_runtimes_ns();
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
+  const double idle_s = o.idle_ms / 1e3;
+  const double wakeups = static_cast<double>(others_delta(sl0, task_timeslices(), me));
+  const double cpu = static_cast<double>(others_delta(cpu0, task_runtimes_ns(), me));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stop = true;
+  }
+  cv.notify_all();
+  sleeper.join();
+  record r;
+  r.emplace_back("mech", o.mech);
+  r.emplace_back("idle_wakeups_s", std::to_string(wakeups / idle_s));
+  r.emplace_back("idle_cpu_us_s", std::to_string(cpu / 1e3 / idle_s));
+  r.emplace_back("ok", "1");
+  std::printf("RESULT %s\n", format_record(r).c_str());
+  std::fflush(stdout);
+  return 0;
 }
 
 int run_trickle(const run_options& o) {
@@ -483,6 +520,7 @@ int child_main(const run_options& opts) {
   std::string n;  // the spec's name; its "@key=value" overrides go on top of the --cfg-* flags
   if (!parse_spec(opts.mech, n, o.cfg)) return 2;
   if (o.how == mode::trickle) {
+    if (n == "idle_cv") return run_idle_baseline(o);
     if (n != "rcufree" && n != "rcufree_cfg") {
       std::fprintf(stderr, "bench: trickle mode runs rcufree (with overrides) only, not '%s'\n",
                    n.c_str());

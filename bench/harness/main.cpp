@@ -16,7 +16,8 @@
 // --local-every 4096) and shrink=1 (shrink() just before the flood, untimed).
 //
 // --trickle runs the drain interval's workload instead of the flood: one object every trickle_us
-// on one thread, after an idle phase (see run_trickle in child.cpp).
+// on one thread, after an idle phase (see run_trickle in child.cpp). Mechanism "idle_cv" there is
+// a baseline: a bare 8 ms condition-variable wait loop, idle phase only.
 //
 // The parent runs every (round, mechanism) pair in a fresh child process (fork + exec of itself
 // with --child), interleaved: round 1 runs A B C ..., round 2 again A B C ..., so that the drift of
