@@ -13,7 +13,8 @@
 // hundred thousand two-argument calls: through page boundaries, with an empty cache (fallback
 // list), through the default engine's free functions and the C API; all the while a timer signal
 // every 100 us runs a handler that makes more calls on the same thread. No trap may be recorded
-// after the probe. The worker is stalled on purpose: nothing the engine needs may require waking it.
+// after the probe. The worker is stalled on purpose: nothing the engine needs may require waking
+// it.
 #include <rcufree/rcufree.hpp>
 
 #include <catch2/catch.hpp>

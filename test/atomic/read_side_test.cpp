@@ -75,7 +75,9 @@ TEST_CASE("kfree_rcu and delete_rcu inside a read-side critical section free onl
     // release: pairs with the main thread's acquire; everything is queued.
     step.store(1, std::memory_order_release);
     // acquire: pairs with the main thread's release store of 2.
-    while (step.load(std::memory_order_acquire) != 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (step.load(std::memory_order_acquire) != 2) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     // release: pairs with the destructors' acquire loads; set before the section really ends, so
     // a free between this store and the unlock goes uncounted (never a false alarm).
     g_section_open.store(false, std::memory_order_release);
@@ -96,8 +98,8 @@ TEST_CASE("kfree_rcu and delete_rcu inside a read-side critical section free onl
   fallback.barrier();
   const auto p2 = paged.snapshot(), f2 = fallback.snapshot();
 
-  std::printf("[atomic] inside a read-side critical section: %u calls in %.0f us; during the 300 ms "
-              "the section stayed open the workers took %llu batches and completed %llu grace "
+  std::printf("[atomic] inside a read-side critical section: %u calls in %.0f us; during the "
+              "300 ms the section stayed open the workers took %llu batches and completed %llu grace "
               "periods, freeing %llu objects; all %llu freed after it ended\n",
               2 * kObjects, queue_us,
               static_cast<unsigned long long>((p1.drains - p0.drains) + (f1.drains - f0.drains)),

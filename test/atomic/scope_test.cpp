@@ -52,7 +52,9 @@ std::pair<int, std::string> in_child(Fn fn) {
   close(out[1]);
   std::string text;
   char buf[256];
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) {
+    text.append(buf, static_cast<std::size_t>(n));
+  }
   close(out[0]);
   int status = 0;
   REQUIRE(waitpid(pid, &status, 0) == pid);
@@ -65,7 +67,8 @@ std::pair<int, std::string> in_child(Fn fn) {
 
 // Restores the misuse action on scope exit (sanitizer builds run every case in one process).
 struct misuse_action_guard {
-  explicit misuse_action_guard(rcufree::misuse_action a) : previous(rcufree::set_misuse_action(a)) {}
+  explicit misuse_action_guard(rcufree::misuse_action a)
+      : previous(rcufree::set_misuse_action(a)) {}
   ~misuse_action_guard() { rcufree::set_misuse_action(previous); }
   rcufree::misuse_action previous;
 };
@@ -145,7 +148,8 @@ TEST_CASE("Inside an atomic_scope kvfree_rcu_mightsleep aborts by default naming
   });
   CHECK(sig == SIGABRT);
   CHECK_THAT(err, Catch::StartsWith("rcufree: "));
-  CHECK_THAT(err, Catch::Contains("kvfree_rcu_mightsleep() called inside an rcufree::atomic_scope"));
+  CHECK_THAT(err,
+             Catch::Contains("kvfree_rcu_mightsleep() called inside an rcufree::atomic_scope"));
 }
 
 TEST_CASE("Inside an atomic_scope the C API head-less free aborts naming the call") {
@@ -154,7 +158,8 @@ TEST_CASE("Inside an atomic_scope the C API head-less free aborts naming the cal
     rcufree_kvfree_rcu_mightsleep(std::malloc(16));
   });
   CHECK(sig == SIGABRT);
-  CHECK_THAT(err, Catch::Contains("kvfree_rcu_mightsleep() called inside an rcufree::atomic_scope"));
+  CHECK_THAT(err,
+             Catch::Contains("kvfree_rcu_mightsleep() called inside an rcufree::atomic_scope"));
 }
 
 TEST_CASE("Inside an atomic_scope barrier aborts by default naming barrier and the scope") {

@@ -121,7 +121,8 @@ void run_round(rcufree::engine& eng, std::uint64_t seed, totals& t) {
   REQUIRE(timer_error == 0);
   // relaxed: claims the handler objects no handler took; the loop thread (and its handler) is
   // gone, joined above.
-  const std::size_t taken = std::min(r.handler_next.load(std::memory_order_relaxed), objects.size());
+  const std::size_t taken =
+      std::min(r.handler_next.load(std::memory_order_relaxed), objects.size());
   g_round.store(nullptr, std::memory_order_relaxed);  // relaxed: no handler can run any more
   objects.run(&eng, entry::member, taken, objects.size());
   eng.barrier();
