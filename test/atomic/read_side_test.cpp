@@ -99,8 +99,8 @@ TEST_CASE("kfree_rcu and delete_rcu inside a read-side critical section free onl
   const auto p2 = paged.snapshot(), f2 = fallback.snapshot();
 
   std::printf("[atomic] inside a read-side critical section: %u calls in %.0f us; during the "
-              "300 ms the section stayed open the workers took %llu batches and completed %llu grace "
-              "periods, freeing %llu objects; all %llu freed after it ended\n",
+              "300 ms the section stayed open the workers took %llu batches and completed %llu "
+              "grace periods, freeing %llu objects; all %llu freed after it ended\n",
               2 * kObjects, queue_us,
               static_cast<unsigned long long>((p1.drains - p0.drains) + (f1.drains - f0.drains)),
               static_cast<unsigned long long>((p1.grace_periods - p0.grace_periods) +
