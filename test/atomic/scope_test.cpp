@@ -1,8 +1,8 @@
 // atomic_scope: nests, is per thread, is reported by in_atomic_scope(); inside it the sleeping
-// calls (head-less forms, barrier, shrink) are misuse, aborting by default with a message that
-// names the call, throwing rcufree::misuse_error with the throw action. The two-argument forms are
-// allowed in it. test/unit/misuse_test.cpp covers delete_rcu_mightsleep aborting in a scope and
-// kvfree_rcu_mightsleep throwing in one; this file covers the rest.
+// calls (head-less forms, barrier, shrink, reclaim_local) are misuse, aborting by default with a
+// message that names the call, throwing rcufree::misuse_error with the throw action. The
+// two-argument forms are allowed in it. test/unit/misuse_test.cpp covers delete_rcu_mightsleep
+// aborting in a scope and kvfree_rcu_mightsleep throwing in one; this file covers the rest.
 #include <rcufree/rcufree.h>
 #include <rcufree/rcufree.hpp>
 
@@ -184,6 +184,16 @@ TEST_CASE("Inside an atomic_scope shrink on an own engine aborts by default nami
   CHECK_THAT(err, Catch::Contains("rcufree::atomic_scope"));
 }
 
+TEST_CASE("Inside an atomic_scope reclaim_local aborts by default naming reclaim_local") {
+  rcufree::engine eng;
+  auto [sig, err] = in_child([&eng] {
+    rcufree::atomic_scope scope;
+    eng.reclaim_local();
+  });
+  CHECK(sig == SIGABRT);
+  CHECK_THAT(err, Catch::Contains("reclaim_local() called inside an rcufree::atomic_scope"));
+}
+
 TEST_CASE("With the throw action every sleeping call inside an atomic_scope throws and the scope "
           "unwinds") {
   misuse_action_guard guard(rcufree::misuse_action::throw_error);
@@ -212,6 +222,7 @@ TEST_CASE("With the throw action every sleeping call inside an atomic_scope thro
              Catch::Contains("delete_rcu_mightsleep()"));
   CHECK_THAT(message_of([&] { eng.barrier(); }), Catch::Contains("barrier()"));
   CHECK_THAT(message_of([&] { eng.shrink(); }), Catch::Contains("shrink()"));
+  CHECK_THAT(message_of([&] { eng.reclaim_local(); }), Catch::Contains("reclaim_local()"));
   CHECK_THAT(message_of([&] { rcufree::barrier(); }), Catch::Contains("barrier()"));
   CHECK(rcufree::in_atomic_scope());  // `kept` is still open: each throw unwound only its own
   // The objects stayed the caller's.
