@@ -15,7 +15,7 @@ void rcufree_kfree_rcu(void* obj, struct rcu_head* head) {
   if (obj == nullptr) return;
   // Checked before anything is queued, whichever path the object would take. Two compares.
   if (reinterpret_cast<std::uintptr_t>(head) < reinterpret_cast<std::uintptr_t>(obj)) {
-    RCUFREE_MISUSE("rcufree_kfree_rcu: the rcu_head lies before the object's start; pass a "
+    RCUFREE_MISUSE_FATAL("rcufree_kfree_rcu: the rcu_head lies before the object's start; pass a "
                    "pointer to the struct rcu_head member inside the object being freed");
   }
   rcufree::engine_access::queue_with_head(rcufree::default_engine(), obj, head);

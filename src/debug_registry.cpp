@@ -12,7 +12,7 @@ debug_registry::debug_registry(std::size_t slots_log2)
       mask_((std::size_t{1} << slots_log2) - 1),
       shift_(static_cast<unsigned>(64 - slots_log2)) {}
 
-void debug_registry::on_queue(const void* obj) {
+void debug_registry::on_queue(const void* obj, bool atomic_path) {
   const auto key = reinterpret_cast<std::uintptr_t>(obj);
   std::atomic<std::uintptr_t>* free_slot = nullptr;
   for (unsigned i = 0; i < kProbes; ++i) {
@@ -20,11 +20,13 @@ void debug_registry::on_queue(const void* obj) {
     // acquire: pairs with the release CAS that inserted a value, so a hit is a real entry.
     const std::uintptr_t v = slot.load(std::memory_order_acquire);
     if (v == key) {
+      static constexpr char kSentence[] =
+          "an object was queued for freeing twice before its grace period ended (a double free "
+          "in waiting)";
+      if (atomic_path) RCUFREE_MISUSE_FATAL(kSentence);
       char sentence[256];
-      std::snprintf(sentence, sizeof sentence,
-                    "object %p was queued for freeing twice before its grace period ended (a "
-                    "double free in waiting)",
-                    obj);
+      std::snprintf(sentence, sizeof sentence, "object %p was queued for freeing twice before its "
+                    "grace period ended (a double free in waiting)", obj);
       RCUFREE_MISUSE(sentence);
     }
     if (v == kEmpty) {
@@ -52,6 +54,9 @@ void debug_registry::on_free(const void* obj) noexcept {
     std::uintptr_t v = slot.load(std::memory_order_acquire);  // pairs with on_queue's release
     if (v == kEmpty) return;  // untracked
     if (v == key) {
+      // A tombstone, never empty again: emptying a slot while another thread inserts past it
+      // would cut that entry off its probe run and later report a false double queue. The price
+      // (debug builds only): a long-running process probes further as tombstones accumulate.
       // relaxed: the slot's only meaning is the key; no data hangs off it.
       slot.compare_exchange_strong(v, kErased, std::memory_order_relaxed);
       return;

@@ -18,8 +18,9 @@ namespace rcufree::detail {
 class debug_registry {
  public:
   explicit debug_registry(std::size_t slots_log2 = 21);
-  // Atomic-safe. Reports misuse if obj is already queued.
-  void on_queue(const void* obj);
+  // Atomic-safe. Reports misuse if obj is already queued: always fatal on the atomic path (it may
+  // be a signal handler), per set_misuse_action() on the head-less path.
+  void on_queue(const void* obj, bool atomic_path);
   // Sleepable (the freeing thread), before the free.
   void on_free(const void* obj) noexcept;
   std::uint64_t untracked() const noexcept { return untracked_.load(std::memory_order_relaxed); }

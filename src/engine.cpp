@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 
@@ -176,20 +177,21 @@ engine::~engine() = default;
 const config& engine::settings() const noexcept { return core_->cfg; }
 
 namespace {
-void require_sleepable(const detail::engine_core& core, const char* call_sentence) {
-  (void)call_sentence;
+void require_sleepable(const detail::engine_core& core, const char* call) {
+  const char* why = nullptr;
   if (in_atomic_scope()) {
-    RCUFREE_MISUSE("barrier()/shrink() called inside an rcufree::atomic_scope; they wait for the "
-                   "worker and a grace period. Call them outside the scope.");
+    why = "inside an rcufree::atomic_scope; it waits for the worker and a grace period. Call it "
+          "outside the scope.";
+  } else if (core.gp.flavor()->read_ongoing()) {
+    why = "inside an RCU read-side critical section; waiting for a grace period there would "
+          "deadlock. Call it after rcu_read_unlock().";
+  } else if (core.on_worker_thread()) {
+    why = "from a deleter running on the engine's own worker; the worker cannot wait for itself.";
   }
-  if (core.gp.flavor()->read_ongoing()) {
-    RCUFREE_MISUSE("barrier()/shrink() called inside an RCU read-side critical section; waiting "
-                   "for a grace period there would deadlock. Call them after rcu_read_unlock().");
-  }
-  if (core.on_worker_thread()) {
-    RCUFREE_MISUSE("barrier()/shrink() called from a deleter running on the engine's own worker; "
-                   "the worker cannot wait for itself.");
-  }
+  if (why == nullptr) return;
+  char sentence[384];
+  std::snprintf(sentence, sizeof sentence, "%s() called %s", call, why);
+  RCUFREE_MISUSE(sentence);
 }
 }  // namespace
 

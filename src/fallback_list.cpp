@@ -35,7 +35,7 @@ const fallback_kind* fallback_kind_for(const reclaim_kind& kind, std::size_t hea
   // relaxed: the claim only has to be unique; publication is (K1).
   const std::size_t i = g_claimed.fetch_add(1, std::memory_order_relaxed);
   if (i >= kMaxKinds) {
-    RCUFREE_MISUSE("more than 4096 distinct (type, rcu_head member) pairs were passed to "
+    RCUFREE_MISUSE_FATAL("more than 4096 distinct (type, rcu_head member) pairs were passed to "
                    "kfree_rcu/delete_rcu; the fallback registry is full");
   }
   g_entries[i].value = fallback_kind{&kind, head_offset};

@@ -55,7 +55,7 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
 #endif
   require_sleepable(core, caller);
 #ifdef RCUFREE_DEBUG
-  core.debug->on_queue(obj);
+  core.debug->on_queue(obj, /*atomic_path=*/false);
 #endif
 
   if (core.shut_down.load(std::memory_order_acquire)) {  // pairs with the release in shutdown()

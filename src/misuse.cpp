@@ -39,6 +39,35 @@ void report_misuse(const char* file, const char* function, int line, const char*
   std::abort();
 }
 
+void report_misuse_fatal(const char* file, const char* function, int line,
+                         const char* sentence) noexcept {
+  char text[768];
+  std::size_t n = 0;
+  auto put = [&](const char* str) {
+    while (*str != '\0' && n < sizeof text - 2) text[n++] = *str++;
+  };
+  char digits[12];
+  std::size_t d = sizeof digits;
+  digits[--d] = '\0';
+  for (unsigned v = line > 0 ? static_cast<unsigned>(line) : 0;;) {
+    digits[--d] = static_cast<char>('0' + v % 10);
+    v /= 10;
+    if (v == 0 || d == 0) break;
+  }
+  put("rcufree: ");
+  put(base_name(file));
+  put(":");
+  put(function);
+  put(":");
+  put(digits + d);
+  put(": ");
+  put(sentence);
+  text[n++] = '\n';
+  ssize_t ignored = ::write(STDERR_FILENO, text, n);
+  (void)ignored;
+  std::abort();
+}
+
 }  // namespace detail
 
 misuse_action set_misuse_action(misuse_action action) noexcept {

@@ -8,7 +8,15 @@ namespace rcufree::detail {
 [[noreturn]] void report_misuse(const char* file, const char* function, int line,
                                 const char* sentence);
 
+// For misuse found on the atomic path, which may run in a signal handler where throwing is
+// undefined: always writes the report with write(2) (async-signal-safe formatting) and aborts,
+// whatever set_misuse_action() chose.
+[[noreturn]] void report_misuse_fatal(const char* file, const char* function, int line,
+                                      const char* sentence) noexcept;
+
 }  // namespace rcufree::detail
 
 #define RCUFREE_MISUSE(sentence) \
   ::rcufree::detail::report_misuse(__FILE__, __func__, __LINE__, (sentence))
+#define RCUFREE_MISUSE_FATAL(sentence) \
+  ::rcufree::detail::report_misuse_fatal(__FILE__, __func__, __LINE__, (sentence))

@@ -5,7 +5,8 @@
 // flag already taken (another thread on this CPU was preempted inside, or a signal handler
 // interrupted this very thread inside) is never waited for: the object goes to the fallback list
 // instead. So is an object for which no empty page is cached. Nothing here allocates, blocks or
-// makes a system call; every loop is bounded by kOpenKinds or the fallback registry size.
+// makes a system call; every loop is bounded by kOpenKinds or the fallback registry size. Misuse
+// found here always aborts (it may be a signal handler: no exception may leave it).
 #include "engine_core.hpp"
 #include "misuse.hpp"
 
@@ -26,9 +27,10 @@ void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_ki
 #ifdef RCUFREE_DEBUG
   // relaxed: a best-effort check for use after destruction.
   if (core.magic.load(std::memory_order_relaxed) != detail::engine_core::kAlive) {
-    RCUFREE_MISUSE("kfree_rcu/delete_rcu called on an engine that is being or has been destroyed");
+    RCUFREE_MISUSE_FATAL(
+        "kfree_rcu/delete_rcu called on an engine that is being or has been destroyed");
   }
-  core.debug->on_queue(obj);
+  core.debug->on_queue(obj, /*atomic_path=*/true);
 #endif
   cpu_slot& s = core.this_cpu_slot();
   if (s.try_enter()) {

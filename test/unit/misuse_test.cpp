@@ -100,19 +100,28 @@ TEST_CASE("debug builds report an object queued twice before its grace period en
     WARN("library built without RCUFREE_DEBUG: double-queue detection is off");
     return;
   }
+  // The two-argument form may run in a signal handler: its misuse always aborts.
+  auto [sig, err] = run_child([] {
+    rcufree::set_misuse_action(rcufree::misuse_action::throw_error);  // ignored on that path
+    std::atomic<std::uint64_t> deaths{0};
+    rcufree::engine eng;
+    auto* obj = new rcufree_test::counted(&deaths);
+    eng.delete_rcu(obj, &rcufree_test::counted::head);
+    eng.delete_rcu(obj, &rcufree_test::counted::head);
+  });
+  CHECK(sig == SIGABRT);
+  CHECK_THAT(err, Catch::Contains("queued for freeing twice before its grace period ended"));
+
+  // The head-less form follows the misuse action: it throws, and the object is freed once.
   std::atomic<std::uint64_t> deaths{0};
   rcufree::engine eng;
   const auto previous = rcufree::set_misuse_action(rcufree::misuse_action::throw_error);
   auto* obj = new rcufree_test::counted(&deaths);
-  eng.delete_rcu(obj, &rcufree_test::counted::head);
-  CHECK_THROWS_WITH(eng.delete_rcu(obj, &rcufree_test::counted::head),
-                    Catch::Contains("queued for freeing twice before its grace period ended"));
-  auto* other = static_cast<int*>(std::malloc(sizeof(int)));
-  eng.kvfree_rcu_mightsleep(other);
-  CHECK_THROWS_WITH(eng.kvfree_rcu_mightsleep(other), Catch::Contains("queued for freeing twice"));
+  eng.delete_rcu_mightsleep(obj);
+  CHECK_THROWS_WITH(eng.delete_rcu_mightsleep(obj), Catch::Contains("queued for freeing twice"));
   rcufree::set_misuse_action(previous);
   eng.barrier();
-  CHECK(deaths.load() == 1);  // freed once: the second call was refused
+  CHECK(deaths.load() == 1);
   // Once freed, the same address may be queued again (malloc reuses it).
   auto* again = new rcufree_test::counted(&deaths);
   eng.delete_rcu(again, &rcufree_test::counted::head);
