@@ -1,10 +1,11 @@
 // micro_bench.cpp — Google Benchmark micro-benchmarks of rcufree's calls: the two-argument fast
-// path, the call that crosses a page boundary, the fallback list alone, the head-less form, and
-// reclaim_local() after N calls.
+// path, the call that crosses a page boundary, the fallback list alone, the head-less form,
+// reclaim_local() after N calls, and the busy flag's exchange alone.
 //
 // The per-CPU page cache's take/return is not reachable through the public API: a take is part of
 // the page-boundary call below (it is what that call does beyond the fast path), and pages return
 // to the cache on the worker, off the callers' path.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <vector>
@@ -114,6 +115,21 @@ void BM_kvfree_rcu_mightsleep(benchmark::State& state) {
   add_engine_counters(state, before, eng.snapshot());
 }
 BENCHMARK(BM_kvfree_rcu_mightsleep)->Arg(0)->Arg(1);
+
+// What the two-argument call's busy flag costs by itself on this CPU: an uncontended try-enter
+// (relaxed peek + acquire exchange) and release store, as cpu_slot does, with nothing between.
+// The peer baselines (ck_epoch, the inline array) have no atomic read-modify-write per call.
+void BM_busy_flag_enter_leave(benchmark::State& state) {
+  std::atomic<bool> busy{false};
+  for (auto _ : state) {
+    // relaxed peek, then acquire exchange: pairs with the release store below (previous turn).
+    const bool entered = !busy.load(std::memory_order_relaxed) &&
+                         !busy.exchange(true, std::memory_order_acquire);
+    benchmark::DoNotOptimize(entered);
+    busy.store(false, std::memory_order_release);  // release: pairs with the exchange above
+  }
+}
+BENCHMARK(BM_busy_flag_enter_leave);
 
 // One reclaim_local() call after N two-argument calls on this thread: the grace period it waits
 // for and the N frees, on the caller (steady_clock around the call alone; compare with
