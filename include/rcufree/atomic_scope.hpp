@@ -43,8 +43,11 @@ class atomic_scope {
 // system call.
 inline bool in_atomic_scope() noexcept { return detail::atomic_depth != 0; }
 
-// What rcufree does when it detects misuse (a sleeping call in an atomic context, a call into a
-// destroyed engine, an object queued twice in debug builds, a head outside its object).
+// What rcufree does when it detects misuse in a call that may sleep (a sleeping call in an atomic
+// context, a head-less object queued twice in debug builds). Misuse found by the two-argument
+// forms (a head outside its object, a call into a destroyed engine, an object queued twice in
+// debug builds) always aborts: they may run in a signal handler, which an exception must not
+// leave.
 enum class misuse_action {
   abort,        // default: print "rcufree: file:function:line: <sentence>" to stderr and abort()
   throw_error,  // throw rcufree::misuse_error with the same text; the object stays the caller's
