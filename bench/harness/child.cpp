@@ -204,7 +204,9 @@ int run(const run_options& o) {
   // Throughput mode: every peak_sample_us at normal priority, only the peaks (a few microseconds of
   // one thread's time per sample). Latency mode: no sampler.
   const bool timeline = o.how == mode::timeline;
-  const unsigned period_us = timeline ? o.sample_us : o.how == mode::throughput ? o.peak_sample_us : 0;
+  const unsigned period_us = timeline                    ? o.sample_us
+                             : o.how == mode::throughput ? o.peak_sample_us
+                                                         : 0;
   std::vector<sample_row> rows;
   std::atomic<bool> stop{false};
   std::thread sampler;
@@ -234,7 +236,8 @@ int run(const run_options& o) {
       timespec next{};
       clock_gettime(CLOCK_MONOTONIC, &next);
       // relaxed: a stop request; the rows and peaks are handed over by join().
-      while (!stop.load(std::memory_order_relaxed) && (!timeline || rows.size() < rows.capacity())) {
+      while (!stop.load(std::memory_order_relaxed) &&
+             (!timeline || rows.size() < rows.capacity())) {
         next.tv_nsec += static_cast<long>(period_us) * 1000;
         if (next.tv_nsec >= 1'000'000'000) {
           next.tv_nsec -= 1'000'000'000;
@@ -263,7 +266,8 @@ int run(const run_options& o) {
   timing_over.notify_all();
   for (auto& th : producers) th.join();
   if (sampler.joinable()) {
-    if (timeline) std::this_thread::sleep_for(std::chrono::microseconds(5 * o.sample_us));  // the end
+    if (timeline)
+      std::this_thread::sleep_for(std::chrono::microseconds(5 * o.sample_us));  // the end
     stop.store(true, std::memory_order_relaxed);  // relaxed: see the sampler loop
     sampler.join();
     if (timeline) write_timeline(o, rows, flood_ms, total_ms, sampler_rt);
@@ -345,8 +349,7 @@ struct trickle_object {
 };
 
 std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             clock_type::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
       .count();
 }
 
@@ -418,7 +421,8 @@ int run_idle_baseline(const run_options& o) {
 int run_trickle(const run_options& o) {
   const std::size_t n = o.trickle_objects;
   std::unique_ptr<std::atomic<std::int64_t>[]> stamps(new std::atomic<std::int64_t>[n]);
-  for (std::size_t i = 0; i < n; ++i) stamps[i].store(0, std::memory_order_relaxed);  // relaxed: no thread yet
+  for (std::size_t i = 0; i < n; ++i)
+    stamps[i].store(0, std::memory_order_relaxed);  // relaxed: no thread yet
   trickle_object::freed_at = stamps.get();
   std::vector<std::int64_t> queued_at(n);
   mark_producer_thread();
@@ -442,7 +446,8 @@ int run_trickle(const run_options& o) {
   const auto sl0 = task_timeslices();
   const auto cpu0 = task_runtimes_ns();
   const std::uint64_t gp0 = grace_periods_total();
-  const std::uint64_t freed0 = trickle_object::freed.load(std::memory_order_relaxed);  // no frees yet
+  const std::uint64_t freed0 =
+      trickle_object::freed.load(std::memory_order_relaxed);  // no frees yet
   std::uint64_t peak_pending = 0, peak_pages = 0;
   const auto t0 = clock_type::now();
   timespec next{};
@@ -462,8 +467,8 @@ int run_trickle(const run_options& o) {
   const std::uint64_t gps = grace_periods_total() - gp0;
   // Let the last objects be freed as they would be (no barrier: it would flush them early),
   // giving up after 10 s + 3 drain intervals.
-  const auto give_up = clock_type::now() + std::chrono::seconds(10) +
-                       3 * eng.settings().drain_interval;
+  const auto give_up =
+      clock_type::now() + std::chrono::seconds(10) + 3 * eng.settings().drain_interval;
   // acquire: pairs with the destructors' release increments; their stamps are visible after.
   while (trickle_object::freed.load(std::memory_order_acquire) - freed0 < n &&
          clock_type::now() < give_up) {
@@ -473,13 +478,17 @@ int run_trickle(const run_options& o) {
   std::vector<double> waits;
   for (std::size_t i = 0; i < n; ++i)
     // relaxed: ordered by the acquire load above, or by barrier() for stragglers.
-    waits.push_back(static_cast<double>(stamps[i].load(std::memory_order_relaxed) - queued_at[i]) / 1e6);
+    waits.push_back(static_cast<double>(stamps[i].load(std::memory_order_relaxed) - queued_at[i]) /
+                    1e6);
   std::sort(waits.begin(), waits.end());
-  auto q = [&](double f) { return waits[std::min(n - 1, static_cast<std::size_t>(f * static_cast<double>(n)))]; };
+  auto q = [&](double f) {
+    return waits[std::min(n - 1, static_cast<std::size_t>(f * static_cast<double>(n)))];
+  };
   double mean = 0;
   for (double w : waits) mean += w / static_cast<double>(n);
 
-  const std::uint64_t freed = trickle_object::freed.load(std::memory_order_acquire) - freed0;  // as above
+  const std::uint64_t freed =
+      trickle_object::freed.load(std::memory_order_acquire) - freed0;  // as above
   record r;
   r.emplace_back("mech", o.mech);
   put(r, "objects", n);
@@ -490,7 +499,8 @@ int run_trickle(const run_options& o) {
   r.emplace_back("wakeups_s", std::to_string(wakeups / trickle_s));
   r.emplace_back("worker_cpu_us_s", std::to_string(cpu / 1e3 / trickle_s));
   r.emplace_back("gp_s", std::to_string(static_cast<double>(gps) / trickle_s));
-  r.emplace_back("objects_per_gp", std::to_string(gps ? static_cast<double>(n) / static_cast<double>(gps) : 0.0));
+  r.emplace_back("objects_per_gp",
+                 std::to_string(gps ? static_cast<double>(n) / static_cast<double>(gps) : 0.0));
   r.emplace_back("wait_mean_ms", std::to_string(mean));
   r.emplace_back("wait_p50_ms", std::to_string(q(0.5)));
   r.emplace_back("wait_p99_ms", std::to_string(q(0.99)));
@@ -504,9 +514,9 @@ int run_trickle(const run_options& o) {
   return freed == n ? 0 : 3;
 }
 
-const char* const kNames[] = {"floor",          "rcufree",         "rcufree_ms", "rcufree_local",
-                              "call_rcu",       "defer_rcu",       "ck_epoch",   "array512",
-                              "rcufree_cfg",    "rcufree_delete",  "call_rcu_percpu", nullptr};
+const char* const kNames[] = {"floor",       "rcufree",        "rcufree_ms",      "rcufree_local",
+                              "call_rcu",    "defer_rcu",      "ck_epoch",        "array512",
+                              "rcufree_cfg", "rcufree_delete", "call_rcu_percpu", nullptr};
 
 }  // namespace
 

@@ -29,8 +29,8 @@ struct engine_overrides {
   long long shrink = -1;         // 1: the harness calls shrink() in the untimed setup
   bool any() const {
     return cached >= 0 || tick_us >= 0 || drain_ms >= 0 || soft_cap_kib >= 0 ||
-           assumed_bytes >= 0 || sleepable >= 0 || page_size >= 0 || psi >= 0 ||
-           backoff_ms >= 0 || every >= 0 || shrink >= 0;
+           assumed_bytes >= 0 || sleepable >= 0 || page_size >= 0 || psi >= 0 || backoff_ms >= 0 ||
+           every >= 0 || shrink >= 0;
   }
 };
 

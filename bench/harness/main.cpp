@@ -77,10 +77,14 @@ double tsc_hz() {  // TSC ticks per second against CLOCK_MONOTONIC over 50 ms
 
 const char* mode_name(mode m) {
   switch (m) {
-    case mode::throughput: return "tput";
-    case mode::latency: return "lat";
-    case mode::timeline: return "timeline";
-    case mode::trickle: return "trickle";
+    case mode::throughput:
+      return "tput";
+    case mode::latency:
+      return "lat";
+    case mode::timeline:
+      return "timeline";
+    case mode::trickle:
+      return "trickle";
   }
   return "?";
 }
@@ -349,8 +353,7 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
   }
 }
 
-void summarize_trickle(const parent_options& p, const run_options& base, table& tr,
-                       report& rep) {
+void summarize_trickle(const parent_options& p, const run_options& base, table& tr, report& rep) {
   rep.line(
       "trickle: one object every %u us, %zu objects, after %u ms idle; median of %u rounds. "
       "wait = queued -> freed (the object's destructor ran); wakeups = times the engine's threads "

@@ -86,7 +86,8 @@ inline rcufree::config make_engine_config(const engine_overrides& ov) {
   if (ov.cached >= 0) c.cached_pages_per_cpu = static_cast<std::size_t>(ov.cached);
   if (ov.tick_us >= 0) c.worker_tick = std::chrono::microseconds(ov.tick_us);
   if (ov.drain_ms >= 0) c.drain_interval = std::chrono::milliseconds(ov.drain_ms);
-  if (ov.soft_cap_kib >= 0) c.pending_soft_cap_bytes = static_cast<std::size_t>(ov.soft_cap_kib) << 10;
+  if (ov.soft_cap_kib >= 0)
+    c.pending_soft_cap_bytes = static_cast<std::size_t>(ov.soft_cap_kib) << 10;
   if (ov.assumed_bytes >= 0) c.assumed_object_bytes = static_cast<std::size_t>(ov.assumed_bytes);
   if (ov.sleepable >= 0) c.sleepable_callers_reclaim = ov.sleepable != 0;
   if (ov.page_size >= 0) c.page_size = static_cast<std::size_t>(ov.page_size);

@@ -8,8 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <vector>
 #include <rcufree/rcufree.hpp>
+#include <vector>
 
 #include "micro_common.hpp"
 
@@ -123,8 +123,8 @@ void BM_busy_flag_enter_leave(benchmark::State& state) {
   std::atomic<bool> busy{false};
   for (auto _ : state) {
     // relaxed peek, then acquire exchange: pairs with the release store below (previous turn).
-    const bool entered = !busy.load(std::memory_order_relaxed) &&
-                         !busy.exchange(true, std::memory_order_acquire);
+    const bool entered =
+        !busy.load(std::memory_order_relaxed) && !busy.exchange(true, std::memory_order_acquire);
     benchmark::DoNotOptimize(entered);
     busy.store(false, std::memory_order_release);  // release: pairs with the exchange above
   }
