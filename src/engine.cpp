@@ -37,6 +37,8 @@ engine_core::engine_core(config c)
 #endif
   fallback_chains_.reserve(slot_count);
   open_seen_.assign(slot_count, 0);
+  fallback_since_.assign(slot_count, kNever);
+  fallback_taken_.assign(slot_count, 0);
   refill_caches();  // every CPU starts with a full cache: the first calls need no worker
   start_worker();
   if (cfg.watch_memory_pressure) pressure_ = std::make_unique<pressure_watch>(*this);
@@ -223,7 +225,7 @@ stats engine::snapshot() const {
                  s.fallback_queued.load(std::memory_order_relaxed);
     st.fallback_objects += s.fallback_queued.load(std::memory_order_relaxed);
     st.slot_contended += s.contended.load(std::memory_order_relaxed);
-    st.pages_cached += s.cache.size() + (s.spare.load(std::memory_order_relaxed) != nullptr);
+    st.pages_cached += s.cache.size() + s.spare_count.load(std::memory_order_relaxed);
     const auto opened = s.blocks_opened.load(std::memory_order_relaxed);
     const auto retired = s.blocks_retired.load(std::memory_order_relaxed);
     st.pages_in_use_per_cpu[i] = opened > retired ? opened - retired : 0;

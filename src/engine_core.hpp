@@ -46,8 +46,8 @@ class engine_core {
 
   // --- sleepable callers (mightsleep.cpp) ---
   // Frees slot s's closed blocks (and, with `with_fallback`, its fallback list) on the calling
-  // thread, waiting for a grace period first if any of it still needs one; keeps one emptied page
-  // as the slot's spare. Returns objects freed. Sleepable contexts only.
+  // thread, waiting for a grace period first if any of it still needs one; keeps emptied pages
+  // as the slot's spares (within its cache bound). Returns objects freed. Sleepable contexts only.
   std::uint64_t reclaim_on_caller(cpu_slot& s, bool with_fallback) noexcept;
   std::atomic<std::uint32_t> caller_reclaimers{0};  // callers between (R1) and (R2)
 
@@ -148,6 +148,10 @@ class engine_core {
   std::vector<rcu_head*> fallback_chains_;     // chains taken in the current pass
   std::vector<std::uint64_t> open_seen_;       // per slot: queued count when last left without
                                                // open blocks (~0: some were left open)
+  static constexpr std::uint32_t kNever = ~std::uint32_t{0};
+  std::vector<std::uint32_t> fallback_since_;  // per slot: now_ms() when its fallback list was
+                                               // first seen non-empty (kNever: empty)
+  std::vector<std::uint64_t> fallback_taken_;  // per slot: fallback_queued at the last take
   std::chrono::steady_clock::time_point epoch_;
   std::chrono::steady_clock::time_point refill_backoff_until_{};
 

@@ -124,16 +124,13 @@ std::uint64_t engine_core::reclaim_on_caller(cpu_slot& s, bool with_fallback) no
   }
   if (!all_expired) gp.synchronize();  // about a microsecond with no readers (membarrier)
   std::uint64_t n = 0;
-  void* keep = nullptr;
+  block* emptied = nullptr;  // pages to keep as the slot's spares, chained through their start
   while (chain != nullptr) {
     block* next = block_stack::next(chain);
     n += chain->count;
     void* page = empty_block(chain);
-    if (keep == nullptr) {
-      keep = page;
-    } else {
-      release_page(page);
-    }
+    *static_cast<void**>(page) = emptied;
+    emptied = static_cast<block*>(page);
     chain = next;
   }
   if (objects != nullptr) {
@@ -141,14 +138,21 @@ std::uint64_t engine_core::reclaim_on_caller(cpu_slot& s, bool with_fallback) no
     freed.fetch_add(m, std::memory_order_relaxed);  // relaxed: statistic
     n += m;
   }
-  // The emptied page becomes the slot's spare, so the next block needs no allocation; only while
-  // that keeps the slot within its cache bound.
-  if (keep != nullptr && s.cache.size() < s.cache.capacity() && s.enter_waiting(8)) {
-    // relaxed: under the busy flag.
-    keep = s.spare.exchange(keep, std::memory_order_relaxed);
+  // Emptied pages become the slot's spares, so the next blocks need no allocation, as far as the
+  // slot's cache bound allows; the rest go back.
+  if (emptied != nullptr && s.enter_waiting(8)) {
+    while (emptied != nullptr) {
+      void* next = *reinterpret_cast<void**>(emptied);
+      if (!s.put_spare_locked(emptied)) break;
+      emptied = static_cast<block*>(next);
+    }
     s.leave();
   }
-  if (keep != nullptr) release_page(keep);
+  while (emptied != nullptr) {
+    void* next = *reinterpret_cast<void**>(emptied);
+    release_page(emptied);
+    emptied = static_cast<block*>(next);
+  }
   caller_reclaims.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistic
   // (R2) release: our frees happen before a flushing worker sees zero; pairs with its acquire
   // load after (R3).

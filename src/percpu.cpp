@@ -109,8 +109,7 @@ bool engine_core::append_locked(cpu_slot& s, void* obj, const reclaim_kind& kind
   }
   void* page = s.cache.take();
   if (page == nullptr) {
-    // relaxed: written and read only under the busy flag, which orders it (B1/B2).
-    page = s.spare.exchange(nullptr, std::memory_order_relaxed);
+    page = s.take_spare_locked();
   }
   if (page == nullptr) {
     // A full block must not wait for a page to be closed: the worker should see it now.

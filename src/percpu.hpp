@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace rcufree::detail {
 
@@ -26,7 +27,8 @@ inline constexpr std::size_t kOpenKinds = 4;
 // Ownership: the fields in the first group are touched only by the holder of `busy`; the lists
 // and counters below take concurrent pushes (wait-free) and are read by the worker.
 struct alignas(128) cpu_slot {
-  explicit cpu_slot(std::size_t cached_pages) : cache(cached_pages) {}
+  explicit cpu_slot(std::size_t cached_pages)
+      : cache(cached_pages), spares(cached_pages != 0 ? new void*[cached_pages] : nullptr) {}
 
   // --- owned by the busy-flag holder ---
   std::atomic<bool> busy{false};
@@ -35,10 +37,27 @@ struct alignas(128) cpu_slot {
     block* blk = nullptr;
   } open[kOpenKinds];
   page_cache cache;  // consumer side is the busy holder; producer is the worker
-  // One emptied page kept by a sleepable caller that reclaimed for itself (it cannot push into
-  // the cache: the worker is that ring's only producer). Taken before allocating anew. Atomic
-  // only so that snapshot() may read it; written under the busy flag.
-  std::atomic<void*> spare{nullptr};
+  // Pages emptied by sleepable callers that reclaimed for themselves (they cannot push into the
+  // cache: the worker is that ring's only producer). A stack used under the busy flag, taken after
+  // the cache. Invariant: cache.size() + spare_count <= cache.capacity() (promise 7's bound).
+  // spare_count is atomic only so that snapshot() may read it.
+  std::unique_ptr<void*[]> spares;
+  std::atomic<std::uint32_t> spare_count{0};
+  void* take_spare_locked() noexcept {
+    // relaxed: under the busy flag.
+    const std::uint32_t n = spare_count.load(std::memory_order_relaxed);
+    if (n == 0) return nullptr;
+    spare_count.store(n - 1, std::memory_order_relaxed);
+    return spares[n - 1];
+  }
+  bool put_spare_locked(void* page) noexcept {
+    // relaxed: under the busy flag.
+    const std::uint32_t n = spare_count.load(std::memory_order_relaxed);
+    if (cache.size() + n >= cache.capacity()) return false;
+    spares[n] = page;
+    spare_count.store(n + 1, std::memory_order_relaxed);
+    return true;
+  }
   // Counters with one writer (the busy holder): relaxed load + store, read by snapshot().
   std::atomic<std::uint64_t> queued{0};          // objects put in blocks
   std::atomic<std::uint64_t> blocks_opened{0};   // pages taken into use here

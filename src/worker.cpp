@@ -79,7 +79,9 @@ void engine_core::worker_main() {
     if (stopping && (!found || pending_objects() == 0)) return;
     if (over_soft_cap()) {
       sleep = std::chrono::microseconds(0);
-    } else if (found) {
+    } else if (found || pending_objects() != 0) {
+      // Anything still pending (an aging block or fallback list) keeps the worker on its tick,
+      // so that it is taken within about a tick of its drain_interval.
       sleep = tick;
     } else {
       sleep = std::min(sleep * 2 + tick, idle_max);
@@ -125,6 +127,7 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
   const auto tick_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.worker_tick).count());
   std::uint32_t oldest = 0;
+  const std::uint64_t per_page = block::records_in(cfg.page_size);
 
   for (std::size_t i = 0; i < slot_count; ++i) {
     cpu_slot& s = slots[i];
@@ -167,7 +170,20 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
       b = next;
     }
 
-    if (rcu_head* chain = s.fallback.take_all()) fallback_chains_.push_back(chain);
+    // Fallback list: taken once it has waited drain_interval, like an open block, or at once when
+    // it holds a page's worth of objects (the flood rule), when flushing, or over the soft cap.
+    if (!s.fallback.empty()) {
+      // relaxed: a count bumped after each push; lagging it only delays the flood rule a little.
+      const std::uint64_t queued_fb = s.fallback_queued.load(std::memory_order_relaxed);
+      if (fallback_since_[i] == kNever) fallback_since_[i] = now;
+      const bool due = flush || expedite || queued_fb - fallback_taken_[i] >= per_page ||
+                       now - std::min(now, fallback_since_[i]) + tick_ms >= drain_ms;
+      if (due) {
+        if (rcu_head* chain = s.fallback.take_all()) fallback_chains_.push_back(chain);
+        fallback_taken_[i] = queued_fb;
+        fallback_since_[i] = kNever;
+      }
+    }
   }
   batch.fallback = !fallback_chains_.empty();
   oldest_pending_ms.store(oldest, std::memory_order_relaxed);  // relaxed: statistic
@@ -247,8 +263,7 @@ void engine_core::drop_caches() {
     cpu_slot& s = slots[i];
     if (!s.enter_waiting(UINT_MAX)) continue;
     while (void* page = s.cache.take()) release_page(page);
-    // relaxed: under the busy flag.
-    if (void* spare = s.spare.exchange(nullptr, std::memory_order_relaxed)) release_page(spare);
+    while (void* spare = s.take_spare_locked()) release_page(spare);
     s.leave();
   }
 }

@@ -25,20 +25,22 @@ struct config {
   const rcu_flavor_struct* flavor = nullptr;
 
   // Bytes in one pointer block ("page"): a power of two, at least 256. One 4096-byte page holds
-  // (4096 - 32) / 8 = 508 pointers.
+  // (4096 - 40) / 8 = 507 pointers (a 40-byte header, then the pointers).
   std::size_t page_size = 4096;
 
   // Empty pages each CPU keeps ready for the two-argument form. 0 is allowed: every object then
   // takes the fallback list (slower reclaim, same guarantees).
   std::size_t cached_pages_per_cpu = 5;
 
-  // Longest time a partly filled block waits before the worker closes it and starts its grace
-  // period. Must be > 0. Full blocks never wait for this.
+  // Longest time a partly filled block, or a CPU's fallback list, waits before the worker takes it
+  // and starts its grace period. Must be > 0. Full blocks never wait for this, nor does a fallback
+  // list once it holds a page's worth of objects (the flood rule).
   std::chrono::milliseconds drain_interval{20};
 
   // How often the worker looks for work while any is pending (atomic callers cannot wake it: that
   // would be a system call). Must be > 0 and <= drain_interval. While nothing is pending the worker
-  // backs off to drain_interval.
+  // backs off, doubling its sleep up to min(drain_interval, 8 x worker_tick): the cap bounds how
+  // long a flood that starts from idle goes unnoticed (8 ms by default).
   std::chrono::microseconds worker_tick{1000};
 
   // Past this much pending memory the worker drains without waiting for blocks to age and
