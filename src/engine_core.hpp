@@ -152,6 +152,8 @@ class engine_core {
   std::vector<std::uint32_t> fallback_since_;  // per slot: now_ms() when its fallback list was
                                                // first seen non-empty (kNever: empty)
   std::vector<std::uint64_t> fallback_taken_;  // per slot: fallback_queued at the last take
+  std::uint32_t next_due_ms_ = kNever;         // earliest now_ms() at which something left
+                                               // aging by the last pass falls due
   std::chrono::steady_clock::time_point epoch_;
   std::chrono::steady_clock::time_point refill_backoff_until_{};
 

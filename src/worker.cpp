@@ -79,10 +79,16 @@ void engine_core::worker_main() {
     if (stopping && (!found || pending_objects() == 0)) return;
     if (over_soft_cap()) {
       sleep = std::chrono::microseconds(0);
-    } else if (found || pending_objects() != 0) {
-      // Anything still pending (an aging block or fallback list) keeps the worker on its tick,
-      // so that it is taken within about a tick of its drain_interval.
+    } else if (found) {
       sleep = tick;
+    } else if (pending_objects() != 0) {
+      // Something is aging (an open block or a fallback list): sleep until the first of them is
+      // due, but at least a tick and at most the idle cap (new work may have arrived meanwhile).
+      const std::uint32_t now = now_ms();
+      const auto until_due = std::chrono::microseconds(
+          next_due_ms_ == kNever ? idle_max.count()
+                                 : 1000 * std::int64_t{next_due_ms_ > now ? next_due_ms_ - now : 0});
+      sleep = std::clamp(until_due, tick, std::max(tick, idle_max));
     } else {
       sleep = std::min(sleep * 2 + tick, idle_max);
     }
@@ -127,6 +133,7 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
   const auto tick_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.worker_tick).count());
   std::uint32_t oldest = 0;
+  next_due_ms_ = kNever;
   const std::uint64_t per_page = block::records_in(cfg.page_size);
 
   for (std::size_t i = 0; i < slot_count; ++i) {
@@ -141,6 +148,7 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
           if (e.blk == nullptr) continue;
           if (!(flush || expedite || now - std::min(now, e.blk->opened_ms) + tick_ms >= drain_ms)) {
             left_open = true;
+            next_due_ms_ = std::min(next_due_ms_, e.blk->opened_ms + drain_ms);
             continue;
           }
           block* b = e.blk;
@@ -182,6 +190,8 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
         if (rcu_head* chain = s.fallback.take_all()) fallback_chains_.push_back(chain);
         fallback_taken_[i] = queued_fb;
         fallback_since_[i] = kNever;
+      } else {
+        next_due_ms_ = std::min(next_due_ms_, fallback_since_[i] + drain_ms);
       }
     }
   }
