@@ -19,6 +19,7 @@ class pressure_watch {
   pressure_watch(const pressure_watch&) = delete;
   pressure_watch& operator=(const pressure_watch&) = delete;
 
+  // acquire: pairs with the release store in the constructor (source_ and the fds are set).
   bool armed() const noexcept { return armed_.load(std::memory_order_acquire); }
   const std::string& source() const noexcept { return source_; }
 
