@@ -142,7 +142,6 @@ void* engine_core::allocate_page() noexcept {
 }
 
 void engine_core::release_page(void* page) noexcept {
-  pages_released.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   if (cfg.release_page) {
     cfg.release_page(page, cfg.page_size);
   } else {

@@ -71,14 +71,15 @@ class engine_core {
   // --- pages ---
   void* allocate_page() noexcept;     // sleepable contexts only
   void release_page(void* page) noexcept;
-  // Frees a block's records and recycles its page (to its origin CPU's cache when the caller is
-  // the worker and there is room; else gives it back).
-  void retire_block(block* b, bool may_recycle) noexcept;
+  // Frees a block's records and recycles its page to its origin CPU's cache while there is room,
+  // else gives it back. The caller is the cache's producer: the worker (or, once it has stopped,
+  // the thread running passes in its place).
+  void retire_block(block* b) noexcept;
   // Frees a block's records and returns its page, now empty, to the caller.
   void* empty_block(block* b) noexcept;
 
-  // Frees every block of a chain, in order. Returns objects freed.
-  std::uint64_t free_block_chain(block* chain, bool may_recycle) noexcept;
+  // Frees every block of a chain, in order.
+  void free_block_chain(block* chain) noexcept;
 
   std::uint64_t pending_objects() const noexcept;
   std::uint32_t now_ms() const noexcept {
@@ -95,11 +96,9 @@ class engine_core {
   std::atomic<std::uint64_t> freed{0};
   std::atomic<std::uint64_t> page_allocs{0};
   std::atomic<std::uint64_t> page_alloc_failures{0};
-  std::atomic<std::uint64_t> pages_released{0};
   std::atomic<std::uint64_t> refill_attempts{0};
   std::atomic<std::uint64_t> drains{0};
   std::atomic<std::uint64_t> inline_frees{0};
-  std::atomic<std::uint64_t> headless_queued{0};
   std::atomic<std::uint64_t> caller_reclaims{0};
   std::atomic<std::uint64_t> expired_on_arrival{0};
   std::atomic<std::uint64_t> shrinks{0};
@@ -113,8 +112,6 @@ class engine_core {
     return pending_objects() * cfg.assumed_object_bytes > cfg.pending_soft_cap_bytes;
   }
   std::atomic<std::uint64_t> oldest_pending_ms{0};
-  // Blocks the head-less path opened on pages it allocated itself (not from a cache).
-  std::atomic<std::uint64_t> caller_pages{0};
 
   std::atomic<bool> wake_pending{false};  // a wake_worker() is on its way: skip the system call
   std::atomic<std::uint64_t> flush_requested{0}, flush_completed{0};

@@ -84,7 +84,6 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
     if (t.enter_waiting(8)) {
       core.append_to_new_page_locked(t, page, obj, kind);
       t.leave();
-      core.caller_pages.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
       core.wake_worker();
       return;
     }

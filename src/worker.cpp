@@ -201,26 +201,23 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
 }
 
 void engine_core::reclaim(reclaim_batch& batch) {
-  free_block_chain(batch.ready, true);
+  free_block_chain(batch.ready);
   if (batch.waiting != nullptr || batch.fallback) {
     gp.synchronize();  // every cookie handed out before this pass expires here
-    free_block_chain(batch.waiting, true);
+    free_block_chain(batch.waiting);
     std::uint64_t n = 0;
     for (rcu_head* chain : fallback_chains_) n += fallback_list::free_chain(chain, debug.get());
     freed.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistic
   }
 }
 
-std::uint64_t engine_core::free_block_chain(block* chain, bool may_recycle) noexcept {
-  std::uint64_t n = 0;
+void engine_core::free_block_chain(block* chain) noexcept {
   while (chain != nullptr) {
     // relaxed: the chain is private to this thread.
     block* next = chain->next.load(std::memory_order_relaxed);
-    n += chain->count;
-    retire_block(chain, may_recycle);
+    retire_block(chain);
     chain = next;
   }
-  return n;
 }
 
 void* engine_core::empty_block(block* b) noexcept {
@@ -236,10 +233,10 @@ void* engine_core::empty_block(block* b) noexcept {
   return b;
 }
 
-void engine_core::retire_block(block* b, bool may_recycle) noexcept {
+void engine_core::retire_block(block* b) noexcept {
   const std::uint32_t origin = b->origin;
   void* page = empty_block(b);
-  if (!(may_recycle && slots[origin].cache.put(page))) release_page(page);
+  if (!slots[origin].cache.put(page)) release_page(page);
 }
 
 void engine_core::refill_caches() {
