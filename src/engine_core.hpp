@@ -17,12 +17,11 @@
 
 namespace rcufree::detail {
 
-// What a worker pass detached for reclaim: blocks and fallback objects, each with a cookie.
+// The blocks a worker pass detached for reclaim (the fallback chains it took are in
+// engine_core::fallback_chains_; they, too, need the pass's grace period).
 struct reclaim_batch {
   block* ready = nullptr;      // cookies already expired: free without a new grace period
   block* waiting = nullptr;    // need the next grace period
-  bool fallback = false;         // fallback chains taken (held by the worker): next grace period
-  bool empty() const noexcept { return !ready && !waiting && !fallback; }
 };
 
 class engine_core {

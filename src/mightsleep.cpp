@@ -42,6 +42,8 @@ void require_sleepable(const detail::engine_core& core, const char* caller) {
   RCUFREE_MISUSE(sentence);
 }
 
+bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_kind& kind);
+
 }  // namespace
 
 void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const char* caller) {
@@ -58,37 +60,10 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   core.debug->on_queue(obj, /*atomic_path=*/false);
 #endif
 
-  if (core.shut_down.load(std::memory_order_acquire)) {  // pairs with the release in shutdown()
-    core.gp.wait_for_readers();
-#ifdef RCUFREE_DEBUG
-    core.debug->on_free(obj);
-#endif
-    kind.free_batch(&obj, 1);
-    return;
-  }
-  // 1. A cached page or room in the open block: exactly like the two-argument form. The slot may
-  //    be held by a thread that was preempted inside; waiting a little is fine here, but never
-  //    forever (the holder might be this thread, interrupted by the signal handler we run in).
-  detail::cpu_slot& s = core.this_cpu_slot();
-  if (core.append_sleepable(s, obj, kind)) {
-    // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
-    // sleepable caller helps): free them on this thread. At most once per closed block.
-    if (!s.closed.empty() && (core.cfg.sleepable_callers_reclaim || core.over_soft_cap())) {
-      core.reclaim_on_caller(s, false);
-    }
-    return;
-  }
-  // 2. No page cached: allocate one here (we may sleep) and let the worker refill the cache.
-  if (void* page = core.allocate_page()) {
-    detail::cpu_slot& t = core.this_cpu_slot();  // we may have migrated while allocating
-    if (t.enter_waiting(8)) {
-      core.append_to_new_page_locked(t, page, obj, kind);
-      t.leave();
-      core.wake_worker();
-      return;
-    }
-    core.release_page(page);
-  }
+  // Once shut down (the default engine after exit handlers) nothing would free a queued object:
+  // go straight to the inline free of step 3.
+  // acquire: pairs with the release in shutdown().
+  if (!core.shut_down.load(std::memory_order_acquire) && queue_in_block(core, obj, kind)) return;
   // 3. No memory for a page: wait for a grace period and free inline.
   core.gp.wait_for_readers();
 #ifdef RCUFREE_DEBUG
@@ -99,6 +74,36 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   core.inline_frees.fetch_add(1, std::memory_order_relaxed);
   core.freed.fetch_add(1, std::memory_order_relaxed);
 }
+
+namespace {
+// Steps 1 and 2 of the head-less path; false when no page could be had.
+bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_kind& kind) {
+  // 1. A cached page or room in the open block: exactly like the two-argument form. The slot may
+  //    be held by a thread that was preempted inside; waiting a little is fine here, but never
+  //    forever (the holder might be this thread, interrupted by the signal handler we run in).
+  detail::cpu_slot& s = core.this_cpu_slot();
+  if (core.append_sleepable(s, obj, kind)) {
+    // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
+    // sleepable caller helps): free them on this thread. At most once per closed block.
+    if (!s.closed.empty() && (core.cfg.sleepable_callers_reclaim || core.over_soft_cap())) {
+      core.reclaim_on_caller(s, false);
+    }
+    return true;
+  }
+  // 2. No page cached: allocate one here (we may sleep) and let the worker refill the cache.
+  if (void* page = core.allocate_page()) {
+    detail::cpu_slot& t = core.this_cpu_slot();  // we may have migrated while allocating
+    if (t.enter_waiting(8)) {
+      core.append_to_new_page_locked(t, page, obj, kind);
+      t.leave();
+      core.wake_worker();
+      return true;
+    }
+    core.release_page(page);
+  }
+  return false;
+}
+}  // namespace
 
 std::size_t engine::reclaim_local() {
   detail::engine_core& core = *core_;

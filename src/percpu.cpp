@@ -46,7 +46,6 @@ void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_ki
   s.fallback.push(obj, head, detail::fallback_kind_for(kind, offset));
   // relaxed: statistic; the worker learns of the list from the list itself.
   s.fallback_queued.fetch_add(1, std::memory_order_relaxed);
-  if (!s.starved.load(std::memory_order_relaxed)) s.starved.store(true, std::memory_order_relaxed);
 }
 
 namespace detail {
@@ -116,8 +115,6 @@ bool engine_core::append_locked(cpu_slot& s, void* obj, const reclaim_kind& kind
     for (auto& entry : s.open) {
       if (entry.kind == &kind) close_locked(s, entry);
     }
-    // relaxed: a hint the worker polls.
-    if (!s.starved.load(std::memory_order_relaxed)) s.starved.store(true, std::memory_order_relaxed);
     return false;
   }
   append_to_new_page_locked(s, page, obj, kind);

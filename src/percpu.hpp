@@ -67,7 +67,6 @@ struct alignas(128) cpu_slot {
   fallback_list fallback;          // objects linked through their heads
   std::atomic<std::uint64_t> fallback_queued{0};   // RMW: many writers
   std::atomic<std::uint64_t> contended{0};         // RMW: calls that found busy taken
-  std::atomic<bool> starved{false};                // a caller found the cache empty
 
   // --- written by the worker only ---
   alignas(64) std::atomic<std::uint64_t> blocks_retired{0};  // pages from here freed and recycled

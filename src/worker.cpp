@@ -103,7 +103,7 @@ bool engine_core::worker_pass(bool flush, bool shrink) {
   const bool expedite = over_soft_cap();
   if (expedite) expedited_passes.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   reclaim_batch batch = detach(flush, expedite);
-  const bool found = !batch.empty();
+  const bool found = batch.ready != nullptr || batch.waiting != nullptr || !fallback_chains_.empty();
   if (found) {
     drains.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     reclaim(batch);
@@ -195,14 +195,13 @@ reclaim_batch engine_core::detach(bool flush, bool expedite) {
       }
     }
   }
-  batch.fallback = !fallback_chains_.empty();
   oldest_pending_ms.store(oldest, std::memory_order_relaxed);  // relaxed: statistic
   return batch;
 }
 
 void engine_core::reclaim(reclaim_batch& batch) {
   free_block_chain(batch.ready);
-  if (batch.waiting != nullptr || batch.fallback) {
+  if (batch.waiting != nullptr || !fallback_chains_.empty()) {
     gp.synchronize();  // every cookie handed out before this pass expires here
     free_block_chain(batch.waiting);
     std::uint64_t n = 0;
@@ -260,8 +259,6 @@ void engine_core::refill_caches() {
         break;
       }
     }
-    // relaxed: a polling hint.
-    if (s.starved.load(std::memory_order_relaxed)) s.starved.store(false, std::memory_order_relaxed);
   }
 }
 

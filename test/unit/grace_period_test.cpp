@@ -8,8 +8,6 @@
 
 using rcufree_test::counted;
 
-extern "C" const struct rcu_flavor_struct urcu_memb_flavor;
-
 TEST_CASE("a cookie expires after exactly one full grace period from idle") {
   rcufree::detail::grace_period gp(&urcu_memb_flavor);
   const auto cookie = gp.snapshot();
