@@ -1,0 +1,16 @@
+# The engine's source files (owned by src/; the top-level CMakeLists.txt builds them).
+set(RCUFREE_SOURCES
+  src/c_api.cpp
+  src/config.cpp
+  src/debug_registry.cpp
+  src/default_engine.cpp
+  src/engine.cpp
+  src/fallback_list.cpp
+  src/fork.cpp
+  src/mightsleep.cpp
+  src/misuse.cpp
+  src/percpu.cpp
+  src/pressure.cpp
+  src/stats.cpp
+  src/stats_sampler.cpp
+  src/worker.cpp)
