@@ -159,6 +159,15 @@ void cpu_split(record& r, const std::vector<std::pair<int, std::uint64_t>>& befo
   r.emplace_back("cpu_total_ns_op", std::to_string((prod + main_thread + other) / n));
 }
 
+// pcpu: producer t runs on CPU (pcpu + t) mod the number of CPUs this process may use (indexing
+// the allowed set), so "pcpu=0" with two producers puts one on each CPU.
+void pin_producer(const run_options& o, unsigned t) {
+  const std::vector<unsigned> cpus = allowed_cpus();
+  if (cpus.empty()) return;
+  const unsigned cpu = cpus[(static_cast<std::size_t>(o.cfg.pcpu) + t) % cpus.size()];
+  if (!pin_thread(0, cpu)) std::fprintf(stderr, "bench: cannot pin a producer to CPU %u\n", cpu);
+}
+
 template <class M>
 int run(const run_options& o) {
   M m(o);
@@ -174,6 +183,7 @@ int run(const run_options& o) {
     producers.emplace_back([&, t, n] {
       mark_producer_thread();
       producer_tids[t] = this_tid();
+      if (o.cfg.pcpu >= 0) pin_producer(o, t);
       typename M::tls st;
       m.thread_begin(st);
       if (timed) calibrate_timer(res[t].timer_hist);
@@ -217,7 +227,24 @@ int run(const run_options& o) {
   const std::uint64_t rss_start = rss_now_kib();
   const std::uint64_t gp0 = grace_periods_total();
   const std::uint64_t gpc0 = grace_periods_on_callers();
+  // wcpu: every thread that is not ours (the engine's or liburcu's workers, the default engine's
+  // worker) goes to that CPU before the flood starts. The sampler starts later and is left alone.
+  unsigned helpers_pinned = 0;
+  if (o.cfg.wcpu >= 0) {
+    for (const auto& [tid, ns] : task_runtimes_ns()) {
+      (void)ns;
+      if (tid == this_tid() ||
+          std::find(producer_tids.begin(), producer_tids.end(), tid) != producer_tids.end())
+        continue;
+      if (!pin_thread(tid, static_cast<unsigned>(o.cfg.wcpu))) {
+        std::fprintf(stderr, "bench: cannot pin thread %d to CPU %lld\n", tid, o.cfg.wcpu);
+        return 2;
+      }
+      ++helpers_pinned;
+    }
+  }
   const auto cpu0 = task_runtimes_ns();
+  const std::uint64_t rusage0 = process_cpu_ns();
   const auto t0 = clock_type::now();
   if (period_us != 0) {
     if (timeline) rows.reserve(1'000'000);
@@ -261,6 +288,7 @@ int run(const run_options& o) {
   const double flood_ms = ms_since(t0);
   m.finish();
   const double total_ms = ms_since(t0);
+  const std::uint64_t rusage1 = process_cpu_ns();
   const auto cpu1 = task_runtimes_ns();  // producers still exist, parked before teardown
   timing_over.store(true, std::memory_order_release);  // pairs with the producers' acquire wait
   timing_over.notify_all();
@@ -292,6 +320,13 @@ int run(const run_options& o) {
     put(r, "peak_pending", peak_pending);
     put(r, "peak_pages", peak_pages);
   }
+  // The issue's CPU per object: getrusage(RUSAGE_SELF) user + sys over the timed section, every
+  // thread included (the peak-pending sampler too: a few us per ms). cpu_total_ns_op below is the
+  // same from schedstat without the sampler.
+  r.emplace_back("cpu_rusage_ns_op", std::to_string(static_cast<double>(rusage1 - rusage0) /
+                                                    static_cast<double>(o.objects)));
+  put(r, "helpers_pinned", helpers_pinned);
+  r.emplace_back("alloc", allocator_in_use());
   if (o.how != mode::timeline)
     cpu_split(r, cpu0, cpu1, producer_tids,
               sampler_tid.load(std::memory_order_relaxed),  // relaxed: see its store
@@ -514,9 +549,105 @@ int run_trickle(const run_options& o) {
   return freed == n ? 0 : 3;
 }
 
+// Idle mode: what an idle engine costs in wakeups (issue 9: "an idle engine's threads, all
+// together, wake <= 10 times per second after 1 s with nothing queued, however many reclaim threads
+// exist"). First a warm-up flood from one producer pinned to each CPU this process may use (so that
+// a per-CPU engine has started every reclaim thread it would), then the final barrier; the
+// producers exit. After settle_ms with nothing queued, the context switches of every thread but the
+// main one are counted over idle_ms (/proc/self/task/*/status): each wakeup of a sleeping thread is
+// one. "mech" wakes count the threads the mechanism started (those born after the snapshot taken
+// before it was built; for rcufree_c, whose default engine exists before main, every thread but
+// main); "all" wakes count every thread but main, the default engine's idle worker included.
+template <class M>
+int run_idle(const run_options& o, bool default_engine_mech) {
+  const int me = this_tid();
+  std::vector<int> before;
+  if (!default_engine_mech)
+    for (const auto& [tid, n] : task_ctxt_switches()) before.push_back(tid), (void)n;
+  M m(o);
+  const std::vector<unsigned> cpus = allowed_cpus();
+  const std::size_t per_cpu =
+      std::max<std::size_t>(1, o.objects / std::max<std::size_t>(1, cpus.size()));
+  std::vector<std::thread> warm;
+  for (unsigned c : cpus) {
+    warm.emplace_back([&, c] {
+      pin_thread(0, c);
+      typename M::tls st;
+      m.thread_begin(st);
+      for (std::size_t i = 0; i < per_cpu; ++i) {
+        void* p = m.make(o.size);
+        *static_cast<volatile std::uint64_t*>(p) = i;
+        m.retire(st, p);
+      }
+      m.thread_end(st);
+      m.thread_teardown(st);
+    });
+  }
+  for (auto& t : warm) t.join();
+  m.finish();
+  const std::size_t queued = per_cpu * cpus.size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
+  const auto cs0 = task_ctxt_switches();
+  const auto sl0 = task_timeslices();
+  const auto cpu0 = task_runtimes_ns();
+  const std::uint64_t gp0 = grace_periods_total();
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));
+  const auto cs1 = task_ctxt_switches();
+  const auto sl1 = task_timeslices();
+  const auto cpu1 = task_runtimes_ns();
+  const std::uint64_t gps = grace_periods_total() - gp0;
+  auto is_mech = [&](int tid) {
+    return tid != me && std::find(before.begin(), before.end(), tid) == before.end();
+  };
+  auto sum = [&](const std::vector<std::pair<int, std::uint64_t>>& a,
+                 const std::vector<std::pair<int, std::uint64_t>>& b, bool mech_only) {
+    std::uint64_t d = 0;
+    for (const auto& [tid, x] : b) {
+      if (tid == me || (mech_only && !is_mech(tid))) continue;
+      std::uint64_t was = 0;
+      for (const auto& [t0, x0] : a)
+        if (t0 == tid) was = x0;
+      d += x - std::min(x, was);
+    }
+    return static_cast<double>(d);
+  };
+  unsigned mech_threads = 0, all_threads = 0;
+  for (const auto& [tid, x] : cs1) {
+    (void)x;
+    all_threads += tid != me;
+    mech_threads += is_mech(tid);
+  }
+  const double secs = o.idle_ms / 1e3;
+  const std::uint64_t freed = m.freed();
+  record r;
+  r.emplace_back("mech", o.mech);
+  put(r, "objects", queued);
+  put(r, "freed", freed);
+  put(r, "cpus", cpus.size());
+  put(r, "mech_threads", mech_threads);
+  put(r, "all_threads", all_threads);
+  r.emplace_back("idle_wakes_s", std::to_string(sum(cs0, cs1, true) / secs));
+  r.emplace_back("idle_wakes_all_s", std::to_string(sum(cs0, cs1, false) / secs));
+  r.emplace_back("idle_timeslices_s", std::to_string(sum(sl0, sl1, true) / secs));
+  r.emplace_back("idle_cpu_us_s", std::to_string(sum(cpu0, cpu1, true) / 1e3 / secs));
+  r.emplace_back("idle_gp_s", std::to_string(static_cast<double>(gps) / secs));
+  r.emplace_back("alloc", allocator_in_use());
+  const bool ok = freed == queued;
+  r.emplace_back("ok", ok ? "1" : "0");
+  std::printf("RESULT %s\n", format_record(r).c_str());
+  std::fflush(stdout);
+  return ok ? 0 : 3;
+}
+
+template <class M>
+int run_mode(const run_options& o, bool default_engine_mech = false) {
+  return o.how == mode::idle ? run_idle<M>(o, default_engine_mech) : run<M>(o);
+}
+
 const char* const kNames[] = {"floor",       "rcufree",        "rcufree_ms",      "rcufree_local",
                               "call_rcu",    "defer_rcu",      "ck_epoch",        "array512",
-                              "rcufree_cfg", "rcufree_delete", "call_rcu_percpu", nullptr};
+                              "rcufree_cfg", "rcufree_delete", "call_rcu_percpu", "rcufree_c",
+                              nullptr};
 
 }  // namespace
 
@@ -539,16 +670,23 @@ int child_main(const run_options& opts) {
     return run_trickle(o);
   }
   if (o.threads == 0 || o.objects < o.threads || o.size < sizeof(object_header)) return 2;
-  if (n == "floor") return run<floor_free>(o);
-  if (n == "rcufree" || n == "rcufree_cfg") return run<rcufree_mech<rcufree_variant::kfree>>(o);
-  if (n == "rcufree_ms") return run<rcufree_mech<rcufree_variant::mightsleep>>(o);
-  if (n == "rcufree_local") return run<rcufree_mech<rcufree_variant::local>>(o);
-  if (n == "rcufree_delete") return run<rcufree_mech<rcufree_variant::counted_delete>>(o);
-  if (n == "call_rcu") return run<call_rcu_mech<false>>(o);
-  if (n == "call_rcu_percpu") return run<call_rcu_mech<true>>(o);
-  if (n == "defer_rcu") return run<defer_rcu_mech>(o);
-  if (n == "ck_epoch") return run<ck_epoch_mech>(o);
-  if (n == "array512") return run<array512_mech>(o);
+  if (allocator_in_use() != o.alloc) {
+    std::fprintf(stderr, "bench: asked for allocator %s, running with %s\n", o.alloc.c_str(),
+                 allocator_in_use().c_str());
+    return 2;
+  }
+  if (n == "floor") return run_mode<floor_free>(o);
+  if (n == "rcufree" || n == "rcufree_cfg")
+    return run_mode<rcufree_mech<rcufree_variant::kfree>>(o);
+  if (n == "rcufree_c") return run_mode<rcufree_c_mech>(o, true);
+  if (n == "rcufree_ms") return run_mode<rcufree_mech<rcufree_variant::mightsleep>>(o);
+  if (n == "rcufree_local") return run_mode<rcufree_mech<rcufree_variant::local>>(o);
+  if (n == "rcufree_delete") return run_mode<rcufree_mech<rcufree_variant::counted_delete>>(o);
+  if (n == "call_rcu") return run_mode<call_rcu_mech<false>>(o);
+  if (n == "call_rcu_percpu") return run_mode<call_rcu_mech<true>>(o);
+  if (n == "defer_rcu") return run_mode<defer_rcu_mech>(o);
+  if (n == "ck_epoch") return run_mode<ck_epoch_mech>(o);
+  if (n == "array512") return run_mode<array512_mech>(o);
   std::fprintf(stderr, "bench: unknown mechanism '%s'\n", n.c_str());
   return 2;
 }

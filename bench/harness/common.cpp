@@ -5,9 +5,12 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -154,10 +157,17 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
   std::stringstream in(spec.substr(at + 1));
   for (std::string kv; std::getline(in, kv, '+');) {
     const auto eq = kv.find('=');
-    char* end = nullptr;
     const std::string key = kv.substr(0, eq);
-    const long long v = eq == std::string::npos ? -1 : std::strtoll(kv.c_str() + eq + 1, &end, 10);
-    if (v < 0 || end == nullptr || *end != '\0') {
+    const std::string value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    long long v = -1;
+    if (key == "reclaim" && (value == "per_cpu" || value == "single")) {
+      v = value == "per_cpu" ? 0 : 1;
+    } else if (!value.empty()) {
+      char* end = nullptr;
+      v = std::strtoll(value.c_str(), &end, 10);
+      if (*end != '\0') v = -1;
+    }
+    if (v < 0) {
       std::fprintf(stderr, "bench: bad override '%s' in '%s' (want key=non-negative integer)\n",
                    kv.c_str(), spec.c_str());
       return false;
@@ -175,7 +185,10 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
                       {"psi", &engine_overrides::psi},
                       {"backoff_ms", &engine_overrides::backoff_ms},
                       {"every", &engine_overrides::every},
-                      {"shrink", &engine_overrides::shrink}};
+                      {"shrink", &engine_overrides::shrink},
+                      {"reclaim", &engine_overrides::reclaim},
+                      {"pcpu", &engine_overrides::pcpu},
+                      {"wcpu", &engine_overrides::wcpu}};
     bool known = false;
     for (const auto& k : keys) {
       if (key == k.key) {
@@ -186,7 +199,9 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
     if (!known) {
       std::fprintf(stderr,
                    "bench: unknown override '%s' in '%s' (keys: cached tick_us drain_ms "
-                   "soft_cap_kib assumed_bytes sleepable page_size psi backoff_ms every shrink)\n",
+                   "soft_cap_kib assumed_bytes sleepable page_size psi backoff_ms every shrink "
+                   "reclaim=per_cpu|single "
+                   "pcpu wcpu)\n",
                    key.c_str(), spec.c_str());
       return false;
     }
@@ -196,6 +211,143 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
 
 int this_tid() noexcept {
   return static_cast<int>(gettid());
+}
+
+std::vector<std::pair<int, std::uint64_t>> task_ctxt_switches() {
+  std::vector<std::pair<int, std::uint64_t>> out;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string path = std::string("/proc/self/task/") + e->d_name + "/status";
+    FILE* f = std::fopen(path.c_str(), "re");
+    if (f == nullptr) continue;  // the thread has just exited
+    char line[256];
+    std::uint64_t n = 0;
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+        n += std::strtoull(line + 24, nullptr, 10);
+      else if (std::strncmp(line, "nonvoluntary_ctxt_switches:", 27) == 0)
+        n += std::strtoull(line + 27, nullptr, 10);
+    }
+    std::fclose(f);
+    out.emplace_back(std::atoi(e->d_name), n);
+  }
+  closedir(d);
+  return out;
+}
+
+std::uint64_t process_cpu_ns() noexcept {
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  auto ns = [](const timeval& tv) {
+    return static_cast<std::uint64_t>(tv.tv_sec) * 1'000'000'000u +
+           static_cast<std::uint64_t>(tv.tv_usec) * 1000u;
+  };
+  return ns(ru.ru_utime) + ns(ru.ru_stime);
+}
+
+bool pin_thread(int tid, unsigned cpu) noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(tid, sizeof set, &set) == 0;
+}
+
+std::vector<unsigned> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<unsigned> out;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  for (unsigned c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) out.push_back(c);
+  return out;
+}
+
+namespace {
+
+struct allocator_entry {
+  const char* name;
+  const char* path;  // Debian 12, x86-64
+};
+constexpr allocator_entry kAllocators[] = {
+    {"glibc", ""},
+    {"jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"},
+    {"mimalloc", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"},
+    {"tcmalloc", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"},
+};
+
+}  // namespace
+
+const char* allocator_library(const std::string& name) {
+  for (const auto& a : kAllocators) {
+    if (name != a.name) continue;
+    if (a.path[0] != '\0' && access(a.path, R_OK) != 0) return nullptr;
+    return a.path;
+  }
+  return nullptr;
+}
+
+std::string allocator_in_use() {
+  FILE* f = std::fopen("/proc/self/maps", "re");
+  if (f == nullptr) return "?";
+  std::string found = "glibc";
+  char line[512];
+  while (found == "glibc" && std::fgets(line, sizeof line, f) != nullptr) {
+    for (const char* n : {"jemalloc", "mimalloc", "tcmalloc"})
+      if (std::strstr(line, (std::string("lib") + n).c_str()) != nullptr) found = n;
+  }
+  std::fclose(f);
+  return found;
+}
+
+int spawn_self(const std::vector<std::string>& args, const std::string& preload, record& out) {
+  std::vector<std::string> a = args;
+  std::vector<char*> argv;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    if (preload.empty())
+      unsetenv("LD_PRELOAD");
+    else
+      setenv("LD_PRELOAD", preload.c_str(), 1);
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto at = text.find("RESULT ");
+  if (at != std::string::npos)
+    out = parse_record(text.substr(at + 7, text.find('\n', at) - at - 7));
+  if (!WIFEXITED(status)) return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  return WEXITSTATUS(status);
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double min_of(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
+}
+
+double max_of(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
 }
 
 std::string format_record(const record& r) {

@@ -10,7 +10,7 @@
 
 namespace bench {
 
-enum class mode { throughput, latency, timeline, trickle };
+enum class mode { throughput, latency, timeline, trickle, idle };
 
 // rcufree config overrides for one child (-1: keep the default). Set by the legacy --cfg-* flags
 // (which define the "rcufree_cfg" variant) and by a mechanism spec's "@key=value+key=value" suffix,
@@ -27,11 +27,22 @@ struct engine_overrides {
   long long backoff_ms = -1;     // refill_backoff_after_shrink
   long long every = -1;          // rcufree_local: reclaim_local() every this many calls per thread
   long long shrink = -1;         // 1: the harness calls shrink() in the untimed setup
-  bool any() const {
+  // config::reclaim_threads: 0 = reclaim_mode::per_cpu, 1 = reclaim_mode::single (spelled
+  // "reclaim=per_cpu" / "reclaim=single" in a spec). An engine without that field rejects it.
+  long long reclaim = -1;
+  // Placement, for any mechanism (not config fields): pcpu pins producer thread t to CPU
+  // (pcpu + t) mod the CPU count; wcpu pins every other thread that exists when the flood starts
+  // (the engine's or liburcu's workers; not the main thread, the producers or the sampler) to CPU
+  // wcpu. "rcufree@reclaim=single+pcpu=0+wcpu=0" is same-core reclaim, "...+wcpu=1" other-core.
+  long long pcpu = -1;
+  long long wcpu = -1;
+  // Any engine config field set (placement keys and `every`/`shrink` are not config fields).
+  bool config_any() const {
     return cached >= 0 || tick_us >= 0 || drain_ms >= 0 || soft_cap_kib >= 0 ||
            assumed_bytes >= 0 || sleepable >= 0 || page_size >= 0 || psi >= 0 || backoff_ms >= 0 ||
-           every >= 0 || shrink >= 0;
+           reclaim >= 0;
   }
+  bool any() const { return config_any() || every >= 0 || shrink >= 0 || pcpu >= 0 || wcpu >= 0; }
 };
 
 // "name@k=v+k=v" -> name, with the keys applied on top of `into`. Returns false (and says why on
@@ -58,6 +69,11 @@ struct run_options {
   unsigned trickle_us = 1000;
   std::size_t trickle_objects = 1000;
   unsigned idle_ms = 1000;
+  // Idle mode: after the warm-up flood and its barrier, wait settle_ms, then count wakeups over
+  // idle_ms.
+  unsigned settle_ms = 1000;
+  // The allocator the parent preloaded (glibc: none); the child checks that it is mapped.
+  std::string alloc = "glibc";
 };
 
 // Objects are malloc(size) blocks whose first 16 bytes hold the reclaim link (liburcu's
@@ -106,11 +122,38 @@ std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns();
 // wakes up adds one per wakeup.
 std::vector<std::pair<int, std::uint64_t>> task_timeslices();
 int this_tid() noexcept;
+// Context switches (voluntary + nonvoluntary, /proc/self/task/*/status) of every thread so far: a
+// sleeping thread adds one each time it runs and goes back to sleep, so the sum over an idle window
+// counts the wakeups of the process's threads.
+std::vector<std::pair<int, std::uint64_t>> task_ctxt_switches();
+// User + system CPU time of the whole process so far (getrusage RUSAGE_SELF), in ns.
+std::uint64_t process_cpu_ns() noexcept;
+// Pins the calling thread (tid 0) or thread `tid` to one CPU; false if the kernel refused.
+bool pin_thread(int tid, unsigned cpu) noexcept;
+// The CPUs this process may run on (sched_getaffinity), ascending.
+std::vector<unsigned> allowed_cpus();
 
 // "key=value key=value" lines between parent and child.
 using record = std::vector<std::pair<std::string, std::string>>;
 std::string format_record(const record& r);
 record parse_record(const std::string& line);
 const std::string* find_field(const record& r, const std::string& key);
+
+// Allocators the parent can preload: glibc (none), jemalloc, mimalloc, tcmalloc (Debian 12's
+// libjemalloc2, libmimalloc2.0, libtcmalloc-minimal4). The library path, "" for glibc, or nullptr
+// if the name is unknown or the library is not installed.
+const char* allocator_library(const std::string& name);
+// Which of those allocators is mapped into this process ("glibc" if none).
+std::string allocator_in_use();
+
+// Runs `argv` (argv[0] is ignored: /proc/self/exe is executed) as a child with LD_PRELOAD set to
+// `preload` (unset if empty), collects its "RESULT ..." line into `out` and returns its exit status
+// (128 + signal if it was killed, -1 if it could not be started).
+int spawn_self(const std::vector<std::string>& args, const std::string& preload, record& out);
+
+// Medians and spread over rounds.
+double median(std::vector<double> v);
+double min_of(const std::vector<double>& v);
+double max_of(const std::vector<double>& v);
 
 }  // namespace bench

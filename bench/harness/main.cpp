@@ -2,28 +2,47 @@
 // test, rcufree against every peer in one invocation.
 //
 //   rcufree_harness [--threads 1,2] [--objects 1000000] [--size 64] [--rounds 5]
-//                   [--mechs floor,rcufree,...] [--no-latency] [--timeline] [--out DIR]
+//                   [--mechs floor,rcufree,...] [--alloc glibc,jemalloc,mimalloc,tcmalloc]
+//                   [--no-latency] [--timeline] [--out DIR]
 //                   [--smoke] [--fence] [--local-every N] [--peak-sample-us N]
 //                   [--cfg-cached N] [--cfg-tick-us N] [--cfg-drain-ms N] [--cfg-soft-cap-kib N]
 //   rcufree_harness --trickle [--mechs rcufree,rcufree@drain_ms=1,...] [--trickle-us 1000]
 //                   [--trickle-objects 1000] [--idle-ms 1000] [--rounds N] [--out DIR]
+//   rcufree_harness --idle [--mechs rcufree,rcufree_c,call_rcu] [--objects N] [--settle-ms 1000]
+//                   [--idle-ms 5000] [--rounds N] [--out DIR]
+//   rcufree_harness --features      # "reclaim_mode yes|no": does this engine have reclaim_threads
 //
-// A mechanism is a name (floor rcufree rcufree_ms rcufree_local call_rcu defer_rcu ck_epoch
-// array512; rcufree_delete and call_rcu_percpu on request; rcufree_cfg when a --cfg-* flag is
-// given) optionally followed, for the rcufree ones, by config overrides:
-// "rcufree@cached=0+drain_ms=1", keys cached tick_us drain_ms soft_cap_kib assumed_bytes sleepable
-// page_size psi backoff_ms (config fields), every (rcufree_local's reclaim_local() period, default
-// --local-every 4096) and shrink=1 (shrink() just before the flood, untimed).
+// A mechanism is a name (floor rcufree rcufree_c rcufree_ms rcufree_local call_rcu defer_rcu
+// ck_epoch array512; rcufree_delete and call_rcu_percpu on request; rcufree_cfg when a --cfg-* flag
+// is given) optionally followed by overrides: "rcufree@cached=0+drain_ms=1". Config keys, for the
+// rcufree ones built on their own engine: cached tick_us drain_ms soft_cap_kib assumed_bytes
+// sleepable page_size psi backoff_ms reclaim=per_cpu|single (config fields; reclaim fails on an
+// engine without config::reclaim_threads), every (rcufree_local's reclaim_local() period, default
+// --local-every 4096) and shrink=1 (shrink() just before the flood, untimed). Placement keys, for
+// any mechanism: pcpu=N pins producer t to CPU N+t, wcpu=N pins every other thread that exists when
+// the flood starts (workers) to CPU N — same-core vs other-core reclaim.
+//
+// rcufree_c is the seeds' test exactly: the C API (rcufree_kfree_rcu, rcufree_barrier) on the
+// process-wide default engine, default config.
+//
+// --alloc runs every child under LD_PRELOAD of each allocator in turn (Debian 12's libjemalloc2,
+// libmimalloc2.0, libtcmalloc-minimal4; the child checks the library is mapped), interleaved within
+// each round; a summary per allocator.
 //
 // --trickle runs the drain interval's workload instead of the flood: one object every trickle_us
 // on one thread, after an idle phase (see run_trickle in child.cpp). Mechanism "idle_cv" there is
 // a baseline: a bare 8 ms condition-variable wait loop, idle phase only.
 //
-// The parent runs every (round, mechanism) pair in a fresh child process (fork + exec of itself
-// with --child), interleaved: round 1 runs A B C ..., round 2 again A B C ..., so that the drift of
-// this machine's unequal cores hits every mechanism alike. It prints medians and, per round,
-// ratios against rcufree, then checks the targets of issue 4. Exit status: non-zero if any child
-// failed or lost or double-freed an object (the smoke test relies on this).
+// --idle measures an idle engine's wakeups (issue 9): a warm-up flood of --objects from one
+// producer pinned to each CPU, the barrier, --settle-ms with nothing queued, then the context
+// switches of every thread but main over --idle-ms (see run_idle in child.cpp).
+//
+// The parent runs every (round, allocator, threads, mechanism) in a fresh child process (fork +
+// exec of itself with --child), interleaved: round 1 runs A B C ..., round 2 again A B C ..., so
+// that the drift of this machine's unequal cores hits every mechanism alike. It prints medians with
+// min-max over rounds and, per round, ratios (call_rcu / this, this / rcufree), then checks the
+// targets of issues 4 and 9. Exit status: non-zero if any child failed or lost or double-freed an
+// object (the smoke test relies on this).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -42,6 +61,7 @@
 
 #include "child.hpp"
 #include "latency.hpp"
+#include "mechanisms.hpp"
 
 namespace bench {
 namespace {
@@ -54,6 +74,8 @@ struct parent_options {
   bool timeline = false;
   bool smoke = false;
   bool trickle = false;
+  bool idle = false;
+  std::vector<std::string> allocs{"glibc"};
   std::string out;
 };
 
@@ -85,84 +107,61 @@ const char* mode_name(mode m) {
       return "timeline";
     case mode::trickle:
       return "trickle";
+    case mode::idle:
+      return "idle";
   }
   return "?";
 }
 
-// Runs one child; returns its exit status and its RESULT record.
+// Runs one child (under o.alloc's LD_PRELOAD); returns its exit status and its RESULT record.
 int spawn(const run_options& o, record& out) {
-  std::vector<std::string> args{"rcufree_harness",
-                                "--child",
-                                o.mech,
-                                "--mode",
-                                mode_name(o.how),
-                                "--threads",
-                                std::to_string(o.threads),
-                                "--objects",
-                                std::to_string(o.objects),
-                                "--size",
-                                std::to_string(o.size),
-                                "--tsc-hz",
-                                std::to_string(o.tsc_hz),
-                                "--sample-us",
-                                std::to_string(o.sample_us),
-                                "--cfg-cached",
-                                std::to_string(o.cfg.cached),
-                                "--cfg-tick-us",
-                                std::to_string(o.cfg.tick_us),
-                                "--cfg-drain-ms",
-                                std::to_string(o.cfg.drain_ms),
-                                "--cfg-soft-cap-kib",
-                                std::to_string(o.cfg.soft_cap_kib),
-                                "--local-every",
-                                std::to_string(o.local_every),
-                                "--peak-sample-us",
-                                std::to_string(o.peak_sample_us),
-                                "--trickle-us",
-                                std::to_string(o.trickle_us),
-                                "--trickle-objects",
-                                std::to_string(o.trickle_objects),
-                                "--idle-ms",
-                                std::to_string(o.idle_ms)};
-  if (!o.csv.empty()) args.insert(args.end(), {"--csv", o.csv});
-  if (o.fence) args.emplace_back("--fence");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    execv("/proc/self/exe", argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
-    text.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  const auto at = text.find("RESULT ");
-  if (at != std::string::npos)
-    out = parse_record(text.substr(at + 7, text.find('\n', at) - at - 7));
-  if (!WIFEXITED(status)) return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  return WEXITSTATUS(status);
+  const std::vector<std::string> args{"rcufree_harness",
+                                      "--child",
+                                      o.mech,
+                                      "--mode",
+                                      mode_name(o.how),
+                                      "--threads",
+                                      std::to_string(o.threads),
+                                      "--objects",
+                                      std::to_string(o.objects),
+                                      "--size",
+                                      std::to_string(o.size),
+                                      "--tsc-hz",
+                                      std::to_string(o.tsc_hz),
+                                      "--sample-us",
+                                      std::to_string(o.sample_us),
+                                      "--cfg-cached",
+                                      std::to_string(o.cfg.cached),
+                                      "--cfg-tick-us",
+                                      std::to_string(o.cfg.tick_us),
+                                      "--cfg-drain-ms",
+                                      std::to_string(o.cfg.drain_ms),
+                                      "--cfg-soft-cap-kib",
+                                      std::to_string(o.cfg.soft_cap_kib),
+                                      "--local-every",
+                                      std::to_string(o.local_every),
+                                      "--peak-sample-us",
+                                      std::to_string(o.peak_sample_us),
+                                      "--trickle-us",
+                                      std::to_string(o.trickle_us),
+                                      "--trickle-objects",
+                                      std::to_string(o.trickle_objects),
+                                      "--idle-ms",
+                                      std::to_string(o.idle_ms),
+                                      "--settle-ms",
+                                      std::to_string(o.settle_ms),
+                                      "--alloc",
+                                      o.alloc};
+  std::vector<std::string> a = args;
+  if (!o.csv.empty()) a.insert(a.end(), {"--csv", o.csv});
+  if (o.fence) a.emplace_back("--fence");
+  const char* lib = allocator_library(o.alloc);
+  return spawn_self(a, lib != nullptr ? lib : "", out);
 }
 
 double num(const record& r, const char* key) {
   const std::string* v = find_field(r, key);
   return v != nullptr ? std::strtod(v->c_str(), nullptr) : 0.0;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 // results[threads][mech] = one record per round
@@ -174,12 +173,45 @@ std::vector<double> column(const std::vector<record>& rs, const char* key) {
   return v;
 }
 
-// Per-round ratio a/b of `key`, then the median (rounds pair up by index).
-double paired_ratio(const std::vector<record>& a, const std::vector<record>& b, const char* key) {
+// Per-round ratios a/b of `key` (rounds pair up by index).
+std::vector<double> paired_ratios(const std::vector<record>& a, const std::vector<record>& b,
+                                  const char* key) {
   std::vector<double> v;
   for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
     if (num(b[i], key) > 0) v.push_back(num(a[i], key) / num(b[i], key));
-  return median(v);
+  return v;
+}
+
+// Their median.
+double paired_ratio(const std::vector<record>& a, const std::vector<record>& b, const char* key) {
+  return median(paired_ratios(a, b, key));
+}
+
+// "median (min-max)" with printf format `f` for each number.
+std::string spread(const std::vector<double>& v, const char* f = "%.1f") {
+  if (v.empty()) return "-";
+  char a[32], b[32], c[32], out[112];
+  std::snprintf(a, sizeof a, f, median(v));
+  std::snprintf(b, sizeof b, f, min_of(v));
+  std::snprintf(c, sizeof c, f, max_of(v));
+  std::snprintf(out, sizeof out, "%s (%s-%s)", a, b, c);
+  return out;
+}
+
+// The per-round peak of pending objects: the larger of the harness's sampler (every
+// peak_sample_us) and the engine's own high-water mark where the engine keeps one.
+std::vector<double> peak_pending(const std::vector<record>& rs) {
+  std::vector<double> v;
+  for (const auto& r : rs)
+    v.push_back(std::max(num(r, "peak_pending"), num(r, "engine_peak_pending")));
+  return v;
+}
+
+// Per-round share of `key` in percent of the objects.
+std::vector<double> percent(const std::vector<record>& rs, const char* key) {
+  std::vector<double> v;
+  for (const auto& r : rs) v.push_back(100.0 * num(r, key) / num(r, "objects"));
+  return v;
 }
 
 struct report {
@@ -217,27 +249,83 @@ double best_ratio(const std::vector<record>& a, const std::vector<record>& b) {
   return *std::min_element(x.begin(), x.end()) / *std::min_element(y.begin(), y.end());
 }
 
+// The rounds of the reference mechanism `name` ("floor", "call_rcu"): that mechanism if it ran,
+// else the first spec of it with overrides that did ("floor@pcpu=0"); empty if none.
+const std::vector<record>& ref(table::mapped_type& row, const std::string& name) {
+  if (!row[name].empty()) return row[name];
+  for (auto& [m, rs] : row)
+    if (m.compare(0, name.size() + 1, name + "@") == 0 && !rs.empty()) return rs;
+  return row[name];
+}
+
 // Peak RSS over the same round's floor child, MiB, per round.
 std::vector<double> rss_over_floor(table::mapped_type& row, const std::string& mech) {
   std::vector<double> over;
-  for (std::size_t i = 0; i < row[mech].size() && i < row["floor"].size(); ++i)
-    over.push_back((num(row[mech][i], "rss_peak_kib") - num(row["floor"][i], "rss_peak_kib")) /
-                   1024);
+  const auto& fl = ref(row, "floor");
+  for (std::size_t i = 0; i < row[mech].size() && i < fl.size(); ++i)
+    over.push_back((num(row[mech][i], "rss_peak_kib") - num(fl[i], "rss_peak_kib")) / 1024);
   return over;
 }
 
 std::string pct_or_dash(const std::vector<record>& rs, const char* key) {
   if (find_field(rs.front(), key) == nullptr) return "-";
-  std::vector<double> v;
-  for (const auto& r : rs) v.push_back(100.0 * num(r, key) / num(r, "objects"));
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", median(v));
-  return buf;
+  return spread(percent(rs, key));
 }
 
-std::string median_or_dash(const std::vector<record>& rs, const char* key) {
-  if (find_field(rs.front(), key) == nullptr) return "-";
-  return std::to_string(static_cast<long long>(median(column(rs, key))));
+std::string peak_or_dash(const std::vector<record>& rs) {
+  if (find_field(rs.front(), "peak_pending") == nullptr &&
+      find_field(rs.front(), "engine_peak_pending") == nullptr)
+    return "-";
+  return spread(peak_pending(rs), "%.0f");
+}
+
+// The flood targets of issue 9's "Done when", for every rcufree variant that uses the
+// two-argument call without caller reclaim (rcufree, rcufree_c, rcufree_cfg and any of them with
+// "@..." overrides, e.g. both reclaim modes), each figure as median (min-max) over rounds.
+void issue9_targets(const parent_options& p, table& tput, table& lat, report& rep) {
+  auto verdict = [](bool ok) { return ok ? "MET" : "NOT MET"; };
+  auto two_arg = [](const std::string& m) {
+    const std::string n = m.substr(0, m.find('@'));
+    return n == "rcufree" || n == "rcufree_c" || n == "rcufree_cfg";
+  };
+  rep.line("\n### Targets of issue 9 (this run)\n");
+  for (unsigned t : p.threads) {
+    auto& row = tput[t];
+    for (const auto& m : p.mechs) {
+      if (!two_arg(m) || row[m].empty()) continue;
+      const auto& rs = row[m];
+      rep.line("- %u thr, %s:", t, m.c_str());
+      if (const auto& cr = ref(row, "call_rcu"); !cr.empty()) {
+        const auto w = paired_ratios(cr, rs, "ns_op");
+        const auto c = paired_ratios(cr, rs, "cpu_rusage_ns_op");
+        rep.line(
+            "  - vs call_rcu, wall: %s faster (>= 4x): %s; CPU per object: call_rcu / this %s "
+            "(>= 4x): %s",
+            spread(w, "%.2fx").c_str(), verdict(median(w) >= 4), spread(c, "%.2fx").c_str(),
+            verdict(median(c) >= 4));
+      }
+      if (find_field(rs.front(), "fallbacks") != nullptr) {
+        const auto f = percent(rs, "fallbacks");
+        rep.line("  - fallback share %s %% (<= 1 %%): %s", spread(f, "%.2f").c_str(),
+                 verdict(median(f) <= 1));
+      }
+      const auto pk = peak_pending(rs);
+      rep.line("  - peak pending %s (<= 16,384): %s", spread(pk, "%.0f").c_str(),
+               verdict(median(pk) <= 16384));
+      if (!ref(row, "floor").empty()) {
+        const auto o = rss_over_floor(row, m);
+        rep.line("  - peak RSS over inline free() %s MiB (<= 4 at 2 threads): %s",
+                 spread(o, "%.2f").c_str(), t == 2 ? verdict(median(o) <= 4) : "(1 thread: info)");
+      }
+      if (p.latency && !lat[t][m].empty()) {
+        const auto p50 = column(lat[t][m], "p50_ns"), p999 = column(lat[t][m], "p999_ns");
+        rep.line(
+            "  - call latency, timer included: p50 %s ns (<= 15): %s; p99.9 %s ns (<= 100): %s",
+            spread(p50, "%.0f").c_str(), verdict(median(p50) <= 15), spread(p999, "%.0f").c_str(),
+            verdict(median(p999) <= 100));
+      }
+    }
+  }
 }
 
 void summarize(const parent_options& p, const run_options& base, table& tput, table& lat,
@@ -251,41 +339,44 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
     rep.line("\n### %u thread%s: throughput (median of %u interleaved rounds)\n", t,
              t > 1 ? "s" : "", p.rounds);
     rep.line(
-        "| mechanism | ns/op | min-max | vs rcufree | CPU ns/op: callers + workers | vs rcufree "
-        "(CPU) | GPs | GPs on caller | peak RSS over floor MiB | peak pending | fallback %% | "
-        "freed on caller %% |");
-    rep.line("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        "| mechanism | ns/op (min-max) | call_rcu / this: wall | vs rcufree | CPU ns/object, "
+        "getrusage (min-max) | call_rcu / this: CPU | CPU ns/op: callers + workers | GPs | GPs on "
+        "caller | peak RSS over floor MiB (min-max) | peak pending (min-max) | fallback %% "
+        "(min-max) | freed on caller %% |");
+    rep.line("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (const auto& m : p.mechs) {
       const auto& rs = row[m];
       if (rs.empty()) continue;
-      const auto ns = column(rs, "ns_op");
       const auto over = rss_over_floor(row, m);
       const bool have_rcufree = !row["rcufree"].empty();
+      const auto& cr = ref(row, "call_rcu");
+      const bool have_call_rcu = !cr.empty();
       rep.line(
-          "| %s | %.1f | %.1f-%.1f | %.2fx | %.1f + %.1f | %.2fx | %.0f | %.0f | %.2f | %s | %s "
-          "| %s |",
-          m.c_str(), median(ns), *std::min_element(ns.begin(), ns.end()),
-          *std::max_element(ns.begin(), ns.end()),
-          have_rcufree ? paired_ratio(rs, row["rcufree"], "ns_op") : 0.0,
+          "| %s | %s | %s | %s | %s | %s | %.1f + %.1f | %.0f | %.0f | %s | %s | %s | %s |",
+          m.c_str(), spread(column(rs, "ns_op")).c_str(),
+          have_call_rcu ? spread(paired_ratios(cr, rs, "ns_op"), "%.2fx").c_str() : "-",
+          have_rcufree ? spread(paired_ratios(rs, row["rcufree"], "ns_op"), "%.2fx").c_str() : "-",
+          spread(column(rs, "cpu_rusage_ns_op")).c_str(),
+          have_call_rcu ? spread(paired_ratios(cr, rs, "cpu_rusage_ns_op"), "%.2fx").c_str() : "-",
           median(column(rs, "cpu_producers_ns_op")), median(column(rs, "cpu_workers_ns_op")),
-          have_rcufree ? paired_ratio(rs, row["rcufree"], "cpu_total_ns_op") : 0.0,
           median(column(rs, "gp")), median(column(rs, "gp_callers")),
-          over.empty() ? 0.0 : median(over), median_or_dash(rs, "peak_pending").c_str(),
+          over.empty() ? "-" : spread(over, "%.2f").c_str(), peak_or_dash(rs).c_str(),
           pct_or_dash(rs, "fallbacks").c_str(), pct_or_dash(rs, "caller_reclaims").c_str());
     }
     if (!p.latency) continue;
     rep.line("\n### %u thread%s: retire-call latency in ns (median over rounds)\n", t,
              t > 1 ? "s" : "");
     rep.line(
-        "| mechanism | mean net of timer (calls < 0.8 us) | p50 | p99 | p99.9 | max | >10us per "
-        "100k | >10us not preempted per 100k | timer alone: p50 / mean |");
+        "| mechanism | mean net of timer (calls < 0.8 us) | p50 (min-max) | p99 | p99.9 (min-max) "
+        "| "
+        "max | >10us per 100k | >10us not preempted per 100k | timer alone: p50 / mean |");
     rep.line("|---|---|---|---|---|---|---|---|---|");
     for (const auto& m : p.mechs) {
       const auto& rs = lat[t][m];
       if (rs.empty()) continue;
-      rep.line("| %s | %.1f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f / %.1f |", m.c_str(),
-               median(column(rs, "mean_ns")), median(column(rs, "p50_ns")),
-               median(column(rs, "p99_ns")), median(column(rs, "p999_ns")),
+      rep.line("| %s | %.1f | %s | %.0f | %s | %.0f | %.2f | %.2f | %.0f / %.1f |", m.c_str(),
+               median(column(rs, "mean_ns")), spread(column(rs, "p50_ns"), "%.0f").c_str(),
+               median(column(rs, "p99_ns")), spread(column(rs, "p999_ns"), "%.0f").c_str(),
                median(column(rs, "max_ns")), median(column(rs, "slow_per_100k")),
                median(column(rs, "slow_unswitched_per_100k")), median(column(rs, "timer_p50_ns")),
                median(column(rs, "timer_mean_ns")));
@@ -351,6 +442,7 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
       }
     }
   }
+  issue9_targets(p, tput, lat, rep);
 }
 
 void summarize_trickle(const parent_options& p, const run_options& base, table& tr, report& rep) {
@@ -376,8 +468,40 @@ void summarize_trickle(const parent_options& p, const run_options& base, table& 
   }
 }
 
+void summarize_idle(const parent_options& p, const run_options& base, table& idle, report& rep) {
+  rep.line(
+      "idle: warm-up flood of %zu objects from one producer pinned to each allowed CPU, barrier, "
+      "%u ms settle, then context switches of the threads over %u ms; median (min-max) of %u "
+      "rounds. Mechanism threads: those it started (rcufree_c: every thread but main, the default "
+      "engine's); all: every thread but main (the default engine's idle worker included)\n",
+      base.objects, base.settle_ms, base.idle_ms, p.rounds);
+  rep.line(
+      "| mechanism | mechanism threads | wakes/s, mechanism threads (target <= 10) | wakes/s, all "
+      "threads | timeslices/s (schedstat) | CPU us/s | GPs/s |");
+  rep.line("|---|---|---|---|---|---|---|");
+  for (const auto& m : p.mechs) {
+    const auto& rs = idle[1][m];
+    if (rs.empty()) continue;
+    rep.line("| %s | %s | %s | %s | %s | %s | %s |", m.c_str(),
+             spread(column(rs, "mech_threads"), "%.0f").c_str(),
+             spread(column(rs, "idle_wakes_s")).c_str(),
+             spread(column(rs, "idle_wakes_all_s")).c_str(),
+             spread(column(rs, "idle_timeslices_s")).c_str(),
+             spread(column(rs, "idle_cpu_us_s")).c_str(), spread(column(rs, "idle_gp_s")).c_str());
+  }
+}
+
 int parent_main(parent_options& p, run_options base) {
   base.tsc_hz = tsc_hz();
+  for (const auto& a : p.allocs) {
+    if (allocator_library(a) == nullptr) {
+      std::fprintf(stderr,
+                   "allocator %s: unknown or not installed (glibc jemalloc mimalloc tcmalloc; "
+                   "Debian: libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4)\n",
+                   a.c_str());
+      return 2;
+    }
+  }
   if (p.mechs.empty()) {
     for (const char* const* n = mechanism_names(); *n; ++n) {
       const std::string m = *n;
@@ -385,19 +509,19 @@ int parent_main(parent_options& p, run_options base) {
       if (m == "call_rcu_percpu") continue;  // an experiment: ask for it with --mechs
       if (m == "rcufree_cfg" && !base.cfg.any()) continue;
       if (p.trickle && m != "rcufree" && m != "rcufree_cfg") continue;
+      if (p.idle && m != "rcufree" && m != "rcufree_c" && m != "call_rcu") continue;
       p.mechs.push_back(m);
     }
   }
   if (!p.out.empty()) mkdir(p.out.c_str(), 0755);
   FILE* raw = p.out.empty() ? nullptr : std::fopen((p.out + "/raw.txt").c_str(), "w");
-  table tput, lat;
   int failures = 0;
   auto run_one = [&](run_options o, table& into) {
     record r;
     const int st = spawn(o, r);
     if (st != 0 || find_field(r, "ok") == nullptr || *find_field(r, "ok") != "1") {
-      std::fprintf(stderr, "FAILED: %s threads=%u mode=%s exit=%d\n", o.mech.c_str(), o.threads,
-                   mode_name(o.how), st);
+      std::fprintf(stderr, "FAILED: %s threads=%u mode=%s alloc=%s exit=%d\n", o.mech.c_str(),
+                   o.threads, mode_name(o.how), o.alloc.c_str(), st);
       ++failures;
       return;
     }
@@ -429,22 +553,53 @@ int parent_main(parent_options& p, run_options base) {
     if (failures) std::fprintf(stderr, "%d run(s) FAILED\n", failures);
     return failures ? 1 : 0;
   }
-  for (unsigned round = 1; round <= p.rounds; ++round) {
-    for (unsigned t : p.threads) {
-      std::fprintf(stderr, "round %u/%u, %u thread(s)\n", round, p.rounds, t);
+  if (p.idle) {
+    table idle;
+    for (unsigned round = 1; round <= p.rounds; ++round) {
+      std::fprintf(stderr, "idle round %u/%u\n", round, p.rounds);
       for (const auto& m : p.mechs) {
         run_options o = base;
         o.mech = m;
-        o.threads = t;
-        run_one(o, tput);
+        o.how = mode::idle;
+        run_one(o, idle);
       }
-      if (!p.latency) continue;
-      for (const auto& m : p.mechs) {
-        run_options o = base;
-        o.mech = m;
-        o.threads = t;
-        o.how = mode::latency;
-        run_one(o, lat);
+    }
+    if (raw) std::fclose(raw);
+    report rep;
+    summarize_idle(p, base, idle, rep);
+    std::fputs(rep.text.c_str(), stdout);
+    if (!p.out.empty()) {
+      if (FILE* f = std::fopen((p.out + "/idle.md").c_str(), "w")) {
+        std::fputs(rep.text.c_str(), f);
+        std::fclose(f);
+      }
+    }
+    if (failures) std::fprintf(stderr, "%d run(s) FAILED\n", failures);
+    return failures ? 1 : 0;
+  }
+  // Interleaved: in each round every allocator, thread count and mechanism runs once, so that the
+  // machine's drift hits them all alike. Ratios pair children of the same round and allocator.
+  std::map<std::string, table> tput_by, lat_by;
+  for (unsigned round = 1; round <= p.rounds; ++round) {
+    for (const auto& alloc : p.allocs) {
+      for (unsigned t : p.threads) {
+        std::fprintf(stderr, "round %u/%u, %s, %u thread(s)\n", round, p.rounds, alloc.c_str(), t);
+        for (const auto& m : p.mechs) {
+          run_options o = base;
+          o.mech = m;
+          o.threads = t;
+          o.alloc = alloc;
+          run_one(o, tput_by[alloc]);
+        }
+        if (!p.latency) continue;
+        for (const auto& m : p.mechs) {
+          run_options o = base;
+          o.mech = m;
+          o.threads = t;
+          o.alloc = alloc;
+          o.how = mode::latency;
+          run_one(o, lat_by[alloc]);
+        }
       }
     }
   }
@@ -474,7 +629,11 @@ int parent_main(parent_options& p, run_options base) {
   }
   if (raw) std::fclose(raw);
   report rep;
-  summarize(p, base, tput, lat, rep);
+  for (const auto& alloc : p.allocs) {
+    if (p.allocs.size() > 1 || alloc != "glibc")
+      rep.line("\n## Allocator: %s%s\n", alloc.c_str(), alloc == "glibc" ? "" : " (LD_PRELOAD)");
+    summarize(p, base, tput_by[alloc], lat_by[alloc], rep);
+  }
   std::fputs(rep.text.c_str(), stdout);
   if (!p.out.empty()) {
     if (FILE* f = std::fopen((p.out + "/summary.md").c_str(), "w")) {
@@ -512,6 +671,7 @@ int main(int argc, char** argv) {
       o.how = m == "lat"        ? mode::latency
               : m == "timeline" ? mode::timeline
               : m == "trickle"  ? mode::trickle
+              : m == "idle"     ? mode::idle
                                 : mode::throughput;
     } else if (a == "--threads") {
       p.threads.clear();
@@ -559,7 +719,17 @@ int main(int argc, char** argv) {
       o.trickle_objects = next_num();
     else if (a == "--idle-ms")
       o.idle_ms = static_cast<unsigned>(next_num());
-    else if (a == "--smoke") {
+    else if (a == "--settle-ms")
+      o.settle_ms = static_cast<unsigned>(next_num());
+    else if (a == "--idle")
+      p.idle = true;
+    else if (a == "--alloc") {  // parent: a list to interleave; child: the one it runs under
+      p.allocs = split(next());
+      if (!p.allocs.empty()) o.alloc = p.allocs.front();
+    } else if (a == "--features") {
+      std::printf("reclaim_mode %s\n", has_reclaim_mode<rcufree::config> ? "yes" : "no");
+      return 0;
+    } else if (a == "--smoke") {
       p.smoke = true;
       p.rounds = 1;
       o.objects = 20'000;

@@ -16,17 +16,20 @@
 // <urcu/call-rcu.h>, which rcufree's header includes.
 #include <urcu/urcu-memb.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <rcufree/rcufree.hpp>
+#include <rcufree/rcufree.hpp>  // includes <urcu/call-rcu.h>: after the flavor header above
 #include <string>
+#include <type_traits>
 
 #include "ck_peer.h"
 #include "common.hpp"
+#include "rcufree/rcufree.h"  // the C API (rcufree_c), after the flavor header too
 
 namespace bench {
 
@@ -81,6 +84,28 @@ struct counted_object {
   static inline sharded_counter destroyed;
 };
 
+// config::reclaim_threads (rcufree::reclaim_mode { per_cpu, single }) arrives with the per-CPU
+// reclaim engine (issue 9). Compiled against an engine without the field, asking for a mode is an
+// error rather than a silently mislabelled run. `C` is a template parameter so that the branch
+// naming the field is discarded, not compiled, when the field does not exist.
+template <class C>
+constexpr bool has_reclaim_mode = requires(C c) {
+  c.reclaim_threads;
+};
+
+template <class C>
+bool set_reclaim_mode(C& c, long long mode) {
+  if constexpr (has_reclaim_mode<C>) {
+    using M = std::remove_cvref_t<decltype(c.reclaim_threads)>;
+    c.reclaim_threads = mode == 0 ? M::per_cpu : M::single;
+    return true;
+  } else {
+    (void)c;
+    (void)mode;
+    return false;
+  }
+}
+
 inline rcufree::config make_engine_config(const engine_overrides& ov) {
   rcufree::config c;
   if (ov.cached >= 0) c.cached_pages_per_cpu = static_cast<std::size_t>(ov.cached);
@@ -93,7 +118,46 @@ inline rcufree::config make_engine_config(const engine_overrides& ov) {
   if (ov.page_size >= 0) c.page_size = static_cast<std::size_t>(ov.page_size);
   if (ov.psi >= 0) c.watch_memory_pressure = ov.psi != 0;
   if (ov.backoff_ms >= 0) c.refill_backoff_after_shrink = std::chrono::milliseconds(ov.backoff_ms);
+  if (ov.reclaim >= 0 && !set_reclaim_mode(c, ov.reclaim)) {
+    std::fprintf(stderr,
+                 "bench: reclaim=%s needs rcufree::config::reclaim_threads, which this engine "
+                 "does not have\n",
+                 ov.reclaim == 0 ? "per_cpu" : "single");
+    std::exit(2);
+  }
   return c;
+}
+
+// The engine's counters over the run (now - base) as record fields. Fields beyond the contract's
+// fixed list are reported only if this engine's stats has them (operator extras come and go as the
+// engine changes); S is a template parameter for the same reason as in set_reclaim_mode.
+template <class S>
+void put_engine_stats(record& r, const S& s, const S& base) {
+  put(r, "engine_gp", s.grace_periods - base.grace_periods);
+  put(r, "engine_freed", s.freed - base.freed);
+  put(r, "engine_queued", s.queued - base.queued);
+  put(r, "fallbacks", s.fallback_objects - base.fallback_objects);
+  put(r, "page_allocs", s.page_allocs - base.page_allocs);
+  put(r, "drains", s.drains - base.drains);
+  if constexpr (requires { s.caller_reclaims; })
+    put(r, "caller_reclaims", s.caller_reclaims - base.caller_reclaims);
+  if constexpr (requires { s.blocks_expired_on_arrival; })
+    put(r, "expired_on_arrival", s.blocks_expired_on_arrival - base.blocks_expired_on_arrival);
+  if constexpr (requires { s.slot_contended; })
+    put(r, "slot_contended", s.slot_contended - base.slot_contended);
+  if constexpr (requires { s.inline_frees; })
+    put(r, "inline_frees", s.inline_frees - base.inline_frees);
+  if constexpr (requires { s.gp_max_us; }) put(r, "gp_max_us", s.gp_max_us);
+  if constexpr (requires { s.expedited_passes; })
+    put(r, "expedited_passes", s.expedited_passes - base.expedited_passes);
+  // The engine's own high-water mark of pending objects (issue 9), exact where the harness's
+  // sampler (every peak_sample_us) can miss a short peak. Since the engine was built.
+  if constexpr (requires { s.peak_pending; }) put(r, "engine_peak_pending", s.peak_pending);
+  if constexpr (requires { s.pages_cached_per_cpu; }) {
+    std::uint64_t most = 0;
+    for (auto n : s.pages_cached_per_cpu) most = std::max<std::uint64_t>(most, n);
+    put(r, "pages_cached_max_cpu", most);
+  }
 }
 
 template <rcufree_variant V>
@@ -165,26 +229,46 @@ struct rcufree_mech {
     return true;
   }
   void report(record& r, std::uint64_t gp) const {
-    const rcufree::stats s = eng.snapshot();
     put(r, "gp", gp);
-    put(r, "engine_gp", s.grace_periods - base.grace_periods);
-    put(r, "engine_freed", s.freed - base.freed);
-    put(r, "engine_queued", s.queued - base.queued);
-    put(r, "fallbacks", s.fallback_objects - base.fallback_objects);
-    put(r, "page_allocs", s.page_allocs - base.page_allocs);
-    put(r, "drains", s.drains - base.drains);
-    put(r, "caller_reclaims", s.caller_reclaims - base.caller_reclaims);
-    put(r, "expired_on_arrival", s.blocks_expired_on_arrival - base.blocks_expired_on_arrival);
-    put(r, "slot_contended", s.slot_contended - base.slot_contended);
-    put(r, "inline_frees", s.inline_frees - base.inline_frees);
-    put(r, "gp_max_us", s.gp_max_us);
-    put(r, "expedited_passes", s.expedited_passes - base.expedited_passes);
+    put_engine_stats(r, eng.snapshot(), base);
   }
 
   rcufree::engine eng;
   rcufree::stats base;
   std::uint64_t destroyed0;
   std::size_t every;  // local: 0 never calls reclaim_local()
+};
+
+// The seeds' test exactly: the C API on the process-wide default engine (default config),
+// rcufree_kfree_rcu(obj, &obj->head) and rcufree_barrier(). Engine config overrides cannot apply
+// (the default engine is built at load time); placement keys (pcpu, wcpu) do.
+struct rcufree_c_mech : malloc_objects {
+  struct tls {};
+  explicit rcufree_c_mech(const run_options& o) : base(rcufree::default_engine().snapshot()) {
+    if (o.cfg.config_any() || o.cfg.every >= 0 || o.cfg.shrink >= 0) {
+      std::fprintf(stderr,
+                   "bench: rcufree_c runs the default engine; config overrides do not "
+                   "apply\n");
+      std::exit(2);
+    }
+  }
+  void thread_begin(tls&) {}
+  void retire(tls&, void* p) { rcufree_kfree_rcu(p, &static_cast<rcu_object*>(p)->head); }
+  void thread_end(tls&) {}
+  void finish() { rcufree_barrier(); }
+  void thread_teardown(tls&) {}
+  std::uint64_t freed() const { return rcufree::default_engine().snapshot().freed - base.freed; }
+  bool sample(std::uint64_t& pending, std::uint64_t& pages) {
+    const rcufree::stats s = rcufree::default_engine().snapshot();
+    pending = s.pending;
+    pages = s.pages_in_use;
+    return true;
+  }
+  void report(record& r, std::uint64_t gp) const {
+    put(r, "gp", gp);
+    put_engine_stats(r, rcufree::default_engine().snapshot(), base);
+  }
+  rcufree::stats base;
 };
 
 // liburcu call_rcu: on the default call_rcu worker, or (PerCpu, an experiment) on one worker per
