@@ -1,45 +1,85 @@
-// block.hpp — one pointer block: a page-sized array of objects that share a reclaim kind.
+// block.hpp — one pointer block: a page-sized array of queued objects of any reclaim kinds.
+//
+// records[] holds object pointers, each run of one kind opened by a kind marker: the address of
+// the run's reclaim_kind with bit 0 set. Objects come from malloc or operator new, whose results
+// are at least 8-byte aligned, so bit 0 tells a marker from an object. A CPU keeps ONE open block
+// whatever the mix of kinds: a change of kind costs one record, not a page (five interleaved
+// delete_rcu<T> types used to evict an open block per call). Freeing still calls each kind's
+// free_batch on whole runs.
 #pragma once
-
-#include <rcufree/engine.hpp>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <new>
+#include <rcufree/engine.hpp>
 
 namespace rcufree::detail {
 
 // Lives at the start of a page of page_size bytes; records[] fills the rest.
 // Invariants: 0 <= count <= capacity; capacity == (page_size - sizeof(block)) / sizeof(void*);
-// while open, only the holder of its slot's busy flag touches count and records; once pushed to
-// a closed list it is immutable until the worker (or a reclaiming caller) frees it.
+// records[0] is a marker whenever count > 0; last_kind is the kind of the last marker. While open,
+// only the holder of its slot's busy flag touches it; once pushed to a closed list it is immutable
+// until a reclaimer frees it.
 struct block {
   std::atomic<block*> next{nullptr};  // link in a closed list or a reclaim chain
-  const reclaim_kind* kind;           // how every record is freed
   std::uint64_t cookie = 0;           // grace-period sequence after which records may be freed
-  std::uint32_t count = 0;            // records[0..count) are queued objects
+  const reclaim_kind* last_kind = nullptr;
+  std::uint32_t count = 0;  // records[0..count) are markers and objects
   std::uint32_t capacity;
-  std::uint32_t origin;               // slot (CPU) whose cache the page returns to
-  std::uint32_t opened_ms;            // engine's coarse clock when the first record went in
+  std::uint32_t objects = 0;  // records that are objects (count minus markers)
+  std::uint32_t opened_ms;    // engine's coarse clock when the first record went in
 
-  block(const reclaim_kind* k, std::size_t page_size, std::uint32_t slot, std::uint32_t now_ms)
-      : kind(k),
-        capacity(static_cast<std::uint32_t>((page_size - sizeof(block)) / sizeof(void*))),
-        origin(slot),
-        opened_ms(now_ms) {}
+  block(std::size_t page_size, std::uint32_t now_ms)
+      : capacity(static_cast<std::uint32_t>(records_in(page_size))), opened_ms(now_ms) {}
 
   void** records() noexcept { return reinterpret_cast<void**>(this + 1); }
-  bool full() const noexcept { return count == capacity; }
 
-  // Frees every record with one tight loop of the kind's deleter.
-  void free_records() noexcept { kind->free_batch(records(), count); }
+  // Appends obj (and a marker first if its kind differs from the last one). False when there is
+  // no room for both: the block is then as good as full.
+  bool try_append(void* obj, const reclaim_kind* kind) noexcept {
+    if (kind != last_kind) {
+      if (capacity - count < 2) return false;
+      records()[count++] = marker(kind);
+      last_kind = kind;
+    } else if (count == capacity) {
+      return false;
+    }
+    records()[count++] = obj;
+    ++objects;
+    return true;
+  }
 
+  // Calls fn(kind, objects, n) for every run, in order.
+  template <class Fn>
+  void for_each_run(Fn&& fn) noexcept {
+    void** r = records();
+    const reclaim_kind* kind = nullptr;
+    std::uint32_t start = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const auto bits = reinterpret_cast<std::uintptr_t>(r[i]);
+      if ((bits & 1) == 0) continue;
+      if (i > start) fn(*kind, r + start, i - start);
+      kind = reinterpret_cast<const reclaim_kind*>(bits & ~std::uintptr_t{1});
+      start = i + 1;
+    }
+    if (count > start) fn(*kind, r + start, count - start);
+  }
+
+  // Frees every object, one free_batch call per run.
+  void free_records() noexcept {
+    for_each_run(
+        [](const reclaim_kind& k, void* const* objs, std::uint32_t n) { k.free_batch(objs, n); });
+  }
+
+  static void* marker(const reclaim_kind* kind) noexcept {
+    return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(kind) | 1);
+  }
   static constexpr std::size_t records_in(std::size_t page_size) {
     return (page_size - sizeof(block)) / sizeof(void*);
   }
 };
 static_assert(sizeof(block) == 40, "block header layout: 40 bytes, 507 records in 4 KiB");
 static_assert(block::records_in(4096) == 507);
+static_assert(alignof(reclaim_kind) >= 2, "kind markers use bit 0");
 
 }  // namespace rcufree::detail

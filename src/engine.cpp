@@ -1,16 +1,16 @@
 // engine.cpp — building and tearing down an engine; barrier, shrink, snapshot.
-#include "engine_core.hpp"
-#include "misuse.hpp"
-#include "pressure.hpp"
-
-#include <rcufree/atomic_scope.hpp>
-
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <rcufree/atomic_scope.hpp>
+
+#include "engine_core.hpp"
+#include "misuse.hpp"
+#include "pressure.hpp"
 
 namespace rcufree {
 namespace detail {
@@ -21,26 +21,34 @@ std::size_t possible_cpus() {
   return n > 0 ? static_cast<std::size_t>(n) : 1;
 }
 
+cpu_slot* make_slots(std::size_t n, const config& cfg) {
+  void* raw = ::operator new (sizeof(cpu_slot) * n, std::align_val_t{alignof(cpu_slot)});
+  auto* slots = static_cast<cpu_slot*>(raw);
+  for (std::size_t i = 0; i < n; ++i)
+    new (&slots[i]) cpu_slot(cfg.cached_pages_per_cpu, cfg.page_size);
+  return slots;
+}
+
 }  // namespace
 
 engine_core::engine_core(config c)
     : cfg((c.validate(), std::move(c))),
       gp(cfg.flavor != nullptr ? cfg.flavor : &urcu_memb_flavor),
       slot_count(possible_cpus()),
-      slots(nullptr),
-      epoch_(std::chrono::steady_clock::now()) {
-  void* raw = ::operator new(sizeof(cpu_slot) * slot_count, std::align_val_t{alignof(cpu_slot)});
-  slots = static_cast<cpu_slot*>(raw);
-  for (std::size_t i = 0; i < slot_count; ++i) new (&slots[i]) cpu_slot(cfg.cached_pages_per_cpu);
+      slots(make_slots(slot_count, cfg)),
+      rec(*this),
+      threads(*this),
+      epoch_(std::chrono::steady_clock::now()),
+      inline_batches_(slot_count) {
 #ifdef RCUFREE_DEBUG
   debug = std::make_unique<debug_registry>();
 #endif
-  fallback_chains_.reserve(slot_count);
-  open_seen_.assign(slot_count, 0);
-  fallback_since_.assign(slot_count, kNever);
-  fallback_taken_.assign(slot_count, 0);
-  refill_caches();  // every CPU starts with a full cache: the first calls need no worker
-  start_worker();
+  // Every CPU starts with a full pool: the first calls need no thread.
+  for (std::size_t i = 0; i < slot_count; ++i) {
+    std::lock_guard<std::mutex> lock(rec.lock_of(i));
+    rec.restock(i);
+  }
+  threads.start();
   if (cfg.watch_memory_pressure) pressure_ = std::make_unique<pressure_watch>(*this);
   register_engine(this);
 }
@@ -52,73 +60,49 @@ engine_core::~engine_core() {
   pressure_.reset();
   shutdown();
   for (std::size_t i = 0; i < slot_count; ++i) slots[i].~cpu_slot();
-  ::operator delete(slots, std::align_val_t{alignof(cpu_slot)});
+  ::operator delete (slots, std::align_val_t{alignof(cpu_slot)});
 }
 
 void engine_core::shutdown() {
-  stop_worker();  // the worker's last passes free everything queued before this point
+  threads.stop();  // the supervisor's last passes free everything queued before this point
   std::lock_guard<std::mutex> lock(inline_mu_);
   // release: pairs with the acquire in the head-less path; from now on it frees inline.
   shut_down.store(true, std::memory_order_release);
-  // Anything that raced in after the worker's last pass is freed here, on this thread.
-  while (pending_objects() != 0 && worker_pass(true, false)) {
-  }
-  drop_caches();
+  run_everything_here();
 }
 
 void engine_core::flush_inline() {
   std::lock_guard<std::mutex> lock(inline_mu_);
-  worker_pass(true, false);
-  drop_caches();
+  run_everything_here();
 }
 
-void engine_core::start_worker() {
-  stop_ = false;
-  worker_ = std::thread([this] { worker_main(); });
-  worker_id_ = worker_.get_id();
-}
-
-void engine_core::stop_worker() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+void engine_core::run_everything_here() {
+  // Anything that raced in after the threads' last pass is freed here, on this thread.
+  tick_clock();
+  while (pending_objects() != 0 && rec.flush_all(inline_batches_.data())) {
   }
-  wake_cv_.notify_one();
-  if (worker_.joinable()) worker_.join();
-  worker_id_ = {};
+  for (std::size_t i = 0; i < slot_count; ++i) {
+    std::lock_guard<std::mutex> lock(rec.lock_of(i));
+    rec.drop_pages(i);
+  }
+}
+
+void engine_core::tick_clock() noexcept {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - epoch_)
+                      .count();
+  now_ms_.store(static_cast<std::uint32_t>(ms), std::memory_order_relaxed);  // relaxed: see now_ms
 }
 
 void engine_core::on_memory_pressure() {
-  pressure_events.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
-  // release: pairs with the worker's acquire exchange.
-  pressure_pending.store(true, std::memory_order_release);
-  wake_worker();
+  pressure_events.add();
+  // release: pairs with the acquire exchange in take_pressure_event.
+  pressure_pending_.store(true, std::memory_order_release);
+  threads.wake_supervisor();
 }
 
 bool engine_core::pressure_watch_armed() const noexcept {
   return pressure_ != nullptr && pressure_->armed();
-}
-
-void engine_core::wake_worker() {
-  // relaxed: see wake_pending; skipping is safe because whoever set it notifies below.
-  if (wake_pending.exchange(true, std::memory_order_relaxed)) return;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    wake_ = true;
-  }
-  wake_cv_.notify_one();
-}
-
-void engine_core::request_and_wait(std::atomic<std::uint64_t>& requested,
-                                   std::atomic<std::uint64_t>& completed) {
-  std::unique_lock<std::mutex> lock(mu_);
-  // release: orders this thread's earlier calls (and everything they happen-after) before the
-  // worker's acquire load of the request.
-  const std::uint64_t target = requested.fetch_add(1, std::memory_order_release) + 1;
-  wake_ = true;
-  wake_cv_.notify_one();
-  // acquire: pairs with the worker's release store of completed; the frees happened before.
-  done_cv_.wait(lock, [&] { return completed.load(std::memory_order_acquire) >= target; });
 }
 
 void* engine_core::allocate_page() noexcept {
@@ -132,11 +116,10 @@ void* engine_core::allocate_page() noexcept {
   } else {
     page = std::aligned_alloc(cfg.page_size, cfg.page_size);
   }
-  // relaxed: statistics.
   if (page != nullptr) {
-    page_allocs.fetch_add(1, std::memory_order_relaxed);
+    page_allocs.add();
   } else {
-    page_alloc_failures.fetch_add(1, std::memory_order_relaxed);
+    page_alloc_failures.add();
   }
   return page;
 }
@@ -150,14 +133,10 @@ void engine_core::release_page(void* page) noexcept {
 }
 
 std::uint64_t engine_core::pending_objects() const noexcept {
-  // Read freed first: every free follows its queueing, so queued read later is >= it.
-  // relaxed: statistics.
-  const std::uint64_t out = freed.load(std::memory_order_relaxed);
-  std::uint64_t in = inline_frees.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < slot_count; ++i) {
-    in += slots[i].queued.load(std::memory_order_relaxed) +
-          slots[i].fallback_queued.load(std::memory_order_relaxed);
-  }
+  // Freed first: every free follows its queueing, so what is read later is >= it.
+  std::uint64_t out = 0, in = 0;
+  for (std::size_t i = 0; i < slot_count; ++i) out += rec.freed_from(i);
+  for (std::size_t i = 0; i < slot_count; ++i) in += slots[i].handed_over();
   return in > out ? in - out : 0;
 }
 
@@ -175,19 +154,25 @@ engine::engine(config cfg) : core_(std::make_unique<detail::engine_core>(std::mo
 
 engine::~engine() = default;
 
-const config& engine::settings() const noexcept { return core_->cfg; }
+const config& engine::settings() const noexcept {
+  return core_->cfg;
+}
 
 namespace {
 void require_sleepable(const detail::engine_core& core, const char* call) {
   const char* why = nullptr;
   if (in_atomic_scope()) {
-    why = "inside an rcufree::atomic_scope; it waits for the worker and a grace period. Call it "
-          "outside the scope.";
+    why =
+        "inside an rcufree::atomic_scope; it waits for the worker and a grace period. Call it "
+        "outside the scope.";
   } else if (core.gp.flavor()->read_ongoing()) {
-    why = "inside an RCU read-side critical section; waiting for a grace period there would "
-          "deadlock. Call it after rcu_read_unlock().";
-  } else if (core.on_worker_thread()) {
-    why = "from a deleter running on the engine's own worker; the worker cannot wait for itself.";
+    why =
+        "inside an RCU read-side critical section; waiting for a grace period there would "
+        "deadlock. Call it after rcu_read_unlock().";
+  } else if (core.threads.on_engine_thread() || detail::reclaimer::running_deleters_of(&core)) {
+    why =
+        "from a deleter this engine is running (on its reclaim thread, in reclaim_local() or in "
+        "a head-less call's own reclaim); it would wait for itself.";
   }
   if (why == nullptr) return;
   char sentence[384];
@@ -200,49 +185,54 @@ void engine::barrier() {
   require_sleepable(*core_, "barrier");
   // acquire: pairs with the release in shutdown(); no worker is left to ask.
   if (core_->shut_down.load(std::memory_order_acquire)) return core_->flush_inline();
-  core_->request_and_wait(core_->flush_requested, core_->flush_completed);
+  core_->threads.flush_and_wait();
 }
 
 void engine::shrink() {
   require_sleepable(*core_, "shrink");
   // acquire: pairs with the release in shutdown(); no worker is left to ask.
   if (core_->shut_down.load(std::memory_order_acquire)) return core_->flush_inline();
-  core_->request_and_wait(core_->shrink_requested, core_->shrink_completed);
+  core_->threads.shrink_and_wait();
 }
 
 stats engine::snapshot() const {
   const detail::engine_core& c = *core_;
   stats st;
-  // relaxed loads throughout: statistics. freed first, so that pending never goes negative.
-  st.freed = c.freed.load(std::memory_order_relaxed);
-  st.inline_frees = c.inline_frees.load(std::memory_order_relaxed);
+  // Freed first, so that pending never goes negative.
+  st.inline_frees = c.inline_frees.get();
+  st.freed = st.inline_frees;
+  for (std::size_t i = 0; i < c.slot_count; ++i) st.freed += c.rec.freed_from(i);
   st.queued = st.inline_frees;
   st.pages_in_use_per_cpu.resize(c.slot_count);
+  st.pages_cached_per_cpu.resize(c.slot_count);
   for (std::size_t i = 0; i < c.slot_count; ++i) {
     const detail::cpu_slot& s = c.slots[i];
-    st.queued += s.queued.load(std::memory_order_relaxed) +
-                 s.fallback_queued.load(std::memory_order_relaxed);
-    st.fallback_objects += s.fallback_queued.load(std::memory_order_relaxed);
-    st.slot_contended += s.contended.load(std::memory_order_relaxed);
-    st.pages_cached += s.cache.size() + s.spare_count.load(std::memory_order_relaxed);
-    const auto opened = s.blocks_opened.load(std::memory_order_relaxed);
-    const auto retired = s.blocks_retired.load(std::memory_order_relaxed);
+    st.queued += s.handed_over();
+    st.fallback_objects += s.fallback_queued.get();
+    st.slot_contended += s.contended.get();
+    st.pages_cached_per_cpu[i] = s.pool.size();
+    st.pages_cached += st.pages_cached_per_cpu[i];
+    const auto opened = s.blocks_opened.get();
+    const auto retired = c.rec.blocks_retired(i);
     st.pages_in_use_per_cpu[i] = opened > retired ? opened - retired : 0;
     st.pages_in_use += st.pages_in_use_per_cpu[i];
   }
   st.pending = st.queued > st.freed ? st.queued - st.freed : 0;
-  st.page_allocs = c.page_allocs.load(std::memory_order_relaxed);
-  st.page_alloc_failures = c.page_alloc_failures.load(std::memory_order_relaxed);
+  st.peak_pending = std::max(c.rec.peak_pending(), st.pending);
+  st.page_allocs = c.page_allocs.get();
+  st.page_alloc_failures = c.page_alloc_failures.get();
   st.grace_periods = c.gp.count();
-  st.drains = c.drains.load(std::memory_order_relaxed);
-  st.caller_reclaims = c.caller_reclaims.load(std::memory_order_relaxed);
-  st.blocks_expired_on_arrival = c.expired_on_arrival.load(std::memory_order_relaxed);
-  st.refill_attempts = c.refill_attempts.load(std::memory_order_relaxed);
-  st.shrinks = c.shrinks.load(std::memory_order_relaxed);
-  st.pressure_events = c.pressure_events.load(std::memory_order_relaxed);
-  st.expedited_passes = c.expedited_passes.load(std::memory_order_relaxed);
+  st.drains = c.rec.drains.get();
+  st.caller_reclaims = c.caller_reclaims.get();
+  st.blocks_expired_on_arrival = c.rec.expired_on_arrival.get();
+  st.refill_attempts = c.rec.refill_attempts.get();
+  st.shrinks = c.shrinks.get();
+  st.pressure_events = c.pressure_events.get();
+  st.expedited_passes = c.expedited_passes.get();
   st.pressure_watch_armed = c.pressure_watch_armed() ? 1 : 0;
-  st.oldest_pending_ms = c.oldest_pending_ms.load(std::memory_order_relaxed);
+  st.reclaim_threads = c.threads.cpu_threads_started();
+  // relaxed: statistic.
+  st.oldest_pending_ms = c.rec.oldest_pending_ms.load(std::memory_order_relaxed);
   st.gp_last_us = c.gp.last_us();
   st.gp_max_us = c.gp.max_us();
   return st;

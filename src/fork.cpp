@@ -2,22 +2,24 @@
 //
 // Like liburcu's call_rcu_before_fork()/after_fork_parent()/after_fork_child(), but registered
 // with pthread_atfork() so that applications need not call anything:
-//   prepare: every engine's worker parks between passes (it holds no slot and runs no grace
-//            period), and its mutexes are held so that no thread is inside them at the fork;
+//   prepare: every engine's supervisor and CPU threads park between passes (they hold no slot,
+//            no reclaim lock and run no grace period), and no grace period is in progress or
+//            may start (grace_period::lock_for_fork) while fork() runs;
 //   parent:  unlock and resume;
-//   child:   only the forking thread exists. Mutexes and condition variables are rebuilt fresh,
-//            busy flags that other (now absent) threads held are cleared, and a new worker is
-//            started; objects queued before the fork are freed by the child's copy of the engine
-//            (the parent frees its own), as liburcu's child inherits pending call_rcu callbacks.
+//   child:   only the forking thread exists. Locks and condition variables are rebuilt fresh,
+//            busy flags that other (now absent) threads held are cleared, and a new supervisor is
+//            started (CPU threads again on demand); objects queued before the fork are freed by
+//            the child's copy of the engine (the parent frees its own), as liburcu's child
+//            inherits pending call_rcu callbacks.
 // Limit: an object another thread was pushing at the very instant of fork() may not be reached
 // by the child (its link never completes there); the child's copy of it is then not freed.
-#include "engine_core.hpp"
-#include "pressure.hpp"
-
 #include <pthread.h>
 
 #include <mutex>
 #include <new>
+
+#include "engine_core.hpp"
+#include "pressure.hpp"
 
 namespace rcufree::detail {
 namespace {
@@ -57,38 +59,24 @@ void unregister_engine(engine_core* e) {
 }
 
 void engine_core::prepare_fork() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (worker_.joinable()) {
-    paused_ = true;
-    wake_cv_.notify_one();
-    done_cv_.wait(lock, [this] { return parked_; });
-  }
-  lock.release();  // mu_ stays held across fork()
-  gp.lock_for_fork();
+  threads.prepare_fork();  // every thread parked between passes: none holds a slot or a lock
+  gp.lock_for_fork();      // no grace period in progress, none starts until after the fork
 }
 
 void engine_core::parent_after_fork() {
   gp.unlock_after_fork();
-  paused_ = false;
-  mu_.unlock();
-  wake_cv_.notify_one();
+  threads.parent_after_fork();
 }
 
 void engine_core::child_after_fork() {
   gp.reset_in_child();
-  new (&mu_) std::mutex();
+  rec.reset_in_child();
   new (&inline_mu_) std::mutex();
-  new (&wake_cv_) std::condition_variable();
-  new (&done_cv_) std::condition_variable();
-  paused_ = parked_ = false;
   for (std::size_t i = 0; i < slot_count; ++i) {
-    // relaxed: single-threaded here; the new worker is started (a synchronizing operation) after.
+    // relaxed: single-threaded here; the new threads are started (a synchronizing operation) after.
     slots[i].busy.store(false, std::memory_order_relaxed);
   }
-  caller_reclaimers.store(0, std::memory_order_relaxed);
-  const bool had_worker = worker_.joinable();
-  new (&worker_) std::thread();  // the parent's worker does not exist here; forget its handle
-  if (had_worker) start_worker();
+  threads.child_after_fork();
   if (pressure_) {
     (void)pressure_.release();  // its thread does not exist here: leak the handle, start anew
     pressure_ = std::make_unique<pressure_watch>(*this);

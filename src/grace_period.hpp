@@ -1,7 +1,7 @@
 // grace_period.hpp — a polled grace-period sequence on top of liburcu's synchronize_rcu.
 //
 // liburcu 0.13 has no polled grace-period API (get_state/poll_state arrived in 0.14), so rcufree
-// keeps its own sequence number, advanced only around the worker's synchronize_rcu calls:
+// keeps its own sequence number, advanced only around its own synchronize_rcu calls:
 //   seq even: no grace period in progress; seq odd: one is in progress.
 // A cookie taken with snapshot() names the sequence value at which a full grace period has
 // elapsed since the snapshot; expired(cookie) tells whether it has. Blocks carry cookies, so a
@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <new>
@@ -61,38 +62,59 @@ class grace_period {
     return seq_.load(std::memory_order_acquire) >= cookie;
   }
 
-  // Sleepable. Waits for one full grace period that starts after the call. Callers are serialized
-  // (the worker, and head-less callers that reclaim for themselves), so seq has one writer at a
-  // time.
-  void synchronize() noexcept {
-    std::lock_guard<std::mutex> lock(mu_);
-    // relaxed: writers are serialized by mu_.
-    const std::uint64_t s = seq_.load(std::memory_order_relaxed);
-    const auto start = std::chrono::steady_clock::now();
-    // relaxed store + (G2) seq_cst fence: the start of the grace period is visible before
-    // synchronize_rcu looks at readers; pairs with (G1).
-    seq_.store(s + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    flavor_->update_synchronize_rcu();
-    RCUFREE_TSAN_GRACE_PERIOD_ENDED();  // TSan builds: see the top of this file
-    // (G4) release: the grace period is over; pairs with (G3).
-    seq_.store(s + 2, std::memory_order_release);
-    record(start);
+  // Sleepable. Returns once expired(cookie), running grace periods as needed. Concurrent callers
+  // share them (the per-CPU reclaim threads, the supervisor, reclaiming callers, head-less inline
+  // frees): while one caller -- the leader -- runs a grace period outside the mutex, the others
+  // wait on it, and every waiter whose cookie it reaches returns when it ends. No one holds the
+  // mutex across synchronize_rcu, so liburcu's own batching of concurrent callers is not defeated
+  // and a stalled reader delays only the waiters that need it.
+  void wait_until(std::uint64_t cookie) noexcept {
+    if (expired(cookie)) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    // relaxed: seq's writers hold mu_ (each store below is made under it).
+    while (seq_.load(std::memory_order_relaxed) < cookie) {
+      if (running_) {
+        done_.wait(lock);
+        continue;
+      }
+      running_ = true;
+      const std::uint64_t s = seq_.load(std::memory_order_relaxed);
+      // relaxed store + (G2) seq_cst fence: the start of the grace period is visible before
+      // synchronize_rcu looks at readers; pairs with (G1).
+      seq_.store(s + 1, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      lock.unlock();
+      const auto start = std::chrono::steady_clock::now();
+      flavor_->update_synchronize_rcu();
+      RCUFREE_TSAN_GRACE_PERIOD_ENDED();  // TSan builds: see the top of this file
+      record(start);
+      lock.lock();
+      // (G4) release: the grace period is over; pairs with (G3). Waiters woken below read seq
+      // under mu_, which orders them after it too.
+      seq_.store(s + 2, std::memory_order_release);
+      running_ = false;
+      done_.notify_all();
+    }
   }
 
-  // Sleepable. Waits for a grace period without advancing the sequence: for a caller that frees
-  // one object inline right after (the head-less form with no page to be had). Not serialized.
-  void wait_for_readers() noexcept {
-    const auto start = std::chrono::steady_clock::now();
-    flavor_->update_synchronize_rcu();
-    RCUFREE_TSAN_GRACE_PERIOD_ENDED();
-    record(start);
-  }
+  // Sleepable. Waits for one full grace period that starts after the call (shared with
+  // concurrent callers as above).
+  void synchronize() noexcept { wait_until(snapshot()); }
 
-  // fork(): no grace period runs across it; the child gets a fresh, unlocked mutex.
-  void lock_for_fork() noexcept { mu_.lock(); }
+  // fork(): no grace period may be in progress across it (the child would inherit liburcu's
+  // grace-period lock held by a thread it does not have). Waits for the running one to end and
+  // keeps new ones from starting until unlock_after_fork (parent) or reset_in_child (child).
+  void lock_for_fork() noexcept {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [this] { return !running_; });
+    lock.release();
+  }
   void unlock_after_fork() noexcept { mu_.unlock(); }
-  void reset_in_child() noexcept { new (&mu_) std::mutex(); }
+  void reset_in_child() noexcept {
+    new (&mu_) std::mutex();
+    new (&done_) std::condition_variable();
+    running_ = false;
+  }
 
   const rcu_flavor_struct* flavor() const noexcept { return flavor_; }
   // relaxed loads below: statistics.
@@ -102,14 +124,16 @@ class grace_period {
 
  private:
   const rcu_flavor_struct* flavor_;
-  std::mutex mu_;  // serializes synchronize()
+  std::mutex mu_;                 // guards running_ and the writes of seq_
+  std::condition_variable done_;  // a grace period ended
+  bool running_ = false;          // a leader is inside synchronize_rcu
   std::atomic<std::uint64_t> seq_{0};
   void record(std::chrono::steady_clock::time_point start) noexcept {
-    const auto us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                              start)
-            .count());
-    // relaxed: statistics only; last/max may interleave between concurrent waiters.
+    const auto us =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count());
+    // relaxed: statistics only; last/max may interleave between concurrent leaders.
     count_.fetch_add(1, std::memory_order_relaxed);
     last_us_.store(us, std::memory_order_relaxed);
     if (us > max_us_.load(std::memory_order_relaxed)) max_us_.store(us, std::memory_order_relaxed);

@@ -5,14 +5,14 @@
 // for a grace period and frees the object inline (the kernel's synchronize_rcu() + kvfree()).
 // Called where waiting would deadlock (a read-side critical section, an atomic_scope) it reports
 // the misuse before doing anything.
-#include "engine_core.hpp"
-#include "misuse.hpp"
-
-#include <rcufree/atomic_scope.hpp>
-
 #include <urcu/static/urcu-memb.h>
 
 #include <cstdio>
+#include <mutex>
+#include <rcufree/atomic_scope.hpp>
+
+#include "engine_core.hpp"
+#include "misuse.hpp"
 
 namespace rcufree {
 namespace {
@@ -65,38 +65,48 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   // acquire: pairs with the release in shutdown().
   if (!core.shut_down.load(std::memory_order_acquire) && queue_in_block(core, obj, kind)) return;
   // 3. No memory for a page: wait for a grace period and free inline.
-  core.gp.wait_for_readers();
+  core.gp.synchronize();
 #ifdef RCUFREE_DEBUG
   core.debug->on_free(obj);
 #endif
   kind.free_batch(&obj, 1);
-  // relaxed: statistics (an inline free counts as queued and freed).
-  core.inline_frees.fetch_add(1, std::memory_order_relaxed);
-  core.freed.fetch_add(1, std::memory_order_relaxed);
+  core.inline_frees.add();  // an inline free counts as queued and freed
 }
 
 namespace {
 // Steps 1 and 2 of the head-less path; false when no page could be had.
 bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_kind& kind) {
-  // 1. A cached page or room in the open block: exactly like the two-argument form. The slot may
+  // 1. A pooled page or room in the open block: exactly like the two-argument form. The slot may
   //    be held by a thread that was preempted inside; waiting a little is fine here, but never
   //    forever (the holder might be this thread, interrupted by the signal handler we run in).
-  detail::cpu_slot& s = core.this_cpu_slot();
-  if (core.append_sleepable(s, obj, kind)) {
-    // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
-    // sleepable caller helps): free them on this thread. At most once per closed block.
-    if (!s.closed.empty() && (core.cfg.sleepable_callers_reclaim || core.over_soft_cap())) {
-      core.reclaim_on_caller(s, false);
+  const std::size_t cpu = core.this_cpu();
+  detail::cpu_slot& s = core.slots[cpu];
+  if (s.enter_waiting(8)) {
+    const bool queued = s.append_locked(obj, kind, core.gp, core.now_ms());
+    s.leave();
+    if (queued) {
+      // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
+      // sleepable caller helps): free them on this thread, unless this CPU's reclaimer is at it.
+      // (Not from a deleter the engine is running: that thread already holds a reclaim lock.)
+      if (!s.closed.empty() &&
+          (core.cfg.sleepable_callers_reclaim ||
+           core.over_soft_cap(core.rec.pending_estimate_with(cpu))) &&
+          !detail::reclaimer::running_deleters_of(&core)) {
+        std::unique_lock<std::mutex> lock(core.rec.lock_of(cpu), std::try_to_lock);
+        if (lock.owns_lock()) {
+          core.caller_reclaims.add(core.rec.pass(cpu, detail::reclaim_scope::caller_closed).freed);
+        }
+      }
+      return true;
     }
-    return true;
   }
-  // 2. No page cached: allocate one here (we may sleep) and let the worker refill the cache.
+  // 2. No page pooled: allocate one here (we may sleep); the reclaim threads restock the pool.
   if (void* page = core.allocate_page()) {
     detail::cpu_slot& t = core.this_cpu_slot();  // we may have migrated while allocating
     if (t.enter_waiting(8)) {
-      core.append_to_new_page_locked(t, page, obj, kind);
+      t.append_to_page_locked(page, obj, kind, core.gp, core.now_ms());
       t.leave();
-      core.wake_worker();
+      core.threads.wake_supervisor();
       return true;
     }
     core.release_page(page);
@@ -110,59 +120,16 @@ std::size_t engine::reclaim_local() {
   require_sleepable(core, __func__);
   // acquire: pairs with the release in shutdown(); afterwards the caller runs passes itself.
   if (core.shut_down.load(std::memory_order_acquire)) return 0;
-  return static_cast<std::size_t>(core.reclaim_on_caller(core.this_cpu_slot(), true));
+  if (detail::reclaimer::running_deleters_of(&core) || core.threads.on_engine_thread()) {
+    RCUFREE_MISUSE(
+        "reclaim_local() called from a deleter this engine is running; it would wait "
+        "for itself. Call it outside deleters.");
+  }
+  const std::size_t cpu = core.this_cpu();
+  std::lock_guard<std::mutex> lock(core.rec.lock_of(cpu));
+  const std::uint64_t n = core.rec.pass(cpu, detail::reclaim_scope::caller_all).freed;
+  core.caller_reclaims.add(n);
+  return static_cast<std::size_t>(n);
 }
 
-namespace detail {
-
-std::uint64_t engine_core::reclaim_on_caller(cpu_slot& s, bool with_fallback) noexcept {
-  if (s.closed.empty() && !(with_fallback && !s.fallback.empty())) return 0;  // relaxed peeks
-  // (R1) seq_cst: registers this caller before it takes anything, so that a flushing worker that
-  // finds the lists already taken waits for us; pairs with (R3) through (S3).
-  caller_reclaimers.fetch_add(1, std::memory_order_seq_cst);
-  block* chain = s.closed.take_all();
-  rcu_head* objects = with_fallback ? s.fallback.take_all() : nullptr;
-  bool all_expired = objects == nullptr;  // a taken fallback list always needs a grace period
-  for (block* b = chain; b != nullptr && all_expired; b = block_stack::next(b)) {
-    all_expired = gp.expired(b->cookie);
-  }
-  if (!all_expired) gp.synchronize();  // about a microsecond with no readers (membarrier)
-  std::uint64_t n = 0;
-  block* emptied = nullptr;  // pages to keep as the slot's spares, chained through their start
-  while (chain != nullptr) {
-    block* next = block_stack::next(chain);
-    n += chain->count;
-    void* page = empty_block(chain);
-    *static_cast<void**>(page) = emptied;
-    emptied = static_cast<block*>(page);
-    chain = next;
-  }
-  if (objects != nullptr) {
-    const std::uint64_t m = fallback_list::free_chain(objects, debug.get());
-    freed.fetch_add(m, std::memory_order_relaxed);  // relaxed: statistic
-    n += m;
-  }
-  // Emptied pages become the slot's spares, so the next blocks need no allocation, as far as the
-  // slot's cache bound allows; the rest go back.
-  if (emptied != nullptr && s.enter_waiting(8)) {
-    while (emptied != nullptr) {
-      void* next = *reinterpret_cast<void**>(emptied);
-      if (!s.put_spare_locked(emptied)) break;
-      emptied = static_cast<block*>(next);
-    }
-    s.leave();
-  }
-  while (emptied != nullptr) {
-    void* next = *reinterpret_cast<void**>(emptied);
-    release_page(emptied);
-    emptied = static_cast<block*>(next);
-  }
-  caller_reclaims.fetch_add(n, std::memory_order_relaxed);  // relaxed: statistic
-  // (R2) release: our frees happen before a flushing worker sees zero; pairs with its acquire
-  // load after (R3).
-  caller_reclaimers.fetch_sub(1, std::memory_order_release);
-  return n;
-}
-
-}  // namespace detail
 }  // namespace rcufree

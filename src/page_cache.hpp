@@ -7,9 +7,8 @@
 // Invariant: pushed - popped == pages in the ring <= capacity.
 #pragma once
 
-#include <boost/lockfree/spsc_queue.hpp>
-
 #include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
 #include <cstddef>
 #include <cstdint>
 

@@ -1,15 +1,21 @@
-// percpu.hpp — one CPU's slot: its open blocks, page cache, closed and fallback lists.
+// percpu.hpp — one CPU's slot: where the atomic path puts objects.
+//
+// The slot owns what atomic callers touch: the busy flag, the open block, the page pool's
+// consumer side, and the two wait-free lists the reclaimer takes from (closed blocks, fallback
+// objects). What the reclaimer keeps per CPU (its lock, aging state, freed counts) is its own
+// (reclaimer.hpp).
 #pragma once
-
-#include "block.hpp"
-#include "fallback_list.hpp"
-#include "page_cache.hpp"
-#include "wait_free_stack.hpp"
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
+
+#include "block.hpp"
+#include "counter.hpp"
+#include "fallback_list.hpp"
+#include "grace_period.hpp"
+#include "page_pool.hpp"
+#include "wait_free_stack.hpp"
 
 namespace rcufree::detail {
 
@@ -19,76 +25,59 @@ struct block_link {
 };
 using block_stack = wait_free_stack<block, block_link>;
 
-// Open blocks a CPU keeps at once, one per reclaim kind (free, delete<T>, ...). A fifth kind
-// closes the block in the entry it hashes to.
-inline constexpr std::size_t kOpenKinds = 4;
-
 // Cache-line aligned, one per possible CPU, allocated when the engine is built.
-// Ownership: the fields in the first group are touched only by the holder of `busy`; the lists
-// and counters below take concurrent pushes (wait-free) and are read by the worker.
+// Invariant: queued == objects put in blocks here (open, closed, or freed since);
+//            fallback_queued == objects pushed on `fallback`.
 struct alignas(128) cpu_slot {
-  explicit cpu_slot(std::size_t cached_pages)
-      : cache(cached_pages), spares(cached_pages != 0 ? new void*[cached_pages] : nullptr) {}
+  cpu_slot(std::size_t cached_pages, std::size_t page_bytes)
+      : page_size(page_bytes), pool(cached_pages) {}
+  const std::size_t page_size;
 
   // --- owned by the busy-flag holder ---
   std::atomic<bool> busy{false};
-  struct open_entry {
-    const reclaim_kind* kind = nullptr;
-    block* blk = nullptr;
-  } open[kOpenKinds];
-  page_cache cache;  // consumer side is the busy holder; producer is the worker
-  // Pages emptied by sleepable callers that reclaimed for themselves (they cannot push into the
-  // cache: the worker is that ring's only producer). A stack used under the busy flag, taken after
-  // the cache. Invariant: cache.size() + spare_count <= cache.capacity() (promise 7's bound).
-  // spare_count is atomic only so that snapshot() may read it.
-  std::unique_ptr<void*[]> spares;
-  std::atomic<std::uint32_t> spare_count{0};
-  void* take_spare_locked() noexcept {
-    // relaxed: under the busy flag.
-    const std::uint32_t n = spare_count.load(std::memory_order_relaxed);
-    if (n == 0) return nullptr;
-    spare_count.store(n - 1, std::memory_order_relaxed);
-    return spares[n - 1];
-  }
-  bool put_spare_locked(void* page) noexcept {
-    // relaxed: under the busy flag.
-    const std::uint32_t n = spare_count.load(std::memory_order_relaxed);
-    if (cache.size() + n >= cache.capacity()) return false;
-    spares[n] = page;
-    spare_count.store(n + 1, std::memory_order_relaxed);
-    return true;
-  }
-  // Counters with one writer (the busy holder): relaxed load + store, read by snapshot().
-  std::atomic<std::uint64_t> queued{0};          // objects put in blocks
-  std::atomic<std::uint64_t> blocks_opened{0};   // pages taken into use here
+  block* open = nullptr;        // the block taking pointers, or null
+  owned_counter queued;         // objects put in blocks
+  owned_counter blocks_opened;  // pages taken into use here
+  page_pool pool;               // consumer side under the busy flag
 
-  // --- shared: wait-free pushes from any thread, taken by the worker ---
-  alignas(64) block_stack closed;  // full or evicted blocks, stamped with their cookie
+  // --- shared: wait-free pushes from any thread, taken by the reclaimer ---
+  alignas(64) block_stack closed;  // full or aged blocks, stamped with their cookie
   fallback_list fallback;          // objects linked through their heads
-  std::atomic<std::uint64_t> fallback_queued{0};   // RMW: many writers
-  std::atomic<std::uint64_t> contended{0};         // RMW: calls that found busy taken
-
-  // --- written by the worker only ---
-  alignas(64) std::atomic<std::uint64_t> blocks_retired{0};  // pages from here freed and recycled
+  stat_counter fallback_queued;
+  stat_counter contended;  // calls that found busy taken
 
   // Wait-free try-lock. Never waits.
   bool try_enter() noexcept {
     // relaxed pre-check keeps a contended line shared instead of bouncing it with an RMW.
     if (busy.load(std::memory_order_relaxed)) return false;
-    // (B1) acquire: pairs with (B2) of the previous holder; makes its open blocks and cache
-    // position visible.
+    // (B1) acquire: pairs with (B2) of the previous holder; makes its open block, pool position
+    // and counters visible.
     return !busy.exchange(true, std::memory_order_acquire);
   }
   void leave() noexcept {
-    // (B2) release: publishes this holder's writes to open blocks and counters; pairs with (B1).
+    // (B2) release: publishes this holder's writes; pairs with (B1).
     busy.store(false, std::memory_order_release);
   }
-  // Sleepable callers only (worker, head-less forms): spins, then yields, until the slot is free.
-  // Returns false after `max_yields` yields (the holder may be this very thread, interrupted).
+  // Sleepable callers only: spins, then yields, until the slot is free. Returns false after
+  // `max_yields` yields (the holder may be this very thread, interrupted, or stopped for good).
   bool enter_waiting(unsigned max_yields) noexcept {
     return try_enter() || enter_waiting_slow(max_yields);
   }
   bool enter_waiting_slow(unsigned max_yields) noexcept;
+
+  // --- the queueing steps (percpu.cpp), each under the busy flag ---
+  // Appends obj to the open block, closing it and opening a pooled page when it has no room.
+  // False: no page at hand (the caller takes the fallback list); a full block is closed anyway.
+  bool append_locked(void* obj, const reclaim_kind& kind, const grace_period& gp,
+                     std::uint32_t now_ms) noexcept;
+  // Installs `page` as the open block (closing the current one) and appends obj to it.
+  void append_to_page_locked(void* page, void* obj, const reclaim_kind& kind,
+                             const grace_period& gp, std::uint32_t now_ms) noexcept;
+  // Stamps the open block with a cookie and pushes it on `closed`. Does nothing if none is open.
+  void close_locked(const grace_period& gp) noexcept;
+
+  // Objects handed to this slot so far (blocks and fallback list). A hint for other threads.
+  std::uint64_t handed_over() const noexcept { return queued.get() + fallback_queued.get(); }
 };
 
 }  // namespace rcufree::detail

@@ -11,6 +11,7 @@ set(RCUFREE_SOURCES
   src/misuse.cpp
   src/percpu.cpp
   src/pressure.cpp
+  src/reclaimer.cpp
   src/stats.cpp
   src/stats_sampler.cpp
-  src/worker.cpp)
+  src/workers.cpp)

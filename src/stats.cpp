@@ -1,8 +1,7 @@
 // stats.cpp — the one-line JSON form of a snapshot, and the std::free reclaim kind.
+#include <cstdlib>
 #include <rcufree/engine.hpp>
 #include <rcufree/stats.hpp>
-
-#include <cstdlib>
 
 namespace rcufree {
 
@@ -32,6 +31,19 @@ void for_each_counter(const stats& st, Fn&& fn) {
   fn("oldest_pending_ms", st.oldest_pending_ms);
   fn("gp_last_us", st.gp_last_us);
   fn("gp_max_us", st.gp_max_us);
+  fn("peak_pending", st.peak_pending);
+  fn("reclaim_threads", st.reclaim_threads);
+}
+
+void append_array(std::string& out, const char* key, const std::vector<std::uint64_t>& values) {
+  out += ",\"";
+  out += key;
+  out += "\":[";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i != 0) out += ',';
+    out += std::to_string(values[i]);
+  }
+  out += ']';
 }
 }  // namespace
 
@@ -44,12 +56,9 @@ std::string stats::to_json() const {
     out += "\":";
     out += std::to_string(value);
   });
-  out += ",\"pages_in_use_per_cpu\":[";
-  for (std::size_t i = 0; i < pages_in_use_per_cpu.size(); ++i) {
-    if (i != 0) out += ',';
-    out += std::to_string(pages_in_use_per_cpu[i]);
-  }
-  out += "]}";
+  append_array(out, "pages_in_use_per_cpu", pages_in_use_per_cpu);
+  append_array(out, "pages_cached_per_cpu", pages_cached_per_cpu);
+  out += '}';
   return out;
 }
 

@@ -19,6 +19,12 @@ struct rcu_flavor_struct;  // liburcu's flavor table (<urcu/flavor.h>)
 
 namespace rcufree {
 
+// Which threads free: see config::reclaim_threads.
+enum class reclaim_mode {
+  per_cpu,  // a reclaim thread per CPU that has work, bound to that CPU (the default)
+  single,   // one thread frees for every CPU
+};
+
 struct config {
   // The liburcu flavor whose grace periods objects wait for. nullptr: urcu-memb
   // (&urcu_memb_flavor). Readers must use the same flavor's rcu_read_lock/rcu_read_unlock.
@@ -42,6 +48,13 @@ struct config {
   // backs off, doubling its sleep up to min(drain_interval, 8 x worker_tick): the cap bounds how
   // long a flood that starts from idle goes unnoticed (8 ms by default).
   std::chrono::microseconds worker_tick{1000};
+
+  // Who frees. per_cpu: each CPU's objects are freed by a thread bound to that CPU, started the
+  // first time that CPU has work, so frees hit the caches of the core that queued them (with
+  // glibc's malloc a free on another core costs several times a same-core free) and, in a flood,
+  // the reclaim thread shares the producer's core. single: one thread frees for every CPU (fewer
+  // threads; slower when producers are busy). docs/PERFORMANCE.md has both measured.
+  reclaim_mode reclaim_threads = reclaim_mode::per_cpu;
 
   // Past this much pending memory the worker drains without waiting for blocks to age and
   // sleepable callers help it. Must be > 0. rcufree cannot see object sizes, so pending memory is

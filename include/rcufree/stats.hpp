@@ -24,20 +24,24 @@ struct stats {
   std::uint64_t drains = 0;               // worker passes that detached work for reclaim
 
   // Operator extras (not part of the contract's fixed key list, appended in to_json).
-  std::uint64_t inline_frees = 0;         // head-less objects freed inline after a grace period
-  std::uint64_t caller_reclaims = 0;      // objects freed by sleepable callers (opt-in)
+  std::uint64_t inline_frees = 0;     // head-less objects freed inline after a grace period
+  std::uint64_t caller_reclaims = 0;  // objects freed by sleepable callers for themselves
   std::uint64_t blocks_expired_on_arrival = 0;  // blocks freed with no new grace period: their
                                                 // cookie had expired when the worker took them
-  std::uint64_t slot_contended = 0;       // two-argument calls that found their CPU's slot busy
-  std::uint64_t refill_attempts = 0;      // page allocations tried by the worker
-  std::uint64_t shrinks = 0;              // shrink() calls and pressure events acted on
-  std::uint64_t pressure_events = 0;      // PSI memory-pressure triggers received
-  std::uint64_t pressure_watch_armed = 0; // 1 while a PSI trigger is armed (watch_memory_pressure)
-  std::uint64_t expedited_passes = 0;     // worker passes run at once because pending > soft cap
-  std::uint64_t oldest_pending_ms = 0;    // age of the oldest block or list still waiting
-  std::uint64_t gp_last_us = 0;           // duration of the last grace period
-  std::uint64_t gp_max_us = 0;            // longest grace period seen
+  std::uint64_t slot_contended = 0;        // two-argument calls that found their CPU's slot busy
+  std::uint64_t refill_attempts = 0;       // page allocations tried by the worker
+  std::uint64_t shrinks = 0;               // shrink() calls and pressure events acted on
+  std::uint64_t pressure_events = 0;       // PSI memory-pressure triggers received
+  std::uint64_t pressure_watch_armed = 0;  // 1 while a PSI trigger is armed (watch_memory_pressure)
+  std::uint64_t expedited_passes = 0;      // worker passes run at once because pending > soft cap
+  std::uint64_t oldest_pending_ms = 0;     // age of the oldest block or list still waiting
+  std::uint64_t gp_last_us = 0;            // duration of the last grace period
+  std::uint64_t gp_max_us = 0;             // longest grace period seen
+  std::uint64_t peak_pending = 0;          // most objects pending at once (sampled by reclaim
+                                           // passes, and pending now)
+  std::uint64_t reclaim_threads = 0;       // per-CPU reclaim threads started so far
   std::vector<std::uint64_t> pages_in_use_per_cpu;
+  std::vector<std::uint64_t> pages_cached_per_cpu;  // each CPU's pool (<= cached_pages_per_cpu)
 
   // One line of JSON: {"queued":N,...}, the keys above in this order.
   std::string to_json() const;

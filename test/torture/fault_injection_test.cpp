@@ -236,7 +236,11 @@ TEST_CASE("when page allocation fails at random or in bursts pages stay bounded 
 TEST_CASE("a worker stalled for seconds in its page allocator does not hold up atomic callers", "[fault]") {
   fault_allocator alloc;
   torture::tracker tr;
-  rcufree::engine eng(alloc.wire({}));  // caches filled in the constructor, before the stall
+  // One thread refills every CPU's pool (single mode), so that its stall stops every refill;
+  // with per-CPU reclaim threads the other CPUs' threads would go on refilling their own pools.
+  rcufree::config cfg;
+  cfg.reclaim_threads = rcufree::reclaim_mode::single;
+  rcufree::engine eng(alloc.wire(cfg));  // caches filled in the constructor, before the stall
   const std::int64_t filled = alloc.outstanding();
   alloc.stall_next(1500ms);  // the worker's next refill sleeps 1.5 s
   alloc.reset_peak();

@@ -1,0 +1,110 @@
+// page_pool.hpp — one CPU's empty pages: the ring the atomic path takes from, and its sizing.
+//
+// Two sides, each serialized by its own owner:
+//   consumer  the holder of the CPU slot's busy flag (atomic callers, head-less callers, a
+//             shrink): take(), drop(). Wait-free, no allocation, no system call.
+//   producer  the holder of the slot's reclaim lock (its reclaim thread, the single worker, a
+//             caller reclaiming for itself): put(), retarget(). It refills and recycles here.
+// A Boost.Lockfree spsc_queue, sized once at construction, is the ring between them.
+//
+// Invariants (promise 7: cached pages stay within CPUs x cached_pages_per_cpu):
+//   pushed - popped == pages in the ring == size() <= bound
+//   1 <= target() <= bound          (the producer fills up to target, never past bound)
+// Demand: take() that finds the ring empty counts a miss. retarget() doubles target when misses
+// happened since its last call (the slot ran dry between passes), and lowers it by one when no
+// page was taken for a whole decay period (pages sat unused). The kernel keeps a fixed five.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
+#include <cstddef>
+#include <cstdint>
+
+#include "counter.hpp"
+
+namespace rcufree::detail {
+
+class page_pool {
+ public:
+  // bound 0 is allowed: every take() then fails and nothing is ever cached.
+  explicit page_pool(std::size_t bound)
+      : ring_(bound + 1), bound_(bound), target_(static_cast<std::uint32_t>(bound)) {}
+
+  // --- consumer (busy-flag holder) ---
+  void* take() noexcept {
+    void* page = nullptr;
+    if (!ring_.pop(page)) {
+      misses_.add();
+      return nullptr;
+    }
+    popped_.add();
+    return page;
+  }
+  // Takes a page back out without counting it as demand (shrink, trimming to target).
+  void* drop() noexcept {
+    void* page = nullptr;
+    if (!ring_.pop(page)) return nullptr;
+    popped_.add();
+    dropped_.add();
+    return page;
+  }
+
+  // --- producer (reclaim-lock holder) ---
+  // False when the ring already holds target() pages (the caller gives the page back).
+  bool put(void* page) noexcept {
+    if (size() >= target() || !ring_.push(page)) return false;
+    pushed_.add();
+    return true;
+  }
+  // Moves target with the demand seen since the last call. `now_ms` is the engine's coarse clock.
+  // Returns true when the slot ran dry since the last call.
+  bool retarget(std::uint32_t now_ms, std::uint32_t decay_ms) noexcept {
+    const std::uint64_t misses = misses_.get(), taken = popped_.get() - dropped_.get();
+    const bool ran_dry = misses != seen_misses_;
+    auto t = static_cast<std::uint32_t>(target());
+    if (ran_dry) {
+      t = static_cast<std::uint32_t>(std::min<std::size_t>(bound_, std::size_t{t} * 2));
+      last_demand_ms_ = now_ms;
+    } else if (taken != seen_taken_) {
+      last_demand_ms_ = now_ms;
+    } else if (t > 1 && now_ms - last_demand_ms_ >= decay_ms) {
+      --t;
+      last_demand_ms_ = now_ms;  // one step per decay period
+    }
+    seen_misses_ = misses;
+    seen_taken_ = taken;
+    target_.store(t, std::memory_order_relaxed);  // relaxed: see target()
+    return ran_dry;
+  }
+  // Forgets the demand history (after a shrink: start small again).
+  void reset_target(std::uint32_t t) noexcept {
+    target_.store(std::min<std::uint32_t>(t, static_cast<std::uint32_t>(bound_)),
+                  std::memory_order_relaxed);
+  }
+
+  // --- anyone ---
+  // Exact for the producer when no consumer runs; a close estimate otherwise.
+  std::size_t size() const noexcept {
+    const auto in = pushed_.get(), out = popped_.get();
+    return in > out ? static_cast<std::size_t>(in - out) : 0;
+  }
+  // relaxed: written by the producer only; other readers use it as a statistic.
+  std::size_t target() const noexcept { return target_.load(std::memory_order_relaxed); }
+  std::size_t bound() const noexcept { return bound_; }
+  std::uint64_t misses() const noexcept { return misses_.get(); }
+
+ private:
+  boost::lockfree::spsc_queue<void*> ring_;
+  const std::size_t bound_;
+  owned_counter popped_;   // consumer
+  owned_counter misses_;   // consumer
+  owned_counter dropped_;  // consumer
+  owned_counter pushed_;   // producer
+  std::atomic<std::uint32_t> target_;
+  // producer-private
+  std::uint64_t seen_misses_ = 0, seen_taken_ = 0;
+  std::uint32_t last_demand_ms_ = 0;
+};
+
+}  // namespace rcufree::detail

@@ -1,0 +1,128 @@
+// reclaimer.hpp — the one reclaim path: take a CPU's queued work, wait for its grace period,
+// free it, recycle its pages, keep the CPU's page pool stocked.
+//
+// Every thread that frees runs this and nothing else: a CPU's reclaim thread, the single worker,
+// the supervisor's flush, a caller in reclaim_local() or helping from a head-less call. Whoever
+// holds slot i's reclaim lock is slot i's reclaimer: it alone takes from the slot's lists, keeps
+// the per-slot state below, and is the producer of the slot's page pool. A reclaimer that takes
+// work keeps the lock until that work is freed, so taking the lock waits for every earlier pass
+// on the slot to finish: that is what makes barrier() exact.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "counter.hpp"
+#include "percpu.hpp"
+
+namespace rcufree::detail {
+
+class engine_core;
+
+// What one pass takes from its slot.
+enum class reclaim_scope {
+  periodic,       // closed blocks; the open block once aged; the fallback list once due
+  everything,     // flush (barrier, destruction) or over the soft cap: all of it, now
+  caller_closed,  // a head-less caller helping: closed blocks only
+  caller_all,     // reclaim_local(): closed blocks and the fallback list
+};
+
+// Work taken from one slot, waiting for its grace period; private to the thread that took it.
+struct reclaim_batch {
+  block* blocks = nullptr;       // chained through block::next
+  rcu_head* fallback = nullptr;  // a taken fallback list
+  std::uint64_t cookie = 0;      // the largest cookie of all of it (0: none needs a grace period)
+  bool empty() const noexcept { return blocks == nullptr && fallback == nullptr; }
+};
+
+struct pass_result {
+  std::uint64_t freed = 0;  // objects freed
+  bool found = false;       // anything was taken
+  bool ran_dry = false;     // the slot's pool ran empty since the previous pass
+  bool pending = false;     // objects remain in the slot (aging, or queued meanwhile)
+  std::uint32_t next_due_ms = ~std::uint32_t{0};  // when the earliest aging item falls due
+};
+
+class reclaimer {
+ public:
+  static constexpr std::uint32_t kNever = ~std::uint32_t{0};
+
+  explicit reclaimer(engine_core& core);
+
+  std::mutex& lock_of(std::size_t i) noexcept { return state_[i].mu; }
+
+  // One whole pass on slot i: take, wait for the grace period, free, restock. The caller holds
+  // lock_of(i). Sleepable.
+  pass_result pass(std::size_t i, reclaim_scope scope) noexcept;
+
+  // The pieces of a pass, for a flush that lets one grace period serve every slot. Each needs
+  // lock_of(i) held while it runs (not in between).
+  reclaim_batch take(std::size_t i, reclaim_scope scope) noexcept;
+  std::uint64_t finish(std::size_t i, reclaim_batch& batch) noexcept;  // after the grace period
+  bool restock(std::size_t i) noexcept;  // retarget and refill the pool; true if it ran dry
+
+  // A flush of every slot (barrier, shutdown): takes all of it, waits for ONE grace period, frees.
+  // Takes each reclaim lock in turn; a pass another thread runs holds its lock until its frees
+  // are done, so this also waits for those. `scratch` has slot_count entries (no allocation).
+  // Returns true if anything was taken.
+  bool flush_all(reclaim_batch* scratch) noexcept;
+
+  // Gives back every cached page of slot i (shrink). Needs lock_of(i) and the slot's busy flag,
+  // which it waits for a bounded time; returns false if the flag stayed held.
+  bool drop_pages(std::size_t i) noexcept;
+
+  // Earliest engine time at which something the last pass on slot i left aging falls due.
+  // Needs lock_of(i).
+  std::uint32_t next_due_ms(std::size_t i) const noexcept { return state_[i].next_due_ms; }
+  // fork child: every reclaim lock anew (a parent thread may have held one at the fork).
+  void reset_in_child() noexcept;
+  // True while the calling thread runs deleters for `core` (a pass's frees): barrier() or
+  // shrink() from there would wait for itself.
+  static bool running_deleters_of(const engine_core* core) noexcept;
+  // Objects of slot i not yet freed (exact once the slot is quiet). Any thread.
+  std::uint64_t pending_of(std::size_t i) const noexcept;
+  // O(1): the sum of what each slot's last pass saw pending. Any thread; a hint.
+  std::uint64_t pending_estimate() const noexcept { return pending_.get(); }
+  // The same with slot i's share brought up to date (for a caller on CPU i). O(1), any thread.
+  std::uint64_t pending_estimate_with(std::size_t i) const noexcept {
+    // relaxed: a hint; the wrapping sum stays a sum of non-negative shares.
+    return pending_.get() - state_[i].reported_pending.load(std::memory_order_relaxed) +
+           pending_of(i);
+  }
+  std::uint64_t peak_pending() const noexcept { return peak_.get(); }
+  std::uint64_t freed_from(std::size_t i) const noexcept { return state_[i].freed.get(); }
+  std::uint64_t blocks_retired(std::size_t i) const noexcept { return state_[i].retired.get(); }
+
+  // Counters (statistics).
+  stat_counter drains;              // passes that took something
+  stat_counter expired_on_arrival;  // blocks freed without a new grace period
+  stat_counter refill_attempts;
+  std::atomic<std::uint32_t> refill_resume_ms{0};  // no refills before this engine time
+  std::atomic<std::uint64_t> oldest_pending_ms{0};
+
+ private:
+  void report_pending(std::size_t i, std::uint64_t now_pending) noexcept;
+  void refill(std::size_t i) noexcept;
+
+  struct alignas(128) slot_state {
+    std::mutex mu;                          // the slot's reclaim lock; guards the fields below
+    std::uint64_t open_seen = 0;            // slot.queued when a pass last left no open block
+    std::uint64_t fallback_taken = 0;       // slot.fallback_queued at the last take of the list
+    std::uint32_t fallback_since = kNever;  // engine time the list was first seen non-empty
+    std::uint32_t next_due_ms = kNever;
+    std::atomic<std::uint64_t> reported_pending{0};  // this slot's share of pending_ (written
+                                                     // under mu, read by anyone: relaxed)
+    owned_counter freed;                             // objects freed from this slot
+    owned_counter retired;                           // blocks from this slot freed
+  };
+
+  engine_core& core_;
+  std::unique_ptr<slot_state[]> state_;
+  // Sum of the slots' reported_pending. Each slot adds the difference from its last report
+  // (wrapping arithmetic): the total is a sum of non-negative shares at every instant.
+  stat_counter pending_;
+  peak_gauge peak_;
+};
+
+}  // namespace rcufree::detail

@@ -1,0 +1,370 @@
+// workers.cpp — the supervisor and the per-CPU reclaim threads: see workers.hpp.
+#include "workers.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <new>
+
+#include "engine_core.hpp"
+
+namespace rcufree::detail {
+namespace {
+
+thread_local const workers* t_owner = nullptr;  // the workers object this thread belongs to
+
+constexpr std::chrono::microseconds kDryTick{100};      // pass interval while a pool runs dry
+constexpr std::chrono::microseconds kIdleCap{125'000};  // supervisor sleep after a quiet second
+constexpr std::uint32_t kQuietMs = 1000;
+constexpr std::uint32_t kRetryStartMs = 1000;  // after a failed thread start
+
+bool reached(std::uint32_t now, std::uint32_t when) noexcept {
+  return static_cast<std::int32_t>(now - when) >= 0;
+}
+
+std::chrono::microseconds until(std::uint32_t now, std::uint32_t due) noexcept {
+  if (due == reclaimer::kNever) return std::chrono::microseconds::max();
+  return std::chrono::microseconds(
+      reached(now, due) ? 0 : 1000 * std::int64_t{static_cast<std::int32_t>(due - now)});
+}
+
+}  // namespace
+
+workers::workers(engine_core& core)
+    : core_(core),
+      per_cpu_(core.cfg.reclaim_threads == reclaim_mode::per_cpu),
+      cpu_(std::make_unique<cpu_thread[]>(core.slot_count)),
+      flush_batches_(core.slot_count) {}
+
+workers::~workers() = default;
+
+void workers::start() {
+  stop_ = false;
+  supervisor_ = std::thread([this] { supervise(); });
+}
+
+void workers::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_cv_.notify_one();
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
+bool workers::on_engine_thread() const noexcept {
+  return t_owner == this;
+}
+
+void workers::wake_supervisor() noexcept {
+  // relaxed: a hint that lets wakers skip redundant system calls; whoever set it notifies below,
+  // and the supervisor clears it only after it woke, so no wake is lost.
+  if (wake_pending_.exchange(true, std::memory_order_relaxed)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  wake_cv_.notify_one();
+}
+
+void workers::request_and_wait(std::atomic<std::uint64_t>& requested,
+                               std::atomic<std::uint64_t>& completed) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // (W1) release: orders this thread's earlier calls (and everything they happen-after) before
+  // the supervisor's acquire load of the request (W2).
+  const std::uint64_t target = requested.fetch_add(1, std::memory_order_release) + 1;
+  wake_ = true;
+  wake_cv_.notify_one();
+  // (W4) acquire: pairs with the supervisor's release store of completed (W3); the frees
+  // happened before.
+  done_cv_.wait(lock, [&] { return completed.load(std::memory_order_acquire) >= target; });
+}
+
+// --- the supervisor ---------------------------------------------------------------------------
+
+void workers::supervise() {
+  t_owner = this;
+  const config& cfg = core_.cfg;
+  const auto tick = std::chrono::duration_cast<std::chrono::microseconds>(cfg.worker_tick);
+  const auto short_cap = std::max(
+      tick,
+      std::min<std::chrono::microseconds>(
+          std::chrono::duration_cast<std::chrono::microseconds>(cfg.drain_interval), tick * 8));
+  auto sleep = tick;
+  std::uint32_t quiet_since = core_.now_ms();
+  for (;;) {
+    bool stopping;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // relaxed loads of paused_: written before the fork handler takes mu_ and notifies.
+      const auto woken = [this] {
+        return wake_ || stop_ || paused_.load(std::memory_order_relaxed);
+      };
+      if (!woken()) wake_cv_.wait_for(lock, sleep, woken);
+      while (paused_.load(std::memory_order_relaxed)) {  // fork() in progress: park between passes
+        parked_ = true;
+        done_cv_.notify_all();
+        wake_cv_.wait(lock);
+      }
+      parked_ = false;
+      wake_ = false;
+      stopping = stop_;
+    }
+    wake_pending_.store(false, std::memory_order_relaxed);  // relaxed: see wake_supervisor
+    if (stopping) stop_cpu_threads();  // from here on the supervisor reclaims every slot
+    core_.tick_clock();
+    // (W2) acquire: pairs with (W1); a request seen here was made after the objects its caller
+    // wants flushed were queued.
+    const std::uint64_t flush_target = flush_requested_.load(std::memory_order_acquire);
+    const std::uint64_t shrink_target = shrink_requested_.load(std::memory_order_acquire);
+    // relaxed: only this thread writes the completed counters.
+    const bool flush = stopping || flush_target != flush_completed_.load(std::memory_order_relaxed);
+    const bool shrink = core_.take_pressure_event() ||
+                        shrink_target != shrink_completed_.load(std::memory_order_relaxed);
+    const bool expedite = core_.over_soft_cap();
+    if (expedite) core_.expedited_passes.add();
+
+    bool pending = false;
+    bool found;
+    if (flush) {
+      found = core_.rec.flush_all(flush_batches_.data());
+    } else {
+      found = poll(expedite, pending);
+    }
+    if (shrink) shrink_all();
+    if (flush || shrink) {
+      std::lock_guard<std::mutex> lock(mu_);
+      // (W3) release: the frees of this pass happen before a waiter sees completion; pairs with
+      // (W4).
+      flush_completed_.store(flush_target, std::memory_order_release);
+      shrink_completed_.store(shrink_target, std::memory_order_release);
+      done_cv_.notify_all();
+    }
+    if (stopping) {
+      if (!found) return;
+      sleep = std::chrono::microseconds(0);
+      continue;
+    }
+    const std::uint32_t now = core_.now_ms();
+    if (found || pending) quiet_since = now;
+    if (expedite && !per_cpu_) {
+      sleep = std::chrono::microseconds(0);
+    } else if (found) {
+      sleep = tick;
+    } else if (pending) {
+      // Work is aging here, or CPU threads are on it: look again when the first item falls due,
+      // at least a tick and at most the short cap later (new CPUs may start flooding meanwhile).
+      sleep = std::clamp(until(now, next_due_ms_), tick, short_cap);
+    } else {
+      const auto cap =
+          reached(now, quiet_since + kQuietMs) ? std::max(short_cap, kIdleCap) : short_cap;
+      sleep = std::min(sleep * 2 + tick, cap);
+    }
+  }
+}
+
+bool workers::poll(bool expedite, bool& pending) {
+  reclaimer& rec = core_.rec;
+  bool found = false;
+  next_due_ms_ = reclaimer::kNever;
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    if (rec.pending_of(i) == 0) {
+      // A quiet slot: let its pool decay (or refill), unless someone is reclaiming it right now.
+      std::unique_lock<std::mutex> lock(rec.lock_of(i), std::try_to_lock);
+      if (lock.owns_lock()) rec.restock(i);
+      continue;
+    }
+    pending = true;
+    if (per_cpu_ && ensure_thread(i)) {
+      // seq_cst: pairs with the CPU thread's seq_cst store of idle before its last look at the
+      // slot (Dekker): either it saw this work, or this load sees it idle and wakes it.
+      if (cpu_[i].idle.load(std::memory_order_seq_cst)) wake_cpu_thread(i);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(rec.lock_of(i));
+    const pass_result r =
+        rec.pass(i, expedite ? reclaim_scope::everything : reclaim_scope::periodic);
+    found = found || r.found;
+    next_due_ms_ = std::min(next_due_ms_, r.next_due_ms);
+  }
+  return found;
+}
+
+void workers::shrink_all() {
+  reclaimer& rec = core_.rec;
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    std::lock_guard<std::mutex> lock(rec.lock_of(i));
+    rec.drop_pages(i);  // skips a slot whose busy flag stays held (a stopped thread)
+  }
+  core_.shrinks.add();
+  const auto backoff = static_cast<std::uint32_t>(core_.cfg.refill_backoff_after_shrink.count());
+  // relaxed: a hint read by the reclaimers' restock.
+  rec.refill_resume_ms.store(core_.now_ms() + backoff, std::memory_order_relaxed);
+}
+
+// --- CPU threads ------------------------------------------------------------------------------
+
+bool workers::ensure_thread(std::size_t i) {
+  cpu_thread& t = cpu_[i];
+  if (t.running) return true;
+  const std::uint32_t now = core_.now_ms();
+  if (t.failed && !reached(now, t.failed_ms + kRetryStartMs)) return false;
+  try {
+    t.thread = std::thread([this, i] { cpu_main(i); });
+  } catch (...) {  // no thread to be had (resource limits): the supervisor reclaims this slot
+    t.failed = true;
+    t.failed_ms = now;
+    return false;
+  }
+  t.failed = false;
+  t.running = true;
+  started_.add();
+  return true;
+}
+
+void workers::wake_cpu_thread(std::size_t i) {
+  cpu_thread& t = cpu_[i];
+  {
+    std::lock_guard<std::mutex> lock(t.mu);
+    t.wake = true;
+  }
+  t.cv.notify_all();
+}
+
+void workers::stop_cpu_threads() {
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    cpu_thread& t = cpu_[i];
+    if (!t.running) continue;
+    {
+      std::lock_guard<std::mutex> lock(t.mu);
+      t.stop = true;
+    }
+    t.cv.notify_all();
+    t.thread.join();
+    t.running = false;
+  }
+}
+
+void workers::cpu_main(std::size_t i) {
+  t_owner = this;
+  // Bind to CPU i. Where that is refused (CPU i left the allowed set since its slot got work)
+  // the thread runs unbound: still correct, only the frees are no longer local.
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(static_cast<int>(i), &one);
+  (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+
+  cpu_thread& t = cpu_[i];
+  reclaimer& rec = core_.rec;
+  const config& cfg = core_.cfg;
+  const auto tick = std::chrono::duration_cast<std::chrono::microseconds>(cfg.worker_tick);
+  const auto dry_tick = std::min(tick, kDryTick);
+  const auto short_cap = std::max(
+      tick,
+      std::min<std::chrono::microseconds>(
+          std::chrono::duration_cast<std::chrono::microseconds>(cfg.drain_interval), tick * 8));
+  std::chrono::microseconds sleep{0};
+  bool idle = false;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(t.mu);
+      // relaxed loads of paused_: written before the fork handler takes t.mu and notifies.
+      const auto woken = [&] {
+        return t.wake || t.stop || paused_.load(std::memory_order_relaxed);
+      };
+      if (idle && !woken()) {
+        // seq_cst store, then the look at the slot: pairs with the supervisor's seq_cst load in
+        // poll() (Dekker): work queued before the store is seen here; later work is seen by the
+        // supervisor, which then finds this thread idle and wakes it.
+        t.idle.store(true, std::memory_order_seq_cst);
+        if (rec.pending_of(i) == 0) t.cv.wait(lock, woken);
+        t.idle.store(false, std::memory_order_relaxed);  // relaxed: only the Dekker store matters
+      } else if (!woken() && sleep.count() > 0) {
+        t.cv.wait_for(lock, sleep, woken);
+      }
+      while (paused_.load(std::memory_order_relaxed)) {  // fork() in progress
+        t.parked = true;
+        t.cv.notify_all();
+        t.cv.wait(lock);
+      }
+      t.parked = false;
+      t.wake = false;
+      if (t.stop) return;
+    }
+    core_.tick_clock();
+    const bool expedite = core_.over_soft_cap();
+    pass_result r;
+    {
+      std::lock_guard<std::mutex> lock(rec.lock_of(i));
+      r = rec.pass(i, expedite ? reclaim_scope::everything : reclaim_scope::periodic);
+    }
+    idle = false;
+    if (expedite || r.ran_dry) {
+      sleep = dry_tick;
+    } else if (r.found) {
+      sleep = tick;
+    } else if (r.pending) {
+      sleep = std::clamp(until(core_.now_ms(), r.next_due_ms), tick, short_cap);
+    } else {
+      idle = true;
+    }
+  }
+}
+
+// --- fork ---------------------------------------------------------------------------------------
+
+void workers::prepare_fork() {
+  paused_.store(true, std::memory_order_relaxed);  // relaxed: published by the locks below
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (supervisor_.joinable()) {
+      wake_cv_.notify_one();
+      done_cv_.wait(lock, [this] { return parked_; });
+    }
+  }
+  // The supervisor is parked: it starts no thread while the CPU threads park.
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    cpu_thread& t = cpu_[i];
+    if (!t.running) continue;
+    std::unique_lock<std::mutex> lock(t.mu);
+    t.cv.notify_all();
+    t.cv.wait(lock, [&] { return t.parked; });
+  }
+}
+
+void workers::parent_after_fork() {
+  paused_.store(false, std::memory_order_relaxed);  // relaxed: published by the locks below
+  { std::lock_guard<std::mutex> lock(mu_); }
+  wake_cv_.notify_one();
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    cpu_thread& t = cpu_[i];
+    if (!t.running) continue;
+    { std::lock_guard<std::mutex> lock(t.mu); }
+    t.cv.notify_all();
+  }
+}
+
+void workers::child_after_fork() {
+  // Only the forking thread exists here. Every lock and condition variable anew; thread handles
+  // of the parent's threads forgotten; CPU threads start again on demand.
+  new (&mu_) std::mutex();
+  new (&wake_cv_) std::condition_variable();
+  new (&done_cv_) std::condition_variable();
+  parked_ = wake_ = false;
+  paused_.store(false, std::memory_order_relaxed);        // relaxed: single-threaded here
+  wake_pending_.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    cpu_thread& t = cpu_[i];
+    new (&t.mu) std::mutex();
+    new (&t.cv) std::condition_variable();
+    new (&t.thread) std::thread();
+    t.wake = t.stop = t.parked = t.running = t.failed = false;
+    t.idle.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
+  }
+  const bool had_supervisor = supervisor_.joinable();
+  new (&supervisor_) std::thread();
+  if (had_supervisor) start();
+}
+
+}  // namespace rcufree::detail

@@ -1,0 +1,105 @@
+// workers.hpp — the engine's threads: a supervisor, and a reclaim thread per CPU that has work.
+//
+// Atomic callers cannot wake anyone (a wake is a system call), so the threads poll:
+//   supervisor       watches every slot. In per-CPU mode it starts a CPU's reclaim thread the
+//                    first time that CPU has work (lazily, from this sleepable thread, never
+//                    from the atomic path) and wakes it when it sleeps idle; it reclaims itself
+//                    the slots whose thread could not be started, and every slot in single mode.
+//                    It runs barrier()'s flush (one grace period for all slots) and shrink().
+//   CPU thread i     bound to CPU i: reclaims slot i only, so frees hit the core whose caches
+//                    hold the objects, and in a flood it shares the producer's core (the
+//                    kernel's implicit flow control). Paces itself by its slot's demand.
+// Pacing (tick = config.worker_tick):
+//   a CPU thread: every 100 us while its pool runs dry, every tick while it finds work, until
+//   the next aging item falls due while only aging items remain, and with nothing pending it
+//   sleeps until the supervisor wakes it (no timed wake-ups at all);
+//   the supervisor: every tick while it reclaims or watches work, backing off while idle up to
+//   8 ticks, and after a second of idleness up to 125 ms (about 8 wakes per second in all).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "reclaimer.hpp"
+
+namespace rcufree::detail {
+
+class engine_core;
+
+class workers {
+ public:
+  explicit workers(engine_core& core);
+  ~workers();  // stop() first
+
+  void start();  // the supervisor (CPU threads come later, on demand)
+  // Stops every CPU thread, lets the supervisor run final flushing passes, joins it. Sleepable.
+  void stop();
+
+  // Sleepable callers: ask the supervisor for a flush (barrier) or a shrink and wait for it.
+  void flush_and_wait() { request_and_wait(flush_requested_, flush_completed_); }
+  void shrink_and_wait() { request_and_wait(shrink_requested_, shrink_completed_); }
+  // Any sleepable thread: the supervisor should look now (memory pressure, a head-less caller
+  // that had to allocate). Skips the system call when a wake is already on its way.
+  void wake_supervisor() noexcept;
+  // True on the supervisor or any CPU thread of this engine.
+  bool on_engine_thread() const noexcept;
+  std::size_t cpu_threads_started() const noexcept { return started_.get(); }
+
+  // fork(): park every thread between passes (prepare), resume (parent), start afresh (child).
+  void prepare_fork();
+  void parent_after_fork();
+  void child_after_fork();
+
+ private:
+  struct alignas(128) cpu_thread {
+    std::thread thread;
+    std::mutex mu;               // guards the flags below
+    std::condition_variable cv;  // the thread sleeps here; fork handlers wait here for `parked`
+    bool wake = false;
+    bool stop = false;
+    bool parked = false;
+    // The thread sleeps with no timeout: the supervisor must wake it when work arrives.
+    std::atomic<bool> idle{false};
+    // Supervisor-private:
+    bool running = false;
+    std::uint32_t failed_ms = 0;
+    bool failed = false;
+  };
+
+  void supervise();
+  void cpu_main(std::size_t i);
+  bool poll(bool expedite, bool& pending);  // one supervisor look at every slot
+  void shrink_all();
+  bool ensure_thread(std::size_t i);
+  void wake_cpu_thread(std::size_t i);
+  void stop_cpu_threads();
+  void request_and_wait(std::atomic<std::uint64_t>& requested,
+                        std::atomic<std::uint64_t>& completed);
+
+  engine_core& core_;
+  const bool per_cpu_;
+  std::unique_ptr<cpu_thread[]> cpu_;
+  std::vector<reclaim_batch> flush_batches_;       // supervisor-private, sized once: no allocation
+  std::uint32_t next_due_ms_ = reclaimer::kNever;  // supervisor: earliest aging item it left
+  stat_counter started_;
+
+  std::mutex mu_;                    // the supervisor's flags
+  std::condition_variable wake_cv_;  // the supervisor sleeps here
+  std::condition_variable done_cv_;  // barrier/shrink callers and fork handlers wait here
+  bool wake_ = false;
+  bool stop_ = false;
+  bool parked_ = false;
+  std::atomic<bool> paused_{false};  // fork in progress: every thread parks
+  std::atomic<bool> wake_pending_{false};
+  std::atomic<std::uint64_t> flush_requested_{0}, flush_completed_{0};
+  std::atomic<std::uint64_t> shrink_requested_{0}, shrink_completed_{0};
+  std::thread supervisor_;
+};
+
+}  // namespace rcufree::detail
