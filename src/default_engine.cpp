@@ -1,17 +1,15 @@
 // default_engine.cpp — the process-wide engine, built at load time, drained at exit.
+#include "engine_core.hpp"
+
 #include <cstdlib>
 #include <new>
-
-#include "engine_core.hpp"
 
 namespace rcufree {
 namespace {
 
 alignas(engine) unsigned char g_storage[sizeof(engine)];
 
-void drain_at_exit() {
-  engine_access::core(default_engine()).shutdown();
-}
+void drain_at_exit() { engine_access::core(default_engine()).shutdown(); }
 
 engine* build() {
   engine* e = new (g_storage) engine();  // never destroyed: late callers stay safe

@@ -1,9 +1,9 @@
 // fallback_list.cpp — the per-CPU list of objects linked through their rcu_head.
 #include "fallback_list.hpp"
 
-#include <cstring>
-
 #include "misuse.hpp"
+
+#include <cstring>
 
 namespace rcufree::detail {
 namespace {
@@ -25,8 +25,8 @@ const fallback_kind* fallback_kind_for(const reclaim_kind& kind, std::size_t hea
   if (n > kMaxKinds) n = kMaxKinds;
   for (std::size_t i = 0; i < n; ++i) {
     // (K2) acquire: pairs with (K1); value is complete once ready reads true.
-    if (g_entries[i].ready.load(std::memory_order_acquire) && g_entries[i].value.kind == &kind &&
-        g_entries[i].value.head_offset == head_offset) {
+    if (g_entries[i].ready.load(std::memory_order_acquire) &&
+        g_entries[i].value.kind == &kind && g_entries[i].value.head_offset == head_offset) {
       return &g_entries[i].value;
     }
   }
@@ -35,9 +35,8 @@ const fallback_kind* fallback_kind_for(const reclaim_kind& kind, std::size_t hea
   // relaxed: the claim only has to be unique; publication is (K1).
   const std::size_t i = g_claimed.fetch_add(1, std::memory_order_relaxed);
   if (i >= kMaxKinds) {
-    RCUFREE_MISUSE_FATAL(
-        "more than 4096 distinct (type, rcu_head member) pairs were passed to "
-        "kfree_rcu/delete_rcu; the fallback registry is full");
+    RCUFREE_MISUSE_FATAL("more than 4096 distinct (type, rcu_head member) pairs were passed to "
+                   "kfree_rcu/delete_rcu; the fallback registry is full");
   }
   g_entries[i].value = fallback_kind{&kind, head_offset};
   // (K1) release: publishes value; pairs with (K2).

@@ -6,12 +6,13 @@
 // fallback_kind that says how to free the object and where the head sits inside it.
 #pragma once
 
-#include <atomic>
-#include <cstddef>
 #include <rcufree/engine.hpp>
 
 #include "debug_registry.hpp"
 #include "wait_free_stack.hpp"
+
+#include <atomic>
+#include <cstddef>
 
 namespace rcufree::detail {
 

@@ -1,13 +1,14 @@
 // misuse.cpp — misuse reports and the per-thread atomic-scope depth.
 #include "misuse.hpp"
 
+#include <rcufree/atomic_scope.hpp>
+
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <rcufree/atomic_scope.hpp>
 
 namespace rcufree {
 namespace detail {

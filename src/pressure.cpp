@@ -1,6 +1,8 @@
 // pressure.cpp — PSI memory-pressure triggers (Documentation/accounting/psi.rst in the kernel).
 #include "pressure.hpp"
 
+#include "engine_core.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -9,8 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-
-#include "engine_core.hpp"
 
 namespace rcufree::detail {
 namespace {

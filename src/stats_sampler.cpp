@@ -1,15 +1,14 @@
 // stats_sampler.cpp — periodic CSV rows of an engine's statistics.
-#include <cerrno>
 #include <rcufree/stats_sampler.hpp>
+
+#include <cerrno>
 #include <system_error>
 
 namespace rcufree {
 
 stats_sampler::stats_sampler(const engine& eng, const std::string& path,
                              std::chrono::microseconds period)
-    : eng_(eng),
-      out_(std::fopen(path.c_str(), "w")),
-      period_(period),
+    : eng_(eng), out_(std::fopen(path.c_str(), "w")), period_(period),
       start_(std::chrono::steady_clock::now()) {
   if (out_ == nullptr) {
     throw std::system_error(errno, std::generic_category(), "rcufree::stats_sampler: " + path);

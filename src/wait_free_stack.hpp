@@ -8,10 +8,9 @@
 // interrupted is itself in the middle of a push.
 #pragma once
 
-#include <sched.h>
-
 #include <atomic>
 #include <cstdint>
+#include <sched.h>
 
 namespace rcufree::detail {
 

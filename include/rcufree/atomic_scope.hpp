@@ -41,9 +41,7 @@ class atomic_scope {
 
 // True while an atomic_scope lives on the calling thread. Never blocks, allocates or makes a
 // system call.
-inline bool in_atomic_scope() noexcept {
-  return detail::atomic_depth != 0;
-}
+inline bool in_atomic_scope() noexcept { return detail::atomic_depth != 0; }
 
 // What rcufree does when it detects misuse in a call that may sleep (a sleeping call in an atomic
 // context, a head-less object queued twice in debug builds). Misuse found by the two-argument

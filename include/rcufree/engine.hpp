@@ -19,13 +19,13 @@
 // critical section or an atomic_scope.
 #pragma once
 
+#include <rcufree/config.hpp>
+#include <rcufree/stats.hpp>
 #include <urcu/call-rcu.h>  // struct rcu_head
 
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
-#include <rcufree/config.hpp>
-#include <rcufree/stats.hpp>
 
 namespace rcufree {
 
@@ -71,9 +71,9 @@ class engine {
 
   // std::free(obj) after a grace period. `head` names an rcu_head member of T, used only when this
   // CPU has no empty page cached. Atomic-safe: never allocates, never blocks or waits for anyone,
-  // makes no system call, bounded steps. Callable from signal handlers, real-time threads,
-  // read-side critical sections and atomic_scopes; the calling thread need not be registered with
-  // liburcu. obj == nullptr: no-op. obj must come from malloc/calloc/realloc/aligned_alloc.
+  // makes no system call, bounded steps. Callable from signal handlers, real-time threads, read-side
+  // critical sections and atomic_scopes; the calling thread need not be registered with liburcu.
+  // obj == nullptr: no-op. obj must come from malloc/calloc/realloc/aligned_alloc.
   template <class T>
   void kfree_rcu(T* obj, rcu_head T::*head) {
     if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::free_kind);

@@ -10,10 +10,11 @@
 // takes a snapshot per period; never touches the engine's atomic path.
 #pragma once
 
+#include <rcufree/engine.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <rcufree/engine.hpp>
 #include <string>
 #include <thread>
 
@@ -26,6 +27,7 @@ class stats_sampler {
   ~stats_sampler();  // writes a final row, joins the thread, closes the file
   stats_sampler(const stats_sampler&) = delete;
   stats_sampler& operator=(const stats_sampler&) = delete;
+
 
  private:
   void write_row();
