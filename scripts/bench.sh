@@ -9,6 +9,17 @@
 # Everything lands in build/bench/results/. Options: --quick (1 round, 200,000 objects, no
 # cachegrind), --no-cachegrind. Environment: ROUNDS (default 7), OBJECTS (default 1000000).
 #
+# --issue9 runs what issue 9's "Done when" asks instead (results in build/bench/results/issue9/):
+#   1. the flood, 1 and 2 producers: inline free, rcufree through the C API (rcufree_c, the seeds'
+#      test), rcufree in both reclaim modes (when the engine has config::reclaim_threads; else the
+#      default engine config), call_rcu, ck_epoch; throughput and latency children, ROUNDS (7)
+#   2. the cds_lfht client, 1 and 2 writers, 1 reader: rcufree vs call_rcu (LFHT_SECONDS, 2 s)
+#   3. the idle engine's wakeups: 1 s after the last object, over 5 s (IDLE_ROUNDS, 3)
+#   4. the allocator matrix: the flood under glibc, jemalloc, mimalloc and tcmalloc (LD_PRELOAD)
+#   5. same-core vs other-core reclaim through the engine: one producer pinned to CPU 0, the
+#      single reclaim thread pinned to CPU 0 or CPU 1 (and per-CPU reclaim), glibc/jemalloc/mimalloc
+# --issue9 --quick: 1 round of each, small sizes (a check, not a result).
+#
 # --tuning runs the config experiments of docs/TUNING.md instead (results in
 # build/bench/results/tuning/): the flood under each config override, rcufree_local's reclaim
 # period, and the trickle (drain interval, worker tick, idle wakeups). ROUNDS defaults to 5 there
@@ -18,12 +29,14 @@ cd "$(dirname "$0")/.."
 quick=0
 cachegrind=1
 tuning=0
+issue9=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1; cachegrind=0 ;;
     --no-cachegrind) cachegrind=0 ;;
     --tuning) tuning=1 ;;
-    *) echo "usage: $0 [--quick] [--no-cachegrind] [--tuning]" >&2; exit 2 ;;
+    --issue9) issue9=1 ;;
+    *) echo "usage: $0 [--quick] [--no-cachegrind] [--tuning | --issue9]" >&2; exit 2 ;;
   esac
 done
 rounds=${ROUNDS:-7}
@@ -31,11 +44,25 @@ objects=${OBJECTS:-1000000}
 [ "$quick" -eq 1 ] && rounds=1 && objects=200000
 
 bash scripts/setup.sh
+# The allocators the harness preloads (--alloc): Debian 12's packages, installed if missing.
+alloc_pkgs=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4)
+alloc_missing=()
+for p in "${alloc_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || alloc_missing+=("$p")
+done
+if [ ${#alloc_missing[@]} -gt 0 ]; then
+  echo "bench setup: installing ${alloc_missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${alloc_missing[@]}" >/dev/null
+fi
 build=build/bench
 out=$build/results
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRCUFREE_BUILD_BENCH=ON -DRCUFREE_WERROR=ON \
   -DRCUFREE_BUILD_TESTS=OFF -DRCUFREE_BUILD_EXAMPLES=OFF -DRCUFREE_DEBUG=OFF -DRCUFREE_SANITIZE= >/dev/null
-cmake --build "$build" -j"$(nproc)" --target rcufree_harness rcufree_micro rcufree_walk
+cmake --build "$build" -j"$(nproc)" --target rcufree_harness rcufree_micro rcufree_walk rcufree_lfht
 mkdir -p "$out"
 bin=$build/bench
 
@@ -45,6 +72,52 @@ env_txt() {
   echo "kernel: $(uname -r); cpus: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
+
+if [ "$issue9" -eq 1 ]; then
+  d=$out/issue9
+  mkdir -p "$d"
+  env_txt >"$d/env.txt"
+  h=$bin/rcufree_harness
+  rounds=${ROUNDS:-7}
+  lfht_seconds=${LFHT_SECONDS:-2}
+  idle_rounds=${IDLE_ROUNDS:-3}
+  settle_ms=1000
+  idle_ms=5000
+  [ "$quick" -eq 1 ] && rounds=1 && objects=200000 && lfht_seconds=0.5 && idle_rounds=1 &&
+    settle_ms=1000 && idle_ms=1000
+  # Both reclaim modes once the engine has config::reclaim_threads; until then the one engine.
+  if "$h" --features | grep -q '^reclaim_mode yes'; then
+    modes=(rcufree@reclaim=per_cpu rcufree@reclaim=single)
+    single=rcufree@reclaim=single
+  else
+    echo "note: this engine has no config::reclaim_threads; measuring its default configuration"
+    modes=(rcufree)
+    single=rcufree
+  fi
+  m=$(IFS=,; echo "${modes[*]}")
+  echo "reclaim variants: $m" >>"$d/env.txt"
+  echo "== issue9 1/5: flood, $rounds rounds x $objects objects, 1 and 2 producers"
+  "$h" --threads 1,2 --objects "$objects" --rounds "$rounds" --out "$d/flood" \
+    --mechs "floor,rcufree_c,$m,call_rcu,ck_epoch" | tee "$d/flood.txt"
+  echo "== issue9 2/5: cds_lfht client, 1 and 2 writers + 1 reader, ${lfht_seconds} s per run"
+  "$bin/rcufree_lfht" --writers 1,2 --readers 1 --seconds "$lfht_seconds" --rounds "$rounds" \
+    --mechs "rcufree_c,$m,call_rcu" --out "$d/lfht" | tee "$d/lfht.txt"
+  echo "== issue9 3/5: idle wakeups (${settle_ms} ms after the last object, over ${idle_ms} ms)"
+  "$h" --idle --objects 100000 --settle-ms "$settle_ms" --idle-ms "$idle_ms" \
+    --rounds "$idle_rounds" --mechs "rcufree_c,$m,call_rcu" --out "$d/idle" | tee "$d/idle.txt"
+  echo "== issue9 4/5: allocator matrix (LD_PRELOAD), throughput only"
+  "$h" --threads 1,2 --objects "$objects" --rounds "$rounds" --no-latency \
+    --alloc glibc,jemalloc,mimalloc,tcmalloc --out "$d/alloc" \
+    --mechs "floor,rcufree_c,$m,call_rcu,ck_epoch" | tee "$d/alloc.txt"
+  echo "== issue9 5/5: same-core vs other-core reclaim through the engine (producer on CPU 0)"
+  pinned="floor@pcpu=0,$single+pcpu=0+wcpu=0,$single+pcpu=0+wcpu=1,call_rcu@pcpu=0+wcpu=0,call_rcu@pcpu=0+wcpu=1"
+  [ "$single" = rcufree ] && pinned="floor@pcpu=0,rcufree@pcpu=0+wcpu=0,rcufree@pcpu=0+wcpu=1,call_rcu@pcpu=0+wcpu=0,call_rcu@pcpu=0+wcpu=1"
+  [ "${#modes[@]}" -gt 1 ] && pinned="$pinned,rcufree@reclaim=per_cpu+pcpu=0"
+  "$h" --threads 1 --objects "$objects" --rounds "$rounds" --no-latency \
+    --alloc glibc,jemalloc,mimalloc --out "$d/who_frees" --mechs "$pinned" | tee "$d/who_frees.txt"
+  echo "results in $d (flood.txt, lfht.txt, idle.txt, alloc.txt, who_frees.txt; raw records beside)"
+  exit 0
+fi
 
 if [ "$tuning" -eq 1 ]; then
   t=$out/tuning
