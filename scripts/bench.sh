@@ -115,6 +115,7 @@ if [ "$issue9" -eq 1 ]; then
   [ "${#modes[@]}" -gt 1 ] && pinned="$pinned,rcufree@reclaim=per_cpu+pcpu=0"
   "$h" --threads 1 --objects "$objects" --rounds "$rounds" --no-latency \
     --alloc glibc,jemalloc,mimalloc --out "$d/who_frees" --mechs "$pinned" | tee "$d/who_frees.txt"
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$d/env.txt"
   echo "results in $d (flood.txt, lfht.txt, idle.txt, alloc.txt, who_frees.txt; raw records beside)"
   exit 0
 fi
