@@ -309,6 +309,10 @@ void issue9_targets(const parent_options& p, table& tput, table& lat, report& re
         rep.line("  - fallback share %s %% (<= 1 %%): %s", spread(f, "%.2f").c_str(),
                  verdict(median(f) <= 1));
       }
+      if (find_field(rs.front(), "reclaim_threads") != nullptr)
+        rep.line("  - per-CPU reclaim threads started: %s; page allocations %s",
+                 spread(column(rs, "reclaim_threads"), "%.0f").c_str(),
+                 spread(column(rs, "page_allocs"), "%.0f").c_str());
       const auto pk = peak_pending(rs);
       rep.line("  - peak pending %s (<= 16,384): %s", spread(pk, "%.0f").c_str(),
                verdict(median(pk) <= 16384));
@@ -512,6 +516,8 @@ int parent_main(parent_options& p, run_options base) {
       if (p.idle && m != "rcufree" && m != "rcufree_c" && m != "call_rcu") continue;
       p.mechs.push_back(m);
     }
+    // The smoke test covers both reclaim modes once the engine has them (per_cpu is the default).
+    if (p.smoke && has_reclaim_mode<rcufree::config>) p.mechs.push_back("rcufree@reclaim=single");
   }
   if (!p.out.empty()) mkdir(p.out.c_str(), 0755);
   FILE* raw = p.out.empty() ? nullptr : std::fopen((p.out + "/raw.txt").c_str(), "w");

@@ -153,6 +153,7 @@ void put_engine_stats(record& r, const S& s, const S& base) {
   // The engine's own high-water mark of pending objects (issue 9), exact where the harness's
   // sampler (every peak_sample_us) can miss a short peak. Since the engine was built.
   if constexpr (requires { s.peak_pending; }) put(r, "engine_peak_pending", s.peak_pending);
+  if constexpr (requires { s.reclaim_threads; }) put(r, "reclaim_threads", s.reclaim_threads);
   if constexpr (requires { s.pages_cached_per_cpu; }) {
     std::uint64_t most = 0;
     for (auto n : s.pages_cached_per_cpu) most = std::max<std::uint64_t>(most, n);
