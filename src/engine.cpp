@@ -195,6 +195,19 @@ void engine::shrink() {
   core_->threads.shrink_and_wait();
 }
 
+std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
+  detail::engine_core& c = *core_;
+  require_sleepable(c, "reserve_pages");
+  std::size_t cached = 0;
+  for (std::size_t i = 0; i < c.slot_count; ++i) {
+    std::lock_guard<std::mutex> lock(c.rec.lock_of(i));
+    c.slots[i].pool.set_resting(pages_per_cpu);
+    c.rec.restock(i);
+    cached += c.slots[i].pool.size();
+  }
+  return cached;
+}
+
 stats engine::snapshot() const {
   const detail::engine_core& c = *core_;
   stats st;

@@ -9,10 +9,12 @@
 //
 // Invariants (promise 7: cached pages stay within CPUs x cached_pages_per_cpu):
 //   pushed - popped == pages in the ring == size() <= bound
-//   1 <= target() <= bound          (the producer fills up to target, never past bound)
-// Demand: take() that finds the ring empty counts a miss. retarget() doubles target when misses
-// happened since its last call (the slot ran dry between passes), and lowers it by one when no
-// page was taken for a whole decay period (pages sat unused). The kernel keeps a fixed five.
+//   resting <= target() <= bound    (the producer fills up to target, never past bound)
+// Demand: take() that finds the ring empty counts a miss. retarget() raises target to twice the
+// demand seen (pages taken plus pages lacked) when misses happened since its last call (the slot
+// ran dry between passes), and halves it (not below
+// resting = min(5, bound), the kernel's fixed cache) when no page was taken for a whole decay
+// period (pages sat unused).
 #pragma once
 
 #include <algorithm>
@@ -29,7 +31,10 @@ class page_pool {
  public:
   // bound 0 is allowed: every take() then fails and nothing is ever cached.
   explicit page_pool(std::size_t bound)
-      : ring_(bound + 1), bound_(bound), target_(static_cast<std::uint32_t>(bound)) {}
+      : ring_(bound + 1),
+        bound_(bound),
+        resting_(static_cast<std::uint32_t>(std::min(bound, kResting))),
+        target_(resting_) {}
 
   // --- consumer (busy-flag holder) ---
   void* take() noexcept {
@@ -59,17 +64,24 @@ class page_pool {
   }
   // Moves target with the demand seen since the last call. `now_ms` is the engine's coarse clock.
   // Returns true when the slot ran dry since the last call.
-  bool retarget(std::uint32_t now_ms, std::uint32_t decay_ms) noexcept {
+  bool retarget(std::uint32_t now_ms, std::uint32_t decay_ms,
+                std::uint32_t records_per_page) noexcept {
     const std::uint64_t misses = misses_.get(), taken = popped_.get() - dropped_.get();
     const bool ran_dry = misses != seen_misses_;
     auto t = static_cast<std::uint32_t>(target());
     if (ran_dry) {
-      t = static_cast<std::uint32_t>(std::min<std::size_t>(bound_, std::size_t{t} * 2));
+      // Each miss is one object that found no page: the pages the CPU used since the last call
+      // plus those it lacked is its demand over one pass interval. Keep twice that ready (at
+      // least twice the old target), so that the next interval does not run dry.
+      const std::uint64_t demand =
+          (taken - seen_taken_) + (misses - seen_misses_) / records_per_page;
+      t = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+          bound_, std::max<std::uint64_t>(2 * std::uint64_t{t}, 2 * demand)));
       last_demand_ms_ = now_ms;
     } else if (taken != seen_taken_) {
       last_demand_ms_ = now_ms;
-    } else if (t > 1 && now_ms - last_demand_ms_ >= decay_ms) {
-      --t;
+    } else if (t > resting_ && now_ms - last_demand_ms_ >= decay_ms) {
+      t = std::max(resting_, t / 2);
       last_demand_ms_ = now_ms;  // one step per decay period
     }
     seen_misses_ = misses;
@@ -77,11 +89,14 @@ class page_pool {
     target_.store(t, std::memory_order_relaxed);  // relaxed: see target()
     return ran_dry;
   }
-  // Forgets the demand history (after a shrink: start small again).
-  void reset_target(std::uint32_t t) noexcept {
-    target_.store(std::min<std::uint32_t>(t, static_cast<std::uint32_t>(bound_)),
-                  std::memory_order_relaxed);
+  // Sets the level a quiet CPU keeps (engine::reserve_pages), within the bound; raises the target
+  // to it.
+  void set_resting(std::size_t pages) noexcept {
+    resting_ = static_cast<std::uint32_t>(std::min(pages, bound_));
+    if (target() < resting_) target_.store(resting_, std::memory_order_relaxed);
   }
+  // Forgets the demand history (after a shrink: start small again).
+  void reset_target() noexcept { target_.store(resting_, std::memory_order_relaxed); }
 
   // --- anyone ---
   // Exact for the producer when no consumer runs; a close estimate otherwise.
@@ -95,8 +110,13 @@ class page_pool {
   std::uint64_t misses() const noexcept { return misses_.get(); }
 
  private:
+  // The target a quiet CPU settles at unless reserve_pages() said otherwise: the kernel's five
+  // pages (or the bound, if smaller).
+  static constexpr std::size_t kResting = 5;
+
   boost::lockfree::spsc_queue<void*> ring_;
   const std::size_t bound_;
+  std::uint32_t resting_;  // producer-private
   owned_counter popped_;   // consumer
   owned_counter misses_;   // consumer
   owned_counter dropped_;  // consumer

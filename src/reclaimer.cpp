@@ -201,7 +201,8 @@ bool reclaimer::flush_all(reclaim_batch* scratch) noexcept {
 bool reclaimer::restock(std::size_t i) noexcept {
   cpu_slot& s = core_.slots[i];
   const std::uint32_t now = core_.now_ms();
-  const bool ran_dry = s.pool.retarget(now, kPoolDecayMs);
+  const bool ran_dry = s.pool.retarget(
+      now, kPoolDecayMs, static_cast<std::uint32_t>(block::records_in(core_.cfg.page_size)));
   // relaxed: a back-off hint shared by the reclaimers.
   if (reached(now, refill_resume_ms.load(std::memory_order_relaxed))) refill(i);
   // Pages over a lowered target go back (consumer side: only if the flag is free right now).
@@ -243,7 +244,7 @@ bool reclaimer::drop_pages(std::size_t i) noexcept {
   cpu_slot& s = core_.slots[i];
   if (!s.enter_waiting(64)) return false;
   while (void* page = s.pool.drop()) core_.release_page(page);
-  s.pool.reset_target(1);
+  s.pool.reset_target();
   s.leave();
   return true;
 }

@@ -34,9 +34,14 @@ struct config {
   // (4096 - 40) / 8 = 507 pointers (a 40-byte header, then the pointers).
   std::size_t page_size = 4096;
 
-  // Empty pages each CPU keeps ready for the two-argument form. 0 is allowed: every object then
-  // takes the fallback list (slower reclaim, same guarantees).
-  std::size_t cached_pages_per_cpu = 5;
+  // The most empty pages one CPU may keep ready for the two-argument form (the hard per-CPU bound
+  // of promise 7). How many it actually keeps follows its demand: a quiet CPU keeps
+  // min(5, this) like the kernel; a CPU whose pages ran out between two reclaim passes keeps
+  // twice what it used, up to this bound; unused pages are halved away each quiet second. The
+  // bound covers one scheduler time slice of a flood (about 0.75-3 ms at 20-40 M objects/s is
+  // 30-120 pages: see docs/TUNING.md). 0 is allowed: every object then takes the fallback list
+  // (slower reclaim, same guarantees).
+  std::size_t cached_pages_per_cpu = 128;
 
   // Longest time a partly filled block, or a CPU's fallback list, waits before the worker takes it
   // and starts its grace period. Must be > 0. Full blocks never wait for this, nor does a fallback

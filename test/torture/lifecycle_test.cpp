@@ -125,6 +125,7 @@ TEST_CASE("an engine destroyed with a large backlog frees all of it in its destr
     lazy.pending_soft_cap_bytes = std::size_t{1} << 40;  // nor because of the backlog
     lazy.cached_pages_per_cpu = 256;  // room for all of it: no caller runs dry and wakes the worker
     auto eng = std::make_unique<rcufree::engine>(lazy);
+    eng->reserve_pages(256);  // filled now: a quiet CPU keeps only 5 otherwise
     std::vector<std::thread> threads;
     for (unsigned t = 0; t < 2; ++t) {
       threads.emplace_back([&, t] {
