@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <new>
 
 #include "engine_core.hpp"
@@ -105,6 +106,7 @@ void workers::request_and_wait(std::atomic<std::uint64_t>& requested,
 
 void workers::supervise() {
   t_owner = this;
+  pthread_setname_np(pthread_self(), "rcufree-sup");  // for top -H, gdb; 15 characters at most
   const config& cfg = core_.cfg;
   const auto tick = std::chrono::duration_cast<std::chrono::microseconds>(cfg.worker_tick);
   const auto short_cap = std::max(
@@ -275,6 +277,9 @@ void workers::cpu_main(std::size_t i) {
   CPU_SET(static_cast<int>(i), &one);
   (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
   request_short_slice();
+  char name[16];
+  std::snprintf(name, sizeof name, "rcufree-cpu%zu", i % 10000);
+  pthread_setname_np(pthread_self(), name);
 
   cpu_thread& t = cpu_[i];
   reclaimer& rec = core_.rec;
@@ -316,6 +321,7 @@ void workers::cpu_main(std::size_t i) {
     }
     core_.tick_clock();
     const bool expedite = core_.over_soft_cap();
+    if (expedite) core_.expedited_passes.add();
     pass_result r;
     {
       std::lock_guard<std::mutex> lock(rec.lock_of(i));

@@ -1,0 +1,285 @@
+// Per-CPU reclaim, page pools, shared grace periods, mixed kinds, idle cost (issue: per-CPU
+// reclaim). Real liburcu grace periods throughout.
+#include <rcufree/rcufree.hpp>
+#include <urcu/urcu-memb.h>
+
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "counted.hpp"
+#include "engine_core.hpp"
+
+using namespace std::chrono_literals;
+using rcufree_test::counted;
+
+namespace {
+
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+bool pin_to(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+}
+
+// Waits (without barrier(), whose flush runs on the supervisor) until every object is freed.
+bool wait_all_freed(rcufree::engine& eng, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (eng.snapshot().pending == 0) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
+// Records which CPU and which thread ran its destructor.
+struct where_freed {
+  static constexpr int kMaxCpus = 64;
+  std::atomic<std::uint64_t> on_cpu[kMaxCpus]{};
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  void record() {
+    const int cpu = sched_getcpu();
+    if (cpu >= 0 && cpu < kMaxCpus) on_cpu[cpu].fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(mu);
+    threads.insert(std::this_thread::get_id());
+  }
+};
+
+struct located {
+  explicit located(where_freed* w) : book(w) {}
+  ~located() { book->record(); }
+  where_freed* book;
+  rcu_head head{};
+};
+
+}  // namespace
+
+TEST_CASE("per-CPU reclaim frees each CPU's objects on a thread bound to that CPU") {
+  const auto cpus = allowed_cpus();
+  if (cpus.size() < 2) {
+    WARN("fewer than two CPUs allowed: not tested");
+    return;
+  }
+  rcufree::config cfg;
+  cfg.drain_interval = 5ms;
+  rcufree::engine eng(cfg);
+  where_freed book;
+  constexpr int kPerCpu = 20'000;
+  for (int k = 0; k < 2; ++k) {
+    std::thread producer([&] {
+      REQUIRE(pin_to(cpus[k]));
+      for (int i = 0; i < kPerCpu; ++i) eng.delete_rcu(new located(&book), &located::head);
+    });
+    producer.join();
+  }
+  REQUIRE(wait_all_freed(eng, 20s));
+  const auto st = eng.snapshot();
+  CHECK(st.reclaim_threads == 2);
+  for (int k = 0; k < 2; ++k) {
+    INFO("CPU " << cpus[k]);
+    CHECK(book.on_cpu[cpus[k]].load() == kPerCpu);  // every free on the CPU that queued it
+  }
+  CHECK(book.threads.size() == 2);
+}
+
+TEST_CASE("single-worker mode frees every CPU's objects on one thread") {
+  const auto cpus = allowed_cpus();
+  rcufree::config cfg;
+  cfg.drain_interval = 5ms;
+  cfg.reclaim_threads = rcufree::reclaim_mode::single;
+  rcufree::engine eng(cfg);
+  where_freed book;
+  for (std::size_t k = 0; k < std::min<std::size_t>(cpus.size(), 2); ++k) {
+    std::thread producer([&] {
+      REQUIRE(pin_to(cpus[k]));
+      for (int i = 0; i < 5'000; ++i) eng.delete_rcu(new located(&book), &located::head);
+    });
+    producer.join();
+  }
+  REQUIRE(wait_all_freed(eng, 20s));
+  CHECK(eng.snapshot().reclaim_threads == 0);
+  CHECK(book.threads.size() == 1);
+}
+
+TEST_CASE("each CPU's page pool stays within cached_pages_per_cpu on every path") {
+  const auto cpus = allowed_cpus();
+  rcufree::config cfg;
+  cfg.cached_pages_per_cpu = 4;
+  cfg.drain_interval = 2ms;
+  cfg.worker_tick = 200us;
+  rcufree::engine eng(cfg);
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> worst{0};
+  const auto check_now = [&] {
+    const auto st = eng.snapshot();
+    std::uint64_t w = 0;
+    for (auto n : st.pages_cached_per_cpu) w = std::max(w, n);
+    if (w > worst.load()) worst.store(w);
+  };
+  std::thread sampler([&] {
+    while (!done.load()) {
+      check_now();
+      std::this_thread::sleep_for(100us);
+    }
+  });
+  std::atomic<std::uint64_t> deaths{0};
+  std::thread producer([&] {
+    REQUIRE(pin_to(cpus[0]));
+    for (int round = 0; round < 20; ++round) {
+      for (int i = 0; i < 20'000; ++i) eng.delete_rcu(new counted(&deaths), &counted::head);
+      for (int i = 0; i < 2'000; ++i) eng.delete_rcu_mightsleep(new counted(&deaths));
+      eng.reclaim_local();  // its emptied pages go to this CPU's pool, within the bound
+      check_now();
+    }
+  });
+  producer.join();
+  eng.barrier();
+  check_now();
+  CHECK(eng.reserve_pages(1000) <= 4 * rcufree::engine_access::core(eng).slot_count);
+  check_now();
+  eng.shrink();
+  check_now();
+  done.store(true);
+  sampler.join();
+  INFO("most pages one CPU had cached: " << worst.load());
+  CHECK(worst.load() <= 4);
+  CHECK(deaths.load() == 20 * 22'000);
+}
+
+TEST_CASE("one grace period serves every waiter that arrives while it runs") {
+  rcufree::detail::grace_period gp(&urcu_memb_flavor);
+  std::atomic<int> phase{0};
+  std::thread reader([&] {
+    urcu_memb_register_thread();
+    urcu_memb_read_lock();
+    phase.store(1);
+    while (phase.load() != 2) std::this_thread::sleep_for(1ms);
+    urcu_memb_read_unlock();
+    urcu_memb_unregister_thread();
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  const std::uint64_t before = gp.count();
+  std::thread leader([&] { gp.synchronize(); });  // blocked by the reader
+  std::this_thread::sleep_for(30ms);
+  std::vector<std::thread> followers;
+  for (int i = 0; i < 4; ++i) followers.emplace_back([&] { gp.synchronize(); });
+  std::this_thread::sleep_for(30ms);
+  phase.store(2);
+  leader.join();
+  for (auto& f : followers) f.join();
+  reader.join();
+  // The leader's grace period, then one more that all four followers share (their cookies were
+  // taken while the first was running, so it does not cover them).
+  CHECK(gp.count() - before == 2);
+}
+
+namespace {
+template <int N>
+struct kind_n {
+  explicit kind_n(std::atomic<std::uint64_t>* d) : deaths(d) {}
+  ~kind_n() { deaths->fetch_add(1, std::memory_order_relaxed); }
+  std::atomic<std::uint64_t>* deaths;
+  rcu_head head{};
+};
+template <int... N>
+void queue_interleaved(rcufree::engine& eng, std::atomic<std::uint64_t>* deaths,
+                       std::integer_sequence<int, N...>) {
+  (eng.delete_rcu(new kind_n<N>(deaths), &kind_n<N>::head), ...);
+}
+}  // namespace
+
+TEST_CASE("eight interleaved delete_rcu types share one open block per CPU") {
+  rcufree::config cfg;
+  cfg.drain_interval = std::chrono::hours(1);  // nothing is freed before barrier()
+  cfg.worker_tick = std::chrono::hours(1);
+  rcufree::engine eng(cfg);
+  REQUIRE(pin_to(allowed_cpus()[0]));
+  eng.reserve_pages(128);
+  std::atomic<std::uint64_t> deaths{0};
+  constexpr int kRounds = 2'000;
+  for (int r = 0; r < kRounds; ++r) queue_interleaved(eng, &deaths, std::make_integer_sequence<int, 8>{});
+  const auto st = eng.snapshot();
+  // A kind change costs one marker record: at most two records per object, 507 per page.
+  const std::uint64_t pages_bound = (2 * 8 * kRounds + 506) / 507;
+  INFO("pages used " << st.pages_in_use << " for " << 8 * kRounds << " objects of 8 kinds");
+  CHECK(st.fallback_objects == 0);
+  CHECK(st.pages_in_use <= pages_bound);
+  eng.barrier();
+  CHECK(deaths.load() == 8 * kRounds);
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int c : allowed_cpus()) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all);
+}
+
+namespace {
+// Context switches of this process's rcufree threads (named rcufree-*), from /proc.
+std::uint64_t rcufree_thread_switches() {
+  std::uint64_t total = 0;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return 0;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string base = std::string("/proc/self/task/") + e->d_name;
+    std::ifstream comm(base + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind("rcufree-", 0) != 0) continue;
+    std::ifstream status(base + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.find("ctxt_switches:") != std::string::npos) {
+        total += std::stoull(line.substr(line.find(':') + 1));
+      }
+    }
+  }
+  closedir(dir);
+  return total;
+}
+}  // namespace
+
+TEST_CASE("an idle engine's threads together wake at most ten times a second") {
+  // The process-wide engine after a flood on every CPU, so that each CPU has a reclaim thread.
+  std::atomic<std::uint64_t> deaths{0};
+  for (int cpu : allowed_cpus()) {
+    std::thread producer([&] {
+      REQUIRE(pin_to(cpu));
+      for (int i = 0; i < 100'000; ++i) rcufree::delete_rcu(new counted(&deaths), &counted::head);
+    });
+    producer.join();
+  }
+  rcufree::barrier();
+  std::this_thread::sleep_for(1500ms);  // "after 1 s with nothing queued"
+  const std::uint64_t before = rcufree_thread_switches();
+  std::this_thread::sleep_for(3s);
+  const std::uint64_t wakes = rcufree_thread_switches() - before;
+  std::printf("idle rcufree threads: %llu wake-ups in 3 s, %llu reclaim threads\n",
+              static_cast<unsigned long long>(wakes),
+              static_cast<unsigned long long>(rcufree::default_engine().snapshot().reclaim_threads));
+  CHECK(rcufree::default_engine().snapshot().reclaim_threads >= 1);
+  CHECK(wakes <= 30);
+}
