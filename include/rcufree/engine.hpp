@@ -2,9 +2,11 @@
 //
 // An engine collects the objects that updaters unlink from RCU-protected structures and frees
 // them once every reader that might still see them has left its read-side critical section.
-// Pointers are gathered per CPU in page-sized blocks (508 per 4 KiB page), so freeing walks
-// arrays instead of a linked list; a background worker refills each CPU's cache of empty pages,
-// runs the grace periods (liburcu's, of the configured flavor) and frees ready blocks.
+// Pointers are gathered per CPU in page-sized blocks (507 records per 4 KiB page), so freeing
+// walks arrays instead of a linked list; a reclaim thread per CPU (bound to it, started when that
+// CPU first has work) refills the CPU's pool of empty pages, waits for the grace periods
+// (liburcu's, of the configured flavor, shared among all waiters) and frees ready blocks on the
+// core that queued them.
 //
 //   struct node { int key; rcu_head head; };
 //   rcufree::engine eng;                         // or rcufree::default_engine()
