@@ -59,7 +59,8 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
   cpu_slot& s = core_.slots[i];
   slot_state& st = state_[i];
   const grace_period& gp = core_.gp;
-  const bool all = scope == reclaim_scope::everything;
+  const bool flush = scope == reclaim_scope::everything;
+  const bool all = flush || scope == reclaim_scope::expedited;
   const std::uint32_t now = core_.now_ms();
   const auto drain_ms = static_cast<std::uint32_t>(core_.cfg.drain_interval.count());
   const auto tick_ms = static_cast<std::uint32_t>(
@@ -73,8 +74,9 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
   //    since the last pass left it with no open block.
   if (all || scope == reclaim_scope::periodic) {
     if (all || s.queued.get() != st.open_seen) {
-      // A flush must be exact, so it waits for the flag; a periodic pass comes back later.
-      if (s.enter_waiting(all ? UINT_MAX : 16)) {
+      // A flush must be exact, so it waits for the flag; other passes come back later (the
+      // holder may be stopped for good: a debugger, a signal handler that never returns).
+      if (s.enter_waiting(flush ? UINT_MAX : 16)) {
         bool left_open = false;
         if (const block* o = s.open) {
           if (all || now - std::min(now, o->opened_ms) + tick_ms >= drain_ms) {
@@ -171,7 +173,7 @@ pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
     core_.gp.wait_until(batch.cookie);  // shared with every other reclaimer waiting meanwhile
     r.freed = finish(i, batch);
   }
-  if (scope == reclaim_scope::periodic || scope == reclaim_scope::everything) {
+  if (scope == reclaim_scope::periodic || scope == reclaim_scope::expedited) {
     r.ran_dry = restock(i);
   }
   r.pending = pending_of(i) != 0;

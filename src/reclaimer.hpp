@@ -23,7 +23,8 @@ class engine_core;
 // What one pass takes from its slot.
 enum class reclaim_scope {
   periodic,       // closed blocks; the open block once aged; the fallback list once due
-  everything,     // flush (barrier, destruction) or over the soft cap: all of it, now
+  everything,     // flush (barrier, destruction): all of it, now, waiting for a held busy flag
+  expedited,      // over the soft cap: all of it, now, but a held busy flag is skipped
   caller_closed,  // a head-less caller helping: closed blocks only
   caller_all,     // reclaim_local(): closed blocks and the fallback list
 };

@@ -199,14 +199,17 @@ bool workers::poll(bool expedite, bool& pending) {
     }
     pending = true;
     if (per_cpu_ && ensure_thread(i)) {
-      // seq_cst: pairs with the CPU thread's seq_cst store of idle before its last look at the
-      // slot (Dekker): either it saw this work, or this load sees it idle and wakes it.
-      if (cpu_[i].idle.load(std::memory_order_seq_cst)) wake_cpu_thread(i);
+      // (D2) seq_cst fence between the look at the slot (above) and the load of idle: pairs with
+      // (D1) (Dekker): either the CPU thread saw this work before it slept, or this load sees it
+      // idle and wakes it. (Were a wake missed, the next look, at most 8 ticks later while
+      // anything is pending, would find it.)
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (cpu_[i].idle.load(std::memory_order_relaxed)) wake_cpu_thread(i);
       continue;
     }
     std::lock_guard<std::mutex> lock(rec.lock_of(i));
     const pass_result r =
-        rec.pass(i, expedite ? reclaim_scope::everything : reclaim_scope::periodic);
+        rec.pass(i, expedite ? reclaim_scope::expedited : reclaim_scope::periodic);
     found = found || r.found;
     next_due_ms_ = std::min(next_due_ms_, r.next_due_ms);
   }
@@ -301,12 +304,13 @@ void workers::cpu_main(std::size_t i) {
         return t.wake || t.stop || paused_.load(std::memory_order_relaxed);
       };
       if (idle && !woken()) {
-        // seq_cst store, then the look at the slot: pairs with the supervisor's seq_cst load in
-        // poll() (Dekker): work queued before the store is seen here; later work is seen by the
-        // supervisor, which then finds this thread idle and wakes it.
-        t.idle.store(true, std::memory_order_seq_cst);
+        // (D1) the idle store, a seq_cst fence, then the look at the slot: pairs with (D2) in
+        // poll() (Dekker): work queued before is seen here; the supervisor finds this thread
+        // idle when it sees later work, and wakes it.
+        t.idle.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
         if (rec.pending_of(i) == 0) t.cv.wait(lock, woken);
-        t.idle.store(false, std::memory_order_relaxed);  // relaxed: only the Dekker store matters
+        t.idle.store(false, std::memory_order_relaxed);  // relaxed: a stale true costs one wake
       } else if (!woken() && sleep.count() > 0) {
         t.cv.wait_for(lock, sleep, woken);
       }
@@ -325,7 +329,7 @@ void workers::cpu_main(std::size_t i) {
     pass_result r;
     {
       std::lock_guard<std::mutex> lock(rec.lock_of(i));
-      r = rec.pass(i, expedite ? reclaim_scope::everything : reclaim_scope::periodic);
+      r = rec.pass(i, expedite ? reclaim_scope::expedited : reclaim_scope::periodic);
     }
     idle = false;
     const std::uint32_t now = core_.now_ms();
