@@ -476,8 +476,9 @@ int parent_main(const parent_options& p, const options& base) {
       line(
           "| mechanism | writes/s M | this / call_rcu: writes/s | reads/s M | fallback % | peak "
           "pending | peak RSS MiB | RSS - call_rcu MiB | CPU ns/write: writers + readers + "
-          "other threads | CPU ns/write (getrusage, all) | GPs | barrier ms |");
-      line("|---|---|---|---|---|---|---|---|---|---|---|---|");
+          "other threads | CPU ns/write (getrusage, all) | GPs | barrier ms | per-CPU reclaim "
+          "threads |");
+      line("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
       const auto& cr = row["call_rcu"];
       for (const auto& m : p.mechs) {
         const auto& rs = row[m];
@@ -499,7 +500,7 @@ int parent_main(const parent_options& p, const options& base) {
         });
         std::snprintf(buf, sizeof buf,
                       "| %s | %s | %s | %s | %s | %s | %s | %s | %.0f + %.0f + %.0f | %s | %.0f | "
-                      "%.1f |",
+                      "%.1f | %s |",
                       m.c_str(), spread(ws, "%.3f").c_str(), spread(ratio, "%.2fx").c_str(),
                       spread(rd, "%.2f").c_str(), fb.empty() ? "-" : spread(fb, "%.2f").c_str(),
                       spread(pk, "%.0f").c_str(), spread(rss, "%.1f").c_str(),
@@ -508,7 +509,10 @@ int parent_main(const parent_options& p, const options& base) {
                       bench::median(column(rs, "cpu_readers_ns_write")),
                       bench::median(column(rs, "cpu_other_ns_write")),
                       spread(column(rs, "cpu_rusage_ns_write"), "%.0f").c_str(),
-                      bench::median(column(rs, "gp")), bench::median(column(rs, "barrier_ms")));
+                      bench::median(column(rs, "gp")), bench::median(column(rs, "barrier_ms")),
+                      bench::find_field(rs.front(), "reclaim_threads") == nullptr
+                          ? "-"
+                          : spread(column(rs, "reclaim_threads"), "%.0f").c_str());
         line(buf);
       }
       for (const auto& m : p.mechs) {
