@@ -21,6 +21,8 @@
 // A scope set on one thread says nothing about others.
 #pragma once
 
+#include <rcufree/export.hpp>
+
 #include <stdexcept>
 
 namespace rcufree {
@@ -28,7 +30,7 @@ namespace rcufree {
 namespace detail {
 // Per-thread nesting depth. Plain __thread with the initial-exec model: no TLS wrapper call, and
 // no lazy TLS allocation on a thread's first access (which could call malloc).
-extern __thread unsigned atomic_depth __attribute__((tls_model("initial-exec")));
+extern RCUFREE_API __thread unsigned atomic_depth __attribute__((tls_model("initial-exec")));
 }  // namespace detail
 
 class atomic_scope {
@@ -53,12 +55,12 @@ enum class misuse_action {
   throw_error,  // throw rcufree::misuse_error with the same text; the object stays the caller's
 };
 
-class misuse_error : public std::logic_error {
+class RCUFREE_API misuse_error : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
 
 // Process-wide. Returns the previous action. Safe to call at any time from any thread.
-misuse_action set_misuse_action(misuse_action action) noexcept;
+RCUFREE_API misuse_action set_misuse_action(misuse_action action) noexcept;
 
 }  // namespace rcufree

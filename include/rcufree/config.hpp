@@ -11,6 +11,8 @@
 // field; nothing is allocated or started when it does.
 #pragma once
 
+#include <rcufree/export.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -25,7 +27,7 @@ enum class reclaim_mode {
   single,   // one thread frees for every CPU
 };
 
-struct config {
+struct RCUFREE_API config {
   // The liburcu flavor whose grace periods objects wait for. nullptr: urcu-memb
   // (&urcu_memb_flavor). Readers must use the same flavor's rcu_read_lock/rcu_read_unlock.
   const rcu_flavor_struct* flavor = nullptr;

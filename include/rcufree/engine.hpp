@@ -22,6 +22,7 @@
 #pragma once
 
 #include <rcufree/config.hpp>
+#include <rcufree/export.hpp>
 #include <rcufree/stats.hpp>
 #include <urcu/call-rcu.h>  // struct rcu_head
 
@@ -42,8 +43,8 @@ struct reclaim_kind {
   const char* name;  // for diagnostics
 };
 
-void free_batch(void* const* objects, std::size_t count) noexcept;  // std::free each
-inline constexpr reclaim_kind free_kind{&free_batch, "free"};
+RCUFREE_API void free_batch(void* const* objects, std::size_t count) noexcept;  // std::free each
+RCUFREE_API inline constexpr reclaim_kind free_kind{&free_batch, "free"};
 
 template <class T>
 void delete_batch(void* const* objects, std::size_t count) noexcept {
@@ -56,7 +57,7 @@ class engine_core;
 
 }  // namespace detail
 
-class engine {
+class RCUFREE_API engine {
  public:
   // Sleepable context only: allocates the per-CPU slots and page caches and starts the worker
   // thread. Throws std::invalid_argument on a bad config, std::system_error if the thread cannot
@@ -146,6 +147,6 @@ class engine {
 // first call from an atomic context never allocates; at process exit everything it still holds is
 // freed. Never destroyed: calls after exit handlers have run are still safe, but objects queued
 // then are not freed.
-engine& default_engine() noexcept;
+RCUFREE_API engine& default_engine() noexcept;
 
 }  // namespace rcufree

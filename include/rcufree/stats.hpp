@@ -5,13 +5,15 @@
 // lag by the few objects in flight while it is taken). Taking one never blocks the engine.
 #pragma once
 
+#include <rcufree/export.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace rcufree {
 
-struct stats {
+struct RCUFREE_API stats {
   std::uint64_t queued = 0;               // objects handed to the engine (all entry points)
   std::uint64_t freed = 0;                // objects whose free has run
   std::uint64_t pending = 0;              // queued - freed

@@ -20,7 +20,7 @@
 
 namespace rcufree {
 
-class stats_sampler {
+class RCUFREE_API stats_sampler {
  public:
   // Sleepable context. Throws std::system_error if the file cannot be opened.
   stats_sampler(const engine& eng, const std::string& path, std::chrono::microseconds period);
