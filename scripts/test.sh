@@ -4,7 +4,9 @@
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same labels
 #   3. ThreadSanitizer build: the same labels
 #   4. valgrind memcheck on the million-op stress test: no leak, no error
-# Options: --quick runs stage 1 only. RCUFREE_TORTURE_SECONDS=N lengthens the torture tests.
+# --quick instead builds without debug info or benchmarks (build/quick) and runs the unit, atomic
+# and torture labels with one second per torture case: a few minutes, for every change.
+# RCUFREE_TORTURE_SECONDS=N lengthens the torture cases (both tiers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
@@ -25,23 +27,32 @@ build() {  # build DIR cmake-args...
     { grep -E -A5 'error|Error' "$dir/build.log" | head -60; echo "build of $dir failed"; exit 1; }
 }
 
+if [ "$quick" -eq 1 ]; then
+  stage "quick 1/2 build (-O2 without debug info, -Werror, debug checks, no benchmarks)"
+  build build/quick -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+    "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" "-DRCUFREE_TEST_DIRS=atomic;torture"
+  stage "quick 2/2 unit, atomic, torture (${RCUFREE_TORTURE_SECONDS:-1} s per torture case)"
+  RCUFREE_TORTURE_SECONDS=${RCUFREE_TORTURE_SECONDS:-1} \
+    ctest --test-dir build/quick -j"$jobs" --output-on-failure -L "unit|atomic|torture" --timeout 120
+  stage "quick tier passed"
+  exit 0
+fi
+
 stage "1/4 build and test (RelWithDebInfo, -Werror, debug checks)"
 build build/ci -DRCUFREE_BUILD_BENCH=ON
 ctest --test-dir build/ci -j"$jobs" --output-on-failure --timeout 600
 
-if [ "$quick" -eq 0 ]; then
-  stage "2/4 AddressSanitizer + UndefinedBehaviorSanitizer"
-  build build/asan -DRCUFREE_SANITIZE=address -DRCUFREE_BUILD_EXAMPLES=OFF
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    ctest --test-dir build/asan -j"$jobs" --output-on-failure -L sanitizer --timeout 600
+stage "2/4 AddressSanitizer + UndefinedBehaviorSanitizer"
+build build/asan -DRCUFREE_SANITIZE=address -DRCUFREE_BUILD_EXAMPLES=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan -j"$jobs" --output-on-failure -L sanitizer --timeout 600
 
-  stage "3/4 ThreadSanitizer"
-  build build/tsan -DRCUFREE_SANITIZE=thread -DRCUFREE_BUILD_EXAMPLES=OFF
-  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 die_after_fork=0 suppressions=$PWD/test/tsan.supp" \
-    ctest --test-dir build/tsan -j"$jobs" --output-on-failure -L sanitizer --timeout 900
+stage "3/4 ThreadSanitizer"
+build build/tsan -DRCUFREE_SANITIZE=thread -DRCUFREE_BUILD_EXAMPLES=OFF
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 die_after_fork=0 suppressions=$PWD/test/tsan.supp" \
+  ctest --test-dir build/tsan -j"$jobs" --output-on-failure -L sanitizer --timeout 900
 
-  stage "4/4 valgrind memcheck on the million-op stress test"
-  valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-    --show-leak-kinds=definite,indirect -q build/ci/test/stress/million_ops_test
-fi
+stage "4/4 valgrind memcheck on the million-op stress test"
+valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+  --show-leak-kinds=definite,indirect -q build/ci/test/stress/million_ops_test
 stage "all stages passed"
