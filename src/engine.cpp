@@ -68,18 +68,18 @@ void engine_core::shutdown() {
   std::lock_guard<std::mutex> lock(inline_mu_);
   // release: pairs with the acquire in the head-less path; from now on it frees inline.
   shut_down.store(true, std::memory_order_release);
-  run_everything_here();
+  run_everything_here(reclaim_scope::final_drain);
 }
 
 void engine_core::flush_inline() {
   std::lock_guard<std::mutex> lock(inline_mu_);
-  run_everything_here();
+  run_everything_here(reclaim_scope::everything);
 }
 
-void engine_core::run_everything_here() {
+void engine_core::run_everything_here(reclaim_scope scope) {
   // Anything that raced in after the threads' last pass is freed here, on this thread.
   tick_clock();
-  while (pending_objects() != 0 && rec.flush_all(inline_batches_.data())) {
+  while (pending_objects() != 0 && rec.flush_all(inline_batches_.data(), scope)) {
   }
   for (std::size_t i = 0; i < slot_count; ++i) {
     std::lock_guard<std::mutex> lock(rec.lock_of(i));
@@ -133,11 +133,9 @@ void engine_core::release_page(void* page) noexcept {
 }
 
 std::uint64_t engine_core::pending_objects() const noexcept {
-  // Freed first: every free follows its queueing, so what is read later is >= it.
-  std::uint64_t out = 0, in = 0;
-  for (std::size_t i = 0; i < slot_count; ++i) out += rec.freed_from(i);
-  for (std::size_t i = 0; i < slot_count; ++i) in += slots[i].handed_over();
-  return in > out ? in - out : 0;
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < slot_count; ++i) n += rec.pending_of(i);
+  return n;
 }
 
 bool debug_checks_enabled() noexcept {
@@ -230,7 +228,9 @@ stats engine::snapshot() const {
     st.pages_in_use_per_cpu[i] = opened > retired ? opened - retired : 0;
     st.pages_in_use += st.pages_in_use_per_cpu[i];
   }
-  st.pending = st.queued > st.freed ? st.queued - st.freed : 0;
+  st.fork_abandoned = c.rec.abandoned();
+  const std::uint64_t gone = st.freed + st.fork_abandoned;
+  st.pending = st.queued > gone ? st.queued - gone : 0;
   st.peak_pending = std::max(c.rec.peak_pending(), st.pending);
   st.page_allocs = c.page_allocs.get();
   st.page_alloc_failures = c.page_alloc_failures.get();

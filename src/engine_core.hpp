@@ -102,7 +102,8 @@ class engine_core {
   std::atomic<std::uint32_t> magic{kAlive};
 
  private:
-  void run_everything_here();  // the final passes on the calling thread, once threads stopped
+  // Flushes on the calling thread until nothing is taken, then gives every pooled page back.
+  void run_everything_here(reclaim_scope scope);
 
   std::atomic<std::uint32_t> now_ms_{0};
   std::chrono::steady_clock::time_point epoch_;

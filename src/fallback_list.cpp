@@ -44,25 +44,24 @@ const fallback_kind* fallback_kind_for(const reclaim_kind& kind, std::size_t hea
   return &g_entries[i].value;
 }
 
-void fallback_list::push(void* object, rcu_head* head, const fallback_kind* fk) noexcept {
+rcu_head* fallback_list::publish(void* object, rcu_head* head, const fallback_kind* fk) noexcept {
   (void)object;  // recovered from head - fk->head_offset when freed
-  // Plain store: published by push's release exchange.
+  // Plain store: published by the release exchange (S1) in stack::publish.
   std::memcpy(&head->func, &fk, sizeof fk);
-  stack_.push(head);
+  return stack_.publish(head);
 }
 
-std::size_t fallback_list::free_chain(rcu_head* chain, debug_registry* debug) noexcept {
-  std::size_t n = 0;
-  while (chain != nullptr) {
-    rcu_head* next = wait_free_stack<rcu_head, head_link>::next(chain);
-    const fallback_kind* fk;
-    std::memcpy(&fk, &chain->func, sizeof fk);
-    void* object = reinterpret_cast<char*>(chain) - fk->head_offset;
-    if (debug != nullptr) debug->on_free(object);
-    fk->kind->free_batch(&object, 1);
-    chain = next;
-    ++n;
-  }
+void fallback_list::free_one(rcu_head* head, debug_registry* debug) noexcept {
+  const fallback_kind* fk;
+  std::memcpy(&fk, &head->func, sizeof fk);
+  void* object = reinterpret_cast<char*>(head) - fk->head_offset;
+  if (debug != nullptr) debug->on_free(object);
+  fk->kind->free_batch(&object, 1);
+}
+
+std::uint64_t fallback_list::length(rcu_head* chain) noexcept {
+  std::uint64_t n = 0;
+  for (; chain != nullptr; chain = stack::try_next(chain)) ++n;
   return n;
 }
 

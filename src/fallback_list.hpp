@@ -6,13 +6,12 @@
 // fallback_kind that says how to free the object and where the head sits inside it.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <rcufree/engine.hpp>
 
 #include "debug_registry.hpp"
 #include "wait_free_stack.hpp"
-
-#include <atomic>
-#include <cstddef>
 
 namespace rcufree::detail {
 
@@ -42,17 +41,39 @@ struct head_link {
 
 class fallback_list {
  public:
+  using stack = wait_free_stack<rcu_head, head_link>;
+
   // Wait-free, atomic-safe.
-  void push(void* object, rcu_head* head, const fallback_kind* fk) noexcept;
+  void push(void* object, rcu_head* head, const fallback_kind* fk) noexcept {
+    stack::link(head, publish(object, head, fk));
+  }
+  // push's two steps (wait_free_stack::publish/link), apart for tests.
+  rcu_head* publish(void* object, rcu_head* head, const fallback_kind* fk) noexcept;
   // Takes every object (sleepable consumers only walk the result).
   rcu_head* take_all() noexcept { return stack_.take_all(); }
   bool empty() const noexcept { return stack_.empty(); }
-  // Frees a taken chain; returns how many objects it freed. Sleepable. `debug` (RCUFREE_DEBUG
-  // builds, else null) is told of each free.
-  static std::size_t free_chain(rcu_head* chain, debug_registry* debug) noexcept;
+  // Frees a taken chain in order, stopping at a node whose link `next(node)` cannot give yet
+  // (it returns stack::link_pending()): that node is returned, not freed (its pusher will still
+  // write its head), else nullptr. Adds the objects freed to `freed`. Sleepable. `debug`
+  // (RCUFREE_DEBUG builds, else null) is told of each free.
+  template <class Next>
+  static rcu_head* free_chain(rcu_head* chain, debug_registry* debug, std::uint64_t& freed,
+                              Next&& next) noexcept {
+    while (chain != nullptr) {
+      rcu_head* following = next(chain);
+      if (following == stack::link_pending()) return chain;
+      free_one(chain, debug);
+      ++freed;
+      chain = following;
+    }
+    return nullptr;
+  }
+  // Number of nodes of a chain whose links are all stored.
+  static std::uint64_t length(rcu_head* chain) noexcept;
 
  private:
-  wait_free_stack<rcu_head, head_link> stack_;
+  static void free_one(rcu_head* head, debug_registry* debug) noexcept;
+  stack stack_;
 };
 
 }  // namespace rcufree::detail

@@ -70,12 +70,8 @@ void engine_core::parent_after_fork() {
 
 void engine_core::child_after_fork() {
   gp.reset_in_child();
-  rec.reset_in_child();
+  rec.adopt_in_child();  // before any thread starts: clears busy flags, cuts unfinished lists
   new (&inline_mu_) std::mutex();
-  for (std::size_t i = 0; i < slot_count; ++i) {
-    // relaxed: single-threaded here; the new threads are started (a synchronizing operation) after.
-    slots[i].busy.store(false, std::memory_order_relaxed);
-  }
   threads.child_after_fork();
   if (pressure_) {
     (void)pressure_.release();  // its thread does not exist here: leak the handle, start anew

@@ -2,10 +2,13 @@
 #include "reclaimer.hpp"
 
 #include <algorithm>
-#include <climits>
+#include <chrono>
+#include <cstdio>
 #include <new>
+#include <thread>
 
 #include "engine_core.hpp"
+#include "patience.hpp"
 
 namespace rcufree::detail {
 namespace {
@@ -27,14 +30,103 @@ bool reached(std::uint32_t now, std::uint32_t when) noexcept {
 
 thread_local const engine_core* t_running_deleters = nullptr;
 
+patience::kind patience_for(const reclaim_batch& batch) noexcept {
+  if (batch.teardown_gave_up) return patience::kind::brief;
+  switch (batch.scope) {
+    case reclaim_scope::everything:
+      return patience::kind::barrier;
+    case reclaim_scope::final_drain:
+      return patience::kind::teardown;
+    default:
+      return patience::kind::brief;
+  }
+}
+
 }  // namespace
 
 bool reclaimer::running_deleters_of(const engine_core* core) noexcept {
   return t_running_deleters == core;
 }
 
-void reclaimer::reset_in_child() noexcept {
-  for (std::size_t i = 0; i < core_.slot_count; ++i) new (&state_[i].mu) std::mutex();
+std::uint64_t reclaimer::abandoned() const noexcept {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < core_.slot_count; ++i) n += state_[i].abandoned.get();
+  return n;
+}
+
+namespace {
+// fork child: ends `chain` at its first link that was never stored (its pusher is not in this
+// process); the node there is whole, only its link is missing. Returns the chain's last node.
+template <class Stack, class Node>
+Node* cut_at_missing_link(Node* chain) noexcept {
+  Node* last = nullptr;
+  for (Node* n = chain; n != nullptr;) {
+    last = n;
+    Node* next = Stack::try_next(n);
+    if (next == Stack::link_pending()) {
+      Stack::cut_after(n);
+      break;
+    }
+    n = next;
+  }
+  return last;
+}
+}  // namespace
+
+std::uint64_t reclaimer::adopt_in_child() noexcept {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    cpu_slot& s = core_.slots[i];
+    slot_state& st = state_[i];
+    new (&st.mu) std::mutex();
+    // relaxed: single-threaded here.
+    if (s.busy.load(std::memory_order_relaxed)) {
+      // Its holder was between steps: count and records, or the open block itself, may be half
+      // written. Not trusted: abandoned (its page too).
+      s.open = nullptr;
+      s.busy.store(false, std::memory_order_relaxed);
+    }
+    std::uint64_t kept = s.open != nullptr ? s.open->objects : 0;
+    // Closed blocks: the stalled chain, then the list, each cut at a missing link, joined.
+    block* head = st.closed_stalled;
+    block* tail = cut_at_missing_link<block_stack>(head);
+    block* taken = s.closed.take_all();
+    cut_at_missing_link<block_stack>(taken);
+    if (tail != nullptr) {
+      tail->next.store(taken, std::memory_order_relaxed);  // relaxed: single-threaded here
+    } else {
+      head = taken;
+    }
+    st.closed_stalled = head;  // all links stored now: the next pass walks it through
+    for (block* b = head; b != nullptr; b = block_stack::try_next(b)) kept += b->objects;
+    // Fallback objects likewise.
+    rcu_head* fhead = st.fallback_stalled;
+    rcu_head* ftail = cut_at_missing_link<fallback_list::stack>(fhead);
+    rcu_head* ftaken = s.fallback.take_all();
+    cut_at_missing_link<fallback_list::stack>(ftaken);
+    if (ftail != nullptr) {
+      fallback_list::stack::link(ftail, ftaken);
+    } else {
+      fhead = ftaken;
+    }
+    st.fallback_stalled = fhead;
+    kept += fallback_list::length(fhead);
+    // What the counters say is pending but no list holds any more (also the work a parent
+    // thread had taken for itself, as in reclaim_local(), at the fork) is abandoned.
+    const std::uint64_t pending = pending_of(i);
+    if (pending > kept) {
+      st.abandoned.add(pending - kept);
+      total += pending - kept;
+    }
+  }
+  if (total != 0) {
+    std::fprintf(stderr,
+                 "rcufree: in this fork child, %llu objects that other threads of the parent were "
+                 "queueing or freeing at the fork are not freed (their state may be half "
+                 "written); the parent frees its own copies\n",
+                 static_cast<unsigned long long>(total));
+  }
+  return total;
 }
 
 reclaimer::reclaimer(engine_core& core)
@@ -42,7 +134,7 @@ reclaimer::reclaimer(engine_core& core)
 
 std::uint64_t reclaimer::pending_of(std::size_t i) const noexcept {
   // Freed first: every free follows its queueing, so handed_over read later is >= it.
-  const std::uint64_t out = state_[i].freed.get();
+  const std::uint64_t out = state_[i].freed.get() + state_[i].abandoned.get();
   const std::uint64_t in = core_.slots[i].handed_over();
   return in > out ? in - out : 0;
 }
@@ -59,13 +151,15 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
   cpu_slot& s = core_.slots[i];
   slot_state& st = state_[i];
   const grace_period& gp = core_.gp;
-  const bool flush = scope == reclaim_scope::everything;
-  const bool all = flush || scope == reclaim_scope::expedited;
+  const bool all = scope == reclaim_scope::everything || scope == reclaim_scope::final_drain ||
+                   scope == reclaim_scope::expedited;
   const std::uint32_t now = core_.now_ms();
   const auto drain_ms = static_cast<std::uint32_t>(core_.cfg.drain_interval.count());
   const auto tick_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(core_.cfg.worker_tick).count());
   reclaim_batch batch;
+  batch.scope = scope;
+  batch.teardown_gave_up = st.left_behind;
   st.next_due_ms = kNever;
   report_pending(i, pending_of(i));
 
@@ -76,7 +170,11 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
     if (all || s.queued.get() != st.open_seen) {
       // A flush must be exact, so it waits for the flag; other passes come back later (the
       // holder may be stopped for good: a debugger, a signal handler that never returns).
-      if (s.enter_waiting(flush ? UINT_MAX : 16)) {
+      patience wait(patience_for(batch), i, "its busy flag");
+      bool entered = s.try_enter();
+      while (!entered && wait.again()) entered = s.try_enter();
+      if (!entered && scope == reclaim_scope::final_drain) st.left_behind = true;
+      if (entered) {
         bool left_open = false;
         if (const block* o = s.open) {
           if (all || now - std::min(now, o->opened_ms) + tick_ms >= drain_ms) {
@@ -94,23 +192,26 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
 
   // 2. Closed blocks, after the busy section: blocks are closed only under the busy flag, so
   //    this catches every close that happened before (barrier exactness).
+  //    Where an earlier pass stopped at an unstored link, it resumes there first, and takes the
+  //    list again only once that chain is done (one stalled chain per slot at most).
   std::uint32_t oldest = 0;
-  for (block* b = s.closed.take_all(); b != nullptr;) {
-    block* next = block_stack::next(b);
-    oldest = std::max(oldest, now - std::min(now, b->opened_ms));
-    if (gp.expired(b->cookie)) {
-      expired_on_arrival.add();
-    } else {
-      batch.cookie = std::max(batch.cookie, b->cookie);
-    }
-    link_front(batch.blocks, b);
-    b = next;
+  if (st.closed_stalled != nullptr) {
+    st.closed_stalled = collect_blocks(i, st.closed_stalled, batch, now, oldest);
+  }
+  if (st.closed_stalled == nullptr) {
+    st.closed_stalled = collect_blocks(i, s.closed.take_all(), batch, now, oldest);
   }
 
   // 3. The fallback list: taken once it has waited drain_interval, like an open block, or at
   //    once when it holds a page's worth of objects (the flood rule), for a flush, or for
   //    reclaim_local(). Its cookie is taken after the list: every unlink before a push is covered.
-  if (scope != reclaim_scope::caller_closed && !s.fallback.empty()) {
+  //    A chain an earlier pass left at an unstored link goes first; a new list is taken only
+  //    when there is none, or for a flush (which waits for every link).
+  const bool flush = scope == reclaim_scope::everything || scope == reclaim_scope::final_drain;
+  batch.resumed = st.fallback_stalled;
+  st.fallback_stalled = nullptr;
+  if (scope != reclaim_scope::caller_closed && (batch.resumed == nullptr || flush) &&
+      !s.fallback.empty()) {
     const std::uint64_t queued_fb = s.fallback_queued.get();
     if (st.fallback_since == kNever) st.fallback_since = now;
     const bool due = all || scope == reclaim_scope::caller_all ||
@@ -155,9 +256,25 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
     b = next;
   }
   batch.blocks = nullptr;
-  if (batch.fallback != nullptr) {
-    n += fallback_list::free_chain(batch.fallback, core_.debug.get());
-    batch.fallback = nullptr;
+  // Fallback objects, the resumed chain first. A link its pusher has not stored yet stops the
+  // walk (after the scope's patience): the rest waits in fallback_stalled for the next pass.
+  const auto next = [&](rcu_head* h) {
+    patience wait(patience_for(batch), i, "a fallback-list link it has not stored yet");
+    rcu_head* following;
+    while ((following = fallback_list::stack::try_next(h)) ==
+               fallback_list::stack::link_pending() &&
+           wait.again()) {
+    }
+    return following;
+  };
+  for (rcu_head** chain : {&batch.resumed, &batch.fallback}) {
+    if (*chain == nullptr) continue;
+    rcu_head* stalled = fallback_list::free_chain(*chain, core_.debug.get(), n, next);
+    *chain = nullptr;
+    if (stalled == nullptr) continue;
+    if (batch.scope == reclaim_scope::final_drain) st.left_behind = true;
+    // Only a teardown can stop in both chains of one pass; it leaves the second one behind.
+    if (st.fallback_stalled == nullptr) st.fallback_stalled = stalled;
   }
   t_running_deleters = outer;
   st.freed.add(n);
@@ -181,12 +298,36 @@ pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
   return r;
 }
 
-bool reclaimer::flush_all(reclaim_batch* scratch) noexcept {
+block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& batch,
+                                 std::uint32_t now, std::uint32_t& oldest) noexcept {
+  while (chain != nullptr) {
+    patience wait(patience_for(batch), i, "a closed-list link it has not stored yet");
+    block* next;
+    while ((next = block_stack::try_next(chain)) == block_stack::link_pending()) {
+      // Its pusher will still write chain->next: the block must stay as it is until then.
+      if (!wait.again()) {
+        if (batch.scope == reclaim_scope::final_drain) state_[i].left_behind = true;
+        return chain;
+      }
+    }
+    oldest = std::max(oldest, now - std::min(now, chain->opened_ms));
+    if (core_.gp.expired(chain->cookie)) {
+      expired_on_arrival.add();
+    } else {
+      batch.cookie = std::max(batch.cookie, chain->cookie);
+    }
+    link_front(batch.blocks, chain);
+    chain = next;
+  }
+  return nullptr;
+}
+
+bool reclaimer::flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept {
   std::uint64_t cookie = 0;
   bool any = false;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     std::lock_guard<std::mutex> lock(state_[i].mu);
-    scratch[i] = take(i, reclaim_scope::everything);
+    scratch[i] = take(i, scope);
     cookie = std::max(cookie, scratch[i].cookie);
     any = any || !scratch[i].empty();
   }

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "counter.hpp"
+#include "patience.hpp"
 #include "percpu.hpp"
 
 namespace rcufree::detail {
@@ -23,7 +24,10 @@ class engine_core;
 // What one pass takes from its slot.
 enum class reclaim_scope {
   periodic,       // closed blocks; the open block once aged; the fallback list once due
-  everything,     // flush (barrier, destruction): all of it, now, waiting for a held busy flag
+  everything,     // barrier's flush: all of it, now; waits for a held busy flag (exactness),
+                  // saying so on stderr once it has waited a second
+  final_drain,    // destruction, process exit: as everything, but waits at most 2 s for a held
+                  // busy flag, then says what it leaves behind and goes on
   expedited,      // over the soft cap: all of it, now, but a held busy flag is skipped
   caller_closed,  // a head-less caller helping: closed blocks only
   caller_all,     // reclaim_local(): closed blocks and the fallback list
@@ -33,8 +37,14 @@ enum class reclaim_scope {
 struct reclaim_batch {
   block* blocks = nullptr;       // chained through block::next
   rcu_head* fallback = nullptr;  // a taken fallback list
+  rcu_head* resumed = nullptr;   // the rest of a fallback chain an earlier pass left at a
+                                 // link its pusher had not stored (past its grace period)
   std::uint64_t cookie = 0;      // the largest cookie of all of it (0: none needs a grace period)
-  bool empty() const noexcept { return blocks == nullptr && fallback == nullptr; }
+  reclaim_scope scope = reclaim_scope::periodic;
+  bool teardown_gave_up = false;  // a teardown stopped waiting for this slot already
+  bool empty() const noexcept {
+    return blocks == nullptr && fallback == nullptr && resumed == nullptr;
+  }
 };
 
 struct pass_result {
@@ -67,7 +77,7 @@ class reclaimer {
   // Takes each reclaim lock in turn; a pass another thread runs holds its lock until its frees
   // are done, so this also waits for those. `scratch` has slot_count entries (no allocation).
   // Returns true if anything was taken.
-  bool flush_all(reclaim_batch* scratch) noexcept;
+  bool flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept;
 
   // Gives back every cached page of slot i (shrink). Needs lock_of(i) and the slot's busy flag,
   // which it waits for a bounded time; returns false if the flag stayed held.
@@ -76,8 +86,12 @@ class reclaimer {
   // Earliest engine time at which something the last pass on slot i left aging falls due.
   // Needs lock_of(i).
   std::uint32_t next_due_ms(std::size_t i) const noexcept { return state_[i].next_due_ms; }
-  // fork child: every reclaim lock anew (a parent thread may have held one at the fork).
-  void reset_in_child() noexcept;
+  // fork child, single-threaded: every reclaim lock anew; nothing a parent thread may have been
+  // writing at the fork is trusted: the open block of a slot whose busy flag was held, and every
+  // list past a link that was never stored, are abandoned (not freed here, counted, said once on
+  // stderr). Returns the objects abandoned.
+  std::uint64_t adopt_in_child() noexcept;
+  std::uint64_t abandoned() const noexcept;
   // True while the calling thread runs deleters for `core` (a pass's frees): barrier() or
   // shrink() from there would wait for itself.
   static bool running_deleters_of(const engine_core* core) noexcept;
@@ -104,6 +118,8 @@ class reclaimer {
 
  private:
   void report_pending(std::size_t i, std::uint64_t now_pending) noexcept;
+  block* collect_blocks(std::size_t i, block* chain, reclaim_batch& batch, std::uint32_t now,
+                        std::uint32_t& oldest) noexcept;
   void refill(std::size_t i) noexcept;
 
   struct alignas(128) slot_state {
@@ -116,6 +132,12 @@ class reclaimer {
                                                      // under mu, read by anyone: relaxed)
     owned_counter freed;                             // objects freed from this slot
     owned_counter retired;                           // blocks from this slot freed
+    owned_counter abandoned;                         // objects given up on in a fork child
+    // Where an earlier pass stopped at a link whose pusher had not stored it yet (a thread
+    // preempted or stopped mid-push): that node and the rest of its chain, not yet processed.
+    block* closed_stalled = nullptr;
+    rcu_head* fallback_stalled = nullptr;
+    bool left_behind = false;  // a teardown gave up on this slot: later ones do not wait again
   };
 
   engine_core& core_;

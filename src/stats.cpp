@@ -33,6 +33,7 @@ void for_each_counter(const stats& st, Fn&& fn) {
   fn("gp_max_us", st.gp_max_us);
   fn("peak_pending", st.peak_pending);
   fn("reclaim_threads", st.reclaim_threads);
+  fn("fork_abandoned", st.fork_abandoned);
 }
 
 void append_array(std::string& out, const char* key, const std::vector<std::uint64_t>& values) {

@@ -144,13 +144,15 @@ void workers::supervise() {
     const bool flush = stopping || flush_target != flush_completed_.load(std::memory_order_relaxed);
     const bool shrink = core_.take_pressure_event() ||
                         shrink_target != shrink_completed_.load(std::memory_order_relaxed);
-    const bool expedite = core_.over_soft_cap();
+    // The supervisor looks at every slot anyway: it sums the exact pending count (O(CPUs)).
+    const bool expedite = core_.over_soft_cap(core_.pending_objects());
     if (expedite) core_.expedited_passes.add();
 
     bool pending = false;
     bool found;
     if (flush) {
-      found = core_.rec.flush_all(flush_batches_.data());
+      found = core_.rec.flush_all(
+          flush_batches_.data(), stopping ? reclaim_scope::final_drain : reclaim_scope::everything);
     } else {
       found = poll(expedite, pending);
     }

@@ -16,7 +16,7 @@ namespace rcufree {
 struct RCUFREE_API stats {
   std::uint64_t queued = 0;               // objects handed to the engine (all entry points)
   std::uint64_t freed = 0;                // objects whose free has run
-  std::uint64_t pending = 0;              // queued - freed
+  std::uint64_t pending = 0;              // queued - freed - fork_abandoned
   std::uint64_t pages_in_use = 0;         // pointer blocks holding objects (open, closed, waiting)
   std::uint64_t pages_cached = 0;         // empty pages ready in per-CPU caches
   std::uint64_t page_allocs = 0;          // successful page allocations
@@ -42,6 +42,9 @@ struct RCUFREE_API stats {
   std::uint64_t peak_pending = 0;          // most objects pending at once (sampled by reclaim
                                            // passes, and pending now)
   std::uint64_t reclaim_threads = 0;       // per-CPU reclaim threads started so far
+  std::uint64_t fork_abandoned = 0;        // in a fork child: objects other parent threads were
+                                           // half-way through queueing or freeing at the fork,
+                                           // not freed here (the parent frees its copies)
   std::vector<std::uint64_t> pages_in_use_per_cpu;
   std::vector<std::uint64_t> pages_cached_per_cpu;  // each CPU's pool (<= cached_pages_per_cpu)
 

@@ -1,0 +1,73 @@
+// patience.hpp — how long a reclaimer waits for a thread that holds up a slot.
+//
+// Another thread can hold up a reclaimer in two ways: it holds the slot's busy flag, or it pushed
+// a node and has not stored the node's link yet. Usually it is only preempted, for microseconds;
+// it may also be stopped for good (a debugger, SIGSTOP, starved by real-time threads, gone by
+// siglongjmp or cancellation). So no reclaimer waits without a plan:
+//   passes (periodic, expedited, callers)  a moment (64 tries, then 16 yields), then come back
+//                                          later: the other CPUs' reclaim never waits on it;
+//   barrier (everything)                   as long as it takes (barrier must be exact), saying
+//                                          so on stderr once it has waited a second;
+//   teardown (final_drain)                 2 s, then it says what it leaves behind and goes on.
+#pragma once
+
+#include <sched.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <thread>
+
+namespace rcufree::detail {
+
+class patience {
+ public:
+  enum class kind { brief, barrier, teardown };
+
+  // `cpu` and `what` ("its busy flag", "a list link it has not stored") go into the reports.
+  patience(kind k, std::size_t cpu, const char* what) noexcept : kind_(k), cpu_(cpu), what_(what) {}
+
+  // Call after each failed attempt; false: give up (the caller leaves the work for later, or
+  // behind).
+  bool again() noexcept {
+    ++tries_;
+    if (tries_ <= 64) return true;
+    if (tries_ <= 80) {
+      sched_yield();
+      return true;
+    }
+    if (kind_ == kind::brief) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (tries_ == 81) start_ = now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const auto waited = now - start_;
+    if (kind_ == kind::teardown && waited >= std::chrono::seconds(2)) {
+      std::fprintf(stderr,
+                   "rcufree: engine teardown: on CPU %zu a thread inside kfree_rcu/delete_rcu has "
+                   "held %s for 2 s and does not run (stopped, starved, or gone by siglongjmp or "
+                   "cancellation); the objects it holds up are left behind, not freed\n",
+                   cpu_, what_);
+      return false;
+    }
+    if (kind_ == kind::barrier && !said_ && waited >= std::chrono::seconds(1)) {
+      std::fprintf(
+          stderr,
+          "rcufree: barrier() has waited 1 s on CPU %zu for a thread inside "
+          "kfree_rcu/delete_rcu that holds %s and does not run (stopped, starved, or "
+          "gone by siglongjmp or cancellation); it keeps waiting, as it must to be exact\n",
+          cpu_, what_);
+      said_ = true;
+    }
+    return true;
+  }
+
+ private:
+  kind kind_;
+  std::size_t cpu_;
+  const char* what_;
+  unsigned tries_ = 0;
+  bool said_ = false;
+  std::chrono::steady_clock::time_point start_{};
+};
+
+}  // namespace rcufree::detail
