@@ -1,20 +1,18 @@
 // Per-CPU reclaim, page pools, shared grace periods, mixed kinds, idle cost (issue: per-CPU
 // reclaim). Real liburcu grace periods throughout.
-#include <rcufree/rcufree.hpp>
-#include <urcu/urcu-memb.h>
-
-#include <catch2/catch.hpp>
-
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
+#include <urcu/urcu-memb.h>
 
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <rcufree/rcufree.hpp>
 #include <set>
 #include <string>
 #include <thread>
@@ -222,7 +220,8 @@ TEST_CASE("eight interleaved delete_rcu types share one open block per CPU") {
   eng.reserve_pages(128);
   std::atomic<std::uint64_t> deaths{0};
   constexpr int kRounds = 2'000;
-  for (int r = 0; r < kRounds; ++r) queue_interleaved(eng, &deaths, std::make_integer_sequence<int, 8>{});
+  for (int r = 0; r < kRounds; ++r)
+    queue_interleaved(eng, &deaths, std::make_integer_sequence<int, 8>{});
   const auto st = eng.snapshot();
   // A kind change costs one marker record: at most two records per object, 507 per page.
   const std::uint64_t pages_bound = (2 * 8 * kRounds + 506) / 507;
@@ -277,9 +276,10 @@ TEST_CASE("an idle engine's threads together wake at most ten times a second") {
   const std::uint64_t before = rcufree_thread_switches();
   std::this_thread::sleep_for(3s);
   const std::uint64_t wakes = rcufree_thread_switches() - before;
-  std::printf("idle rcufree threads: %llu wake-ups in 3 s, %llu reclaim threads\n",
-              static_cast<unsigned long long>(wakes),
-              static_cast<unsigned long long>(rcufree::default_engine().snapshot().reclaim_threads));
+  std::printf(
+      "idle rcufree threads: %llu wake-ups in 3 s, %llu reclaim threads\n",
+      static_cast<unsigned long long>(wakes),
+      static_cast<unsigned long long>(rcufree::default_engine().snapshot().reclaim_threads));
   CHECK(rcufree::default_engine().snapshot().reclaim_threads >= 1);
   CHECK(wakes <= 30);
 }

@@ -1,0 +1,432 @@
+// stall_test.cpp — fork, stalled threads and re-entrant deleters: no hang, no early free.
+//
+// Each case puts a thread (or the forking thread itself) at a known point: between the two
+// steps of a wait-free push, holding a CPU slot's busy flag with a half-written record, inside a
+// head-less call's grace-period wait, inside a deleter. Every case runs the part that used to hang
+// in a child process with a deadline, so a hang is a failure with a message, not a stuck suite.
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <urcu/urcu-memb.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <rcufree/rcufree.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine_core.hpp"
+
+#if defined(__SANITIZE_THREAD__)
+// The engine restarts its threads in a fork child, which is what these cases test (see
+// fork_test.cpp).
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
+#endif
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct forked {
+  bool timed_out = false;
+  int exit_code = -1;
+  int signal = 0;
+  std::string err;  // the child's stderr
+};
+
+// Runs fn() in a fork child with its stderr captured; fn's result is the exit code, through
+// std::exit (exit handlers run: the default engine's drain too). Killed after `limit`.
+template <class Fn>
+forked in_child(Fn fn, std::chrono::seconds limit) {
+  forked out;
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  // stderr goes to the pipe already during fork(): the engine's fork handler speaks in the child
+  // before fork() returns there.
+  const int saved = dup(STDERR_FILENO);
+  dup2(fds[1], STDERR_FILENO);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // The test framework's fatal-signal handlers would report in the child too: the parent
+    // judges how the child ended.
+    for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE}) signal(sig, SIG_DFL);
+    close(fds[0]);
+    close(saved);
+    std::exit(fn());
+  }
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  REQUIRE(pid >= 0);
+  close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      out.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;  // EOF: the child closed stderr (it exited)
+    out.err.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
+  return out;
+}
+
+int first_allowed_cpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  sched_getaffinity(0, sizeof set, &set);
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) return c;
+  }
+  return 0;
+}
+
+// Pins the calling thread to one CPU for its lifetime in scope.
+class pinned {
+ public:
+  explicit pinned(int cpu) {
+    sched_getaffinity(0, sizeof saved_, &saved_);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ok_ = sched_setaffinity(0, sizeof one, &one) == 0;
+  }
+  ~pinned() { sched_setaffinity(0, sizeof saved_, &saved_); }
+  bool ok() const { return ok_; }
+
+ private:
+  cpu_set_t saved_;
+  bool ok_ = false;
+};
+
+struct victim {
+  explicit victim(std::atomic<int>* d) : deaths(d) {}
+  ~victim() { deaths->fetch_add(1); }
+  std::atomic<int>* deaths;
+  rcu_head head{};
+};
+
+rcufree::config quiet() {  // nothing is freed unless asked (barrier, teardown)
+  rcufree::config c;
+  c.drain_interval = std::chrono::hours(1);
+  c.worker_tick = std::chrono::hours(1);
+  return c;
+}
+
+const rcufree::detail::fallback_kind* victim_kind() {
+  return rcufree::detail::fallback_kind_for(rcufree::detail::delete_kind<victim>,
+                                            offsetof(victim, head));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fork while a pusher is between its exchange and its link store: the child's barrier "
+    "and exit complete",
+    "[stall][fork]") {
+  std::atomic<int> deaths{0};
+  auto eng = std::make_unique<rcufree::engine>(quiet());
+  rcufree::detail::cpu_slot& s = rcufree::engine_access::core(*eng).slots[0];
+  const auto push = [&](victim* v) {
+    s.fallback.push(v, &v->head, victim_kind());
+    s.fallback_queued.add();
+  };
+  for (int i = 0; i < 3; ++i) push(new victim(&deaths));  // the oldest three: under the stall
+  // A thread stopped between the steps of its push: the node is on the list, its link is not.
+  victim* stalled = new victim(&deaths);
+  rcu_head* prev = s.fallback.publish(stalled, &stalled->head, victim_kind());
+  s.fallback_queued.add();
+  for (int i = 0; i < 2; ++i) push(new victim(&deaths));
+
+  const forked child = in_child(
+      [&] {
+        eng->barrier();  // used to spin forever on the missing link
+        const auto st = eng->snapshot();
+        if (deaths.load() != 3 || st.fork_abandoned != 3 || st.pending != 0) return 2;
+        eng.reset();
+        return 0;
+      },
+      30s);
+  INFO("child stderr: " << child.err);
+  CHECK_FALSE(child.timed_out);
+  CHECK(child.exit_code == 0);
+  CHECK(child.err.find("fork child") != std::string::npos);
+  // The parent's pusher resumes: nothing is lost here.
+  rcufree::detail::fallback_list::stack::link(&stalled->head, prev);
+  eng->barrier();
+  CHECK(deaths.load() == 6);
+}
+
+TEST_CASE(
+    "fork while a slot's holder has written a count but not its record: the child frees "
+    "nothing it cannot trust",
+    "[stall][fork]") {
+  pinned on(first_allowed_cpu());
+  REQUIRE(on.ok());
+  std::atomic<int> deaths{0};
+  auto eng = std::make_unique<rcufree::engine>(quiet());
+  auto& core = rcufree::engine_access::core(*eng);
+  eng->reserve_pages(4);
+  for (int i = 0; i < 10; ++i) eng->delete_rcu(new victim(&deaths), &victim::head);
+  rcufree::detail::cpu_slot& s = core.this_cpu_slot();
+  REQUIRE(s.try_enter());  // this thread is "inside kfree_rcu" at the fork
+  rcufree::detail::block* b = s.open;
+  REQUIRE(b != nullptr);
+  // The count is stored, the record is not: records[count - 1] holds a stale word.
+  b->records()[b->count] = reinterpret_cast<void*>(std::uintptr_t{0x40});
+  ++b->count;
+  ++b->objects;
+  const forked child = in_child(
+      [&] {
+        eng->barrier();  // used to free 0x40 (and the 10 objects the parent frees too)
+        const auto st = eng->snapshot();
+        if (deaths.load() != 0 || st.fork_abandoned != 10) return 2;
+        for (int i = 0; i < 100; ++i) eng->delete_rcu(new victim(&deaths), &victim::head);
+        eng->barrier();  // the slot works again in the child
+        if (deaths.load() != 100) return 3;
+        eng.reset();
+        return 0;
+      },
+      30s);
+  INFO("child stderr: " << child.err);
+  CHECK_FALSE(child.timed_out);
+  CHECK(child.signal == 0);
+  CHECK(child.exit_code == 0);
+  --b->count;
+  --b->objects;
+  s.leave();
+  eng->barrier();
+  CHECK(deaths.load() == 10);
+}
+
+TEST_CASE(
+    "fork during a head-less call's inline grace-period wait: the child's grace periods "
+    "work",
+    "[stall][fork]") {
+  rcufree::config c;
+  c.cached_pages_per_cpu = 0;  // no page, and none can be allocated: inline frees
+  c.allocate_page = [](std::size_t) -> void* { return nullptr; };
+  c.release_page = [](void* p, std::size_t) { std::free(p); };
+  auto eng = std::make_unique<rcufree::engine>(c);
+  std::atomic<int> phase{0};
+  std::thread reader([&] {
+    urcu_memb_register_thread();
+    urcu_memb_read_lock();
+    phase.store(1);
+    std::this_thread::sleep_for(300ms);  // holds the head-less caller's grace period
+    urcu_memb_read_unlock();
+    urcu_memb_unregister_thread();
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  std::thread headless([&] { eng->kvfree_rcu_mightsleep(std::malloc(32)); });
+  std::this_thread::sleep_for(100ms);  // the head-less caller is inside synchronize_rcu now
+  const forked child = in_child(
+      [&] {
+        eng->kvfree_rcu_mightsleep(std::malloc(32));  // a grace period in the child
+        eng->barrier();
+        eng.reset();
+        return 0;
+      },
+      30s);
+  INFO("child stderr: " << child.err);
+  CHECK_FALSE(child.timed_out);
+  CHECK(child.exit_code == 0);
+  headless.join();
+  reader.join();
+  CHECK(eng->snapshot().inline_frees == 1);
+}
+
+namespace {
+rcufree::engine* g_reentrant_engine = nullptr;
+struct calls_barrier {
+  ~calls_barrier() { g_reentrant_engine->barrier(); }
+  rcu_head head{};
+};
+struct calls_shrink {
+  ~calls_shrink() { g_reentrant_engine->shrink(); }
+  rcu_head head{};
+};
+template <class T>
+forked deleter_calls_back() {
+  return in_child(
+      [] {
+        rcufree::engine eng(quiet());
+        g_reentrant_engine = &eng;
+        eng.delete_rcu(new T, &T::head);
+        eng.reclaim_local();  // runs ~T here, which calls back into the engine
+        return 0;
+      },
+      30s);
+}
+}  // namespace
+
+TEST_CASE(
+    "barrier() or shrink() from a deleter that reclaim_local() runs is reported, not a "
+    "deadlock",
+    "[stall]") {
+  const forked b = deleter_calls_back<calls_barrier>();
+  INFO("child stderr: " << b.err);
+  CHECK_FALSE(b.timed_out);
+  CHECK(b.signal == SIGABRT);
+  CHECK(b.err.find("barrier() called from a deleter") != std::string::npos);
+  const forked s = deleter_calls_back<calls_shrink>();
+  INFO("child stderr: " << s.err);
+  CHECK_FALSE(s.timed_out);
+  CHECK(s.signal == SIGABRT);
+  CHECK(s.err.find("shrink() called from a deleter") != std::string::npos);
+}
+
+TEST_CASE(
+    "a thread stopped holding a slot: shrink() and teardown return, barrier() says it "
+    "waits",
+    "[stall]") {
+  SECTION("shrink() skips the held slot") {
+    const forked child = in_child(
+        [] {
+          rcufree::engine eng;
+          auto& core = rcufree::engine_access::core(eng);
+          for (std::size_t i = 0; i < core.slot_count; ++i) {
+            if (!core.slots[i].try_enter()) return 2;  // "stopped" holders on every CPU
+          }
+          eng.shrink();
+          for (std::size_t i = 0; i < core.slot_count; ++i) core.slots[i].leave();
+          return 0;
+        },
+        30s);
+    INFO("child stderr: " << child.err);
+    CHECK_FALSE(child.timed_out);
+    CHECK(child.exit_code == 0);
+  }
+  SECTION("engine destruction waits a bounded time, then says what it leaves behind") {
+    const forked child = in_child(
+        [] {
+          std::atomic<int> deaths{0};
+          pinned on(first_allowed_cpu());
+          auto eng = std::make_unique<rcufree::engine>(quiet());
+          eng->delete_rcu(new victim(&deaths), &victim::head);  // in the held slot's open block
+          if (!rcufree::engine_access::core(*eng).this_cpu_slot().try_enter()) return 2;
+          eng.reset();  // never returned before
+          return 0;
+        },
+        30s);
+    INFO("child stderr: " << child.err);
+    CHECK_FALSE(child.timed_out);
+    CHECK(child.exit_code == 0);
+    CHECK(child.err.find("engine teardown") != std::string::npos);
+  }
+  SECTION("the default engine's exit drain waits a bounded time") {
+    const forked child = in_child(
+        [] {
+          pinned on(first_allowed_cpu());
+          std::atomic<int> deaths{0};
+          rcufree::delete_rcu(new victim(&deaths), &victim::head);
+          auto& core = rcufree::engine_access::core(rcufree::default_engine());
+          if (!core.this_cpu_slot().try_enter()) return 2;
+          return 0;  // std::exit runs the drain
+        },
+        30s);
+    INFO("child stderr: " << child.err);
+    CHECK_FALSE(child.timed_out);
+    CHECK(child.exit_code == 0);
+    CHECK(child.err.find("engine teardown") != std::string::npos);
+  }
+  SECTION("barrier() waits for the holder and says so after a second") {
+    const forked child = in_child(
+        [] {
+          std::atomic<int> deaths{0};
+          pinned on(first_allowed_cpu());
+          rcufree::engine eng(quiet());
+          eng.delete_rcu(new victim(&deaths), &victim::head);
+          rcufree::detail::cpu_slot& s = rcufree::engine_access::core(eng).this_cpu_slot();
+          if (!s.try_enter()) return 2;
+          std::thread holder([&] {  // resumes after 1.5 s
+            std::this_thread::sleep_for(1500ms);
+            s.leave();
+          });
+          eng.barrier();
+          holder.join();
+          return deaths.load() == 1 ? 0 : 3;
+        },
+        30s);
+    INFO("child stderr: " << child.err);
+    CHECK_FALSE(child.timed_out);
+    CHECK(child.exit_code == 0);
+    CHECK(child.err.find("barrier() has waited 1 s") != std::string::npos);
+  }
+}
+
+TEST_CASE(
+    "hundreds of forks while the parent floods kfree_rcu and frees head-less objects inline: "
+    "every child's barrier and exit complete",
+    "[stall][fork]") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr int kForks = 20;  // the sanitizers' allocators are slow to fork under load
+#else
+  constexpr int kForks = 200;
+#endif
+  rcufree::config inline_cfg;  // every head-less call waits for a grace period and frees inline
+  inline_cfg.cached_pages_per_cpu = 0;
+  inline_cfg.allocate_page = [](std::size_t) -> void* { return nullptr; };
+  inline_cfg.release_page = [](void* p, std::size_t) { std::free(p); };
+  rcufree::engine inline_eng(inline_cfg);
+  struct node {
+    long payload[6];
+    rcu_head head;
+  };
+  std::atomic<bool> stop{false};
+  std::thread flood([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      rcufree::kfree_rcu(static_cast<node*>(std::malloc(sizeof(node))), &node::head);
+    }
+  });
+  std::thread headless([&] {
+    while (!stop.load(std::memory_order_relaxed)) inline_eng.kvfree_rcu_mightsleep(std::malloc(24));
+  });
+  int hung = 0, failed = 0;
+  std::string last_err;
+  for (int i = 0; i < kForks; ++i) {
+    const forked child = in_child(
+        [&] {
+          rcufree::kfree_rcu(static_cast<node*>(std::malloc(sizeof(node))), &node::head);
+          inline_eng.kvfree_rcu_mightsleep(std::malloc(24));
+          rcufree::barrier();
+          inline_eng.barrier();
+          return 0;  // std::exit: the default engine's drain runs too
+        },
+        20s);
+    if (child.timed_out) ++hung;
+    if (child.exit_code != 0) {
+      ++failed;
+      last_err = child.err;
+    }
+  }
+  stop.store(true);
+  flood.join();
+  headless.join();
+  rcufree::barrier();
+  INFO(kForks << " forks; last failing child's stderr: " << last_err);
+  CHECK(hung == 0);
+  CHECK(failed == 0);
+  CHECK(rcufree::default_engine().snapshot().fork_abandoned == 0);  // the parent loses nothing
+}
