@@ -44,7 +44,6 @@ void debug_registry::on_queue(const void* obj, bool atomic_path) {
       return;
     }
   }
-  untracked_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
 }
 
 void debug_registry::on_free(const void* obj) noexcept {

@@ -4,8 +4,8 @@
 // before its grace period ended (a double free in waiting) is reported as misuse at the second
 // call, naming the object. A fixed open-addressing table sized at engine construction: insert is
 // lock-free and bounded (kProbes slots), so the atomic path stays allocation-free and syscall-free
-// in debug builds too. When a probe run is full the object goes untracked (counted), never waited
-// for.
+// in debug builds too. When a probe run is full the object goes untracked, never
+// waited for.
 #pragma once
 
 #include <atomic>
@@ -23,7 +23,6 @@ class debug_registry {
   void on_queue(const void* obj, bool atomic_path);
   // Sleepable (the freeing thread), before the free.
   void on_free(const void* obj) noexcept;
-  std::uint64_t untracked() const noexcept { return untracked_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr unsigned kProbes = 64;
@@ -34,7 +33,6 @@ class debug_registry {
   std::unique_ptr<std::atomic<std::uintptr_t>[]> table_;
   std::size_t mask_;
   unsigned shift_;
-  std::atomic<std::uint64_t> untracked_{0};
 };
 
 }  // namespace rcufree::detail

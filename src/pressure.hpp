@@ -21,7 +21,6 @@ class pressure_watch {
 
   // acquire: pairs with the release store in the constructor (source_ and the fds are set).
   bool armed() const noexcept { return armed_.load(std::memory_order_acquire); }
-  const std::string& source() const noexcept { return source_; }
 
  private:
   void run();

@@ -11,11 +11,10 @@
 // field; nothing is allocated or started when it does.
 #pragma once
 
-#include <rcufree/export.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <rcufree/export.hpp>
 
 struct rcu_flavor_struct;  // liburcu's flavor table (<urcu/flavor.h>)
 
@@ -45,15 +44,19 @@ struct RCUFREE_API config {
   // (slower reclaim, same guarantees).
   std::size_t cached_pages_per_cpu = 128;
 
-  // Longest time a partly filled block, or a CPU's fallback list, waits before the worker takes it
-  // and starts its grace period. Must be > 0. Full blocks never wait for this, nor does a fallback
-  // list once it holds a page's worth of objects (the flood rule).
+  // Longest time a partly filled block, or a CPU's fallback list, waits before its reclaim thread
+  // takes it and starts its grace period. Also how long the reclaim threads wait before they try
+  // again after a page allocation failed. Must be > 0. Full blocks never wait for this, nor does
+  // a fallback list once it holds a page's worth of objects (the flood rule).
   std::chrono::milliseconds drain_interval{20};
 
-  // How often the worker looks for work while any is pending (atomic callers cannot wake it: that
-  // would be a system call). Must be > 0 and <= drain_interval. While nothing is pending the worker
-  // backs off, doubling its sleep up to min(drain_interval, 8 x worker_tick): the cap bounds how
-  // long a flood that starts from idle goes unnoticed (8 ms by default).
+  // How often the reclaim threads look for work while they find some (atomic callers cannot wake
+  // them: that would be a system call); a CPU thread whose page pool ran dry looks every 100 us
+  // (or every tick, if shorter). Must be > 0 and <= drain_interval. With nothing pending the
+  // supervisor backs off, doubling its sleep up to min(drain_interval, 8 x worker_tick), and after
+  // a quiet second up to 125 ms: an idle engine wakes about 8 times a second, and a flood that
+  // starts after a quiet second goes unnoticed for up to 125 ms (its objects take the fallback
+  // list meanwhile). docs/design.md, "Threads and pacing".
   std::chrono::microseconds worker_tick{1000};
 
   // Who frees. per_cpu: each CPU's objects are freed by a thread bound to that CPU, started the
@@ -63,9 +66,9 @@ struct RCUFREE_API config {
   // threads; slower when producers are busy). docs/PERFORMANCE.md has both measured.
   reclaim_mode reclaim_threads = reclaim_mode::per_cpu;
 
-  // Past this much pending memory the worker drains without waiting for blocks to age and
-  // sleepable callers help it. Must be > 0. rcufree cannot see object sizes, so pending memory is
-  // estimated as pending objects x assumed_object_bytes.
+  // Past this much pending memory the reclaim threads drain without waiting for blocks to age,
+  // and sleepable callers help them. Must be > 0. rcufree cannot see object sizes, so pending
+  // memory is estimated as pending objects x assumed_object_bytes.
   std::size_t pending_soft_cap_bytes = std::size_t{8} << 20;
   std::size_t assumed_object_bytes = 64;
 
@@ -81,14 +84,15 @@ struct RCUFREE_API config {
   // without CAP_SYS_RESOURCE), does what shrink() does. Where PSI is not
   // available it says so once on stderr and carries on without it. Off by default.
   bool watch_memory_pressure = false;
-  // After a shrink (by shrink() or a pressure event) the worker does not refill page caches for
+  // After a shrink (by shrink() or a pressure event) no thread refills page pools for
   // this long, so that it does not fight reclaim (the kernel waits 5 s). Atomic callers use the
   // fallback list meanwhile.
   std::chrono::milliseconds refill_backoff_after_shrink{5000};
 
-  // Page allocator for pointer blocks, called only from sleepable contexts (the worker, the
-  // head-less forms). Empty: aligned_alloc(page_size, page_size). May return nullptr: rcufree
-  // then uses the fallback list (two-argument form) or waits for a grace period (head-less form).
+  // Page allocator for pointer blocks, called only from sleepable contexts (the reclaim threads,
+  // the head-less forms, reserve_pages). Empty: aligned_alloc(page_size, page_size). May return
+  // nullptr: rcufree then uses the fallback list (two-argument form) or waits for a grace period
+  // (head-less form).
   std::function<void*(std::size_t)> allocate_page;
   // Gives back a page that allocate_page returned. Empty: std::free. Both or neither must be set.
   std::function<void(void*, std::size_t)> release_page;

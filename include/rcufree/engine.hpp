@@ -40,18 +40,17 @@ namespace detail {
 // tight loop with no per-object dispatch.
 struct reclaim_kind {
   void (*free_batch)(void* const* objects, std::size_t count) noexcept;
-  const char* name;  // for diagnostics
 };
 
 RCUFREE_API void free_batch(void* const* objects, std::size_t count) noexcept;  // std::free each
-RCUFREE_API inline constexpr reclaim_kind free_kind{&free_batch, "free"};
+RCUFREE_API inline constexpr reclaim_kind free_kind{&free_batch};
 
 template <class T>
 void delete_batch(void* const* objects, std::size_t count) noexcept {
   for (std::size_t i = 0; i < count; ++i) delete static_cast<T*>(objects[i]);
 }
 template <class T>
-inline constexpr reclaim_kind delete_kind{&delete_batch<T>, "delete"};
+inline constexpr reclaim_kind delete_kind{&delete_batch<T>};
 
 class engine_core;
 
