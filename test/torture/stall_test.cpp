@@ -25,13 +25,8 @@
 
 #include "engine_core.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-// The engine restarts its threads in a fork child, which is what these cases test (see
-// fork_test.cpp).
-extern "C" const char* __tsan_default_options() {
-  return "die_after_fork=0";
-}
-#endif
+// ThreadSanitizer: fork_test.cpp opts this binary out of die_after_fork (the engine restarts its
+// threads in a fork child, which is what these cases test).
 
 using namespace std::chrono_literals;
 
