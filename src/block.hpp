@@ -65,11 +65,6 @@ struct block {
     if (count > start) fn(*kind, r + start, count - start);
   }
 
-  // Frees every object, one free_batch call per run.
-  void free_records() noexcept {
-    for_each_run(
-        [](const reclaim_kind& k, void* const* objs, std::uint32_t n) { k.free_batch(objs, n); });
-  }
 
   static void* marker(const reclaim_kind* kind) noexcept {
     return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(kind) | 1);

@@ -33,9 +33,6 @@ thread_local char g_last_error[512];
 // The first layout of struct rcufree_config (rcufree 0.1): what the exported function
 // rcufree_config_init fills for callers that cannot see the struct's size. It never changes.
 constexpr std::size_t kFirstLayoutSize = offsetof(rcufree_config, page_arg) + sizeof(void*);
-static_assert(kFirstLayoutSize == sizeof(rcufree_config),
-              "fields were added to struct rcufree_config: keep kFirstLayoutSize at the end of "
-              "page_arg and delete this assertion");
 // The smallest size accepted: the fields every version has had.
 constexpr std::size_t kMinimumSize =
     offsetof(rcufree_config, drain_interval_ms) + sizeof(unsigned long);
@@ -117,9 +114,49 @@ rcufree::engine& engine_of(rcufree_engine* eng, const char* call) noexcept {
   return eng->eng;
 }
 
-// The C API's two-argument form, on any engine. Checked before anything is queued, whichever
+// Reclaim kinds for the functions given to rcufree_call, one per function, in a fixed table: the
+// atomic path registers one without allocating or waiting (as the fallback registry does).
+constexpr std::size_t kMaxCallKinds = 1024;
+struct call_kind_entry {
+  rcufree::detail::reclaim_kind kind{};
+  std::atomic<bool> ready{false};
+};
+call_kind_entry g_call_kinds[kMaxCallKinds];
+std::atomic<std::size_t> g_call_kinds_claimed{0};
+
+const rcufree::detail::reclaim_kind& call_kind_for(void (*fn)(void*), const char* call) noexcept {
+  // relaxed: an upper bound for the scan; each entry's readiness is checked with (C2).
+  std::size_t n = g_call_kinds_claimed.load(std::memory_order_relaxed);
+  if (n > kMaxCallKinds) n = kMaxCallKinds;
+  for (std::size_t i = 0; i < n; ++i) {
+    // (C2) acquire: pairs with (C1); the entry is complete once ready reads true.
+    if (g_call_kinds[i].ready.load(std::memory_order_acquire) &&
+        g_call_kinds[i].kind.free_each == fn) {
+      return g_call_kinds[i].kind;
+    }
+  }
+  // Not found: claim a fresh entry. Two threads registering one function at once get two equal
+  // entries, which is harmless (two runs instead of one). Unready entries are skipped, never
+  // awaited. relaxed: the claim only has to be unique; publication is (C1).
+  const std::size_t i = g_call_kinds_claimed.fetch_add(1, std::memory_order_relaxed);
+  if (i >= kMaxCallKinds) {
+    char sentence[200];
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: more than 1024 distinct functions were passed to rcufree_call; the table "
+                  "of call kinds is full",
+                  call);
+    RCUFREE_MISUSE_FATAL(sentence);
+  }
+  g_call_kinds[i].kind.free_each = fn;
+  // (C1) release: publishes the entry; pairs with (C2).
+  g_call_kinds[i].ready.store(true, std::memory_order_release);
+  return g_call_kinds[i].kind;
+}
+
+// The C API's two-argument forms, on any engine. Checked before anything is queued, whichever
 // path the object would take: two compares.
-void kfree_with_head(rcufree::engine& eng, void* obj, rcu_head* head, const char* call) noexcept {
+void queue_checked(rcufree::engine& eng, void* obj, rcu_head* head,
+                   const rcufree::detail::reclaim_kind& kind, const char* call) noexcept {
   if (obj == nullptr) return;
   if (reinterpret_cast<std::uintptr_t>(head) < reinterpret_cast<std::uintptr_t>(obj)) {
     char sentence[200];
@@ -129,7 +166,23 @@ void kfree_with_head(rcufree::engine& eng, void* obj, rcu_head* head, const char
                   call);
     RCUFREE_MISUSE_FATAL(sentence);
   }
-  rcufree::engine_access::queue_with_head(eng, obj, head);
+  rcufree::engine_access::queue_with_head(eng, obj, head, kind);
+}
+
+void kfree_with_head(rcufree::engine& eng, void* obj, rcu_head* head, const char* call) noexcept {
+  queue_checked(eng, obj, head, rcufree::detail::free_kind, call);
+}
+
+void call_with_head(rcufree::engine& eng, void* obj, rcu_head* head, void (*fn)(void*),
+                    const char* call) noexcept {
+  if (obj == nullptr) return;
+  if (fn == nullptr) {
+    char sentence[120];
+    std::snprintf(sentence, sizeof sentence, "%s: fn is NULL; pass the function to call on obj",
+                  call);
+    RCUFREE_MISUSE_FATAL(sentence);
+  }
+  queue_checked(eng, obj, head, call_kind_for(fn, call), call);
 }
 
 void stats_json(const rcufree::engine& eng, char* buf, std::size_t len) noexcept {
@@ -152,6 +205,10 @@ extern "C" {
 
 void rcufree_kfree_rcu(void* obj, struct rcu_head* head) noexcept {
   kfree_with_head(rcufree::default_engine(), obj, head, "rcufree_kfree_rcu");
+}
+
+void rcufree_call(void* obj, struct rcu_head* head, void (*fn)(void*)) noexcept {
+  call_with_head(rcufree::default_engine(), obj, head, fn, "rcufree_call");
 }
 
 void rcufree_kvfree_rcu_mightsleep(void* ptr) noexcept {
@@ -191,6 +248,8 @@ void rcufree_config_init_size(struct rcufree_config* cfg, size_t size) noexcept 
   full.allocate_page = nullptr;
   full.release_page = nullptr;
   full.page_arg = nullptr;
+  full.free_bulk = nullptr;
+  full.free_arg = nullptr;
   // Only the bytes the caller has; a caller built against a newer header gets zeros past ours,
   // which is what rcufree_engine_new accepts for fields it does not know.
   const std::size_t known = size < sizeof full ? size : sizeof full;
@@ -301,6 +360,12 @@ struct rcufree_engine* rcufree_engine_new(const struct rcufree_config* cfg) noex
     }
   }
 
+  if (RCUFREE_C_FIELD_WITHIN(size, free_arg) && cfg->free_bulk != nullptr) {
+    auto* bulk = cfg->free_bulk;
+    void* const arg = cfg->free_arg;
+    c.free_bulk = [bulk, arg](void* const* objects, std::size_t n) { bulk(arg, objects, n); };
+  }
+
   try {
     c.validate();  // the engine validates too; here the message can be given the C names
     return new rcufree_engine(std::move(c));
@@ -324,6 +389,11 @@ void rcufree_engine_kfree_rcu(struct rcufree_engine* eng, void* obj,
                               struct rcu_head* head) noexcept {
   kfree_with_head(engine_of(eng, "rcufree_engine_kfree_rcu"), obj, head,
                   "rcufree_engine_kfree_rcu");
+}
+
+void rcufree_engine_call(struct rcufree_engine* eng, void* obj, struct rcu_head* head,
+                         void (*fn)(void*)) noexcept {
+  call_with_head(engine_of(eng, "rcufree_engine_call"), obj, head, fn, "rcufree_engine_call");
 }
 
 void rcufree_engine_kvfree_rcu_mightsleep(struct rcufree_engine* eng, void* ptr) noexcept {

@@ -37,6 +37,18 @@ class engine_core {
   std::size_t this_cpu() const noexcept;  // percpu.cpp: from glibc's rseq area
   cpu_slot& this_cpu_slot() noexcept { return slots[this_cpu()]; }
 
+  // Frees n objects of one kind: its batch free (or its C function, each), or for the std::free
+  // kind this engine's free_bulk hook when one is set. Sleepable (the reclaimers).
+  void free_run(const reclaim_kind& kind, void* const* objects, std::size_t n) noexcept {
+    if (kind.free_batch == &detail::free_batch && cfg.free_bulk) {
+      cfg.free_bulk(objects, n);
+    } else if (kind.free_batch != nullptr) {
+      kind.free_batch(objects, n);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) kind.free_each(objects[i]);
+    }
+  }
+
   // Pages, from sleepable contexts only.
   void* allocate_page() noexcept;
   void release_page(void* page) noexcept;
@@ -125,9 +137,10 @@ bool debug_checks_enabled() noexcept;
 namespace rcufree {
 struct engine_access {
   static detail::engine_core& core(engine& e) noexcept { return *e.core_; }
-  // The C API's rcufree_kfree_rcu: std::free kind, head given as a pointer.
-  static void queue_with_head(engine& e, void* obj, rcu_head* head) {
-    e.queue_with_head(obj, head, detail::free_kind);
+  // The C API's two-argument forms: a head given as a pointer, any kind.
+  static void queue_with_head(engine& e, void* obj, rcu_head* head,
+                              const detail::reclaim_kind& kind) {
+    e.queue_with_head(obj, head, kind);
   }
 };
 }  // namespace rcufree

@@ -51,14 +51,6 @@ rcu_head* fallback_list::publish(void* object, rcu_head* head, const fallback_ki
   return stack_.publish(head);
 }
 
-void fallback_list::free_one(rcu_head* head, debug_registry* debug) noexcept {
-  const fallback_kind* fk;
-  std::memcpy(&fk, &head->func, sizeof fk);
-  void* object = reinterpret_cast<char*>(head) - fk->head_offset;
-  if (debug != nullptr) debug->on_free(object);
-  fk->kind->free_batch(&object, 1);
-}
-
 std::uint64_t fallback_list::length(rcu_head* chain) noexcept {
   std::uint64_t n = 0;
   for (; chain != nullptr; chain = stack::try_next(chain)) ++n;

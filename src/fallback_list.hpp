@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <rcufree/engine.hpp>
 
 #include "debug_registry.hpp"
@@ -54,15 +56,18 @@ class fallback_list {
   bool empty() const noexcept { return stack_.empty(); }
   // Frees a taken chain in order, stopping at a node whose link `next(node)` cannot give yet
   // (it returns stack::link_pending()): that node is returned, not freed (its pusher will still
-  // write its head), else nullptr. Adds the objects freed to `freed`. Sleepable. `debug`
-  // (RCUFREE_DEBUG builds, else null) is told of each free.
-  template <class Next>
+  // write its head), else nullptr. Each object goes to free(kind, object); `freed` counts them.
+  // Sleepable. `debug` (RCUFREE_DEBUG builds, else null) is told of each free.
+  template <class Next, class Free>
   static rcu_head* free_chain(rcu_head* chain, debug_registry* debug, std::uint64_t& freed,
-                              Next&& next) noexcept {
+                              Next&& next, Free&& free) noexcept {
     while (chain != nullptr) {
       rcu_head* following = next(chain);
       if (following == stack::link_pending()) return chain;
-      free_one(chain, debug);
+      const fallback_kind* fk = kind_of(chain);
+      void* object = reinterpret_cast<char*>(chain) - fk->head_offset;
+      if (debug != nullptr) debug->on_free(object);
+      free(*fk->kind, object);
       ++freed;
       chain = following;
     }
@@ -72,7 +77,11 @@ class fallback_list {
   static std::uint64_t length(rcu_head* chain) noexcept;
 
  private:
-  static void free_one(rcu_head* head, debug_registry* debug) noexcept;
+  static const fallback_kind* kind_of(rcu_head* head) noexcept {
+    const fallback_kind* fk;
+    std::memcpy(&fk, &head->func, sizeof fk);
+    return fk;
+  }
   stack stack_;
 };
 

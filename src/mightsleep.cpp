@@ -69,7 +69,7 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
 #ifdef RCUFREE_DEBUG
   core.debug->on_free(obj);
 #endif
-  kind.free_batch(&obj, 1);
+  core.free_run(kind, &obj, 1);
   core.inline_frees.add();  // an inline free counts as queued and freed
 }
 

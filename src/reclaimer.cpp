@@ -247,7 +247,9 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
       for (std::uint32_t k = 0; k < count; ++k) core_.debug->on_free(objs[k]);
     });
 #endif
-    b->free_records();
+    b->for_each_run([&](const reclaim_kind& kind, void* const* objs, std::uint32_t count) {
+      core_.free_run(kind, objs, count);
+    });
     n += b->objects;
     st.retired.add();
     b->~block();
@@ -269,7 +271,9 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
   };
   for (rcu_head** chain : {&batch.resumed, &batch.fallback}) {
     if (*chain == nullptr) continue;
-    rcu_head* stalled = fallback_list::free_chain(*chain, core_.debug.get(), n, next);
+    rcu_head* stalled = fallback_list::free_chain(
+        *chain, core_.debug.get(), n, next,
+        [&](const reclaim_kind& kind, void* object) { core_.free_run(kind, &object, 1); });
     *chain = nullptr;
     if (stalled == nullptr) continue;
     if (batch.scope == reclaim_scope::final_drain) st.left_behind = true;

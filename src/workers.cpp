@@ -377,11 +377,16 @@ void workers::parent_after_fork() {
   paused_.store(false, std::memory_order_relaxed);  // relaxed: published by the locks below
   { std::lock_guard<std::mutex> lock(mu_); }
   wake_cv_.notify_one();
+  // `parked`, read under each thread's own lock (the supervisor, now resumed, may start threads
+  // meanwhile: its private `running` is not read here).
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     cpu_thread& t = cpu_[i];
-    if (!t.running) continue;
-    { std::lock_guard<std::mutex> lock(t.mu); }
-    t.cv.notify_all();
+    bool parked;
+    {
+      std::lock_guard<std::mutex> lock(t.mu);
+      parked = t.parked;
+    }
+    if (parked) t.cv.notify_all();
   }
 }
 

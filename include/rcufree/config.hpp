@@ -97,6 +97,13 @@ struct RCUFREE_API config {
   // Gives back a page that allocate_page returned. Empty: std::free. Both or neither must be set.
   std::function<void(void*, std::size_t)> release_page;
 
+  // How this engine frees what kfree_rcu and kvfree_rcu_mightsleep hand it (the kernel's
+  // kfree_bulk): called with whole runs of objects, up to a page's worth (506 in 4 KiB) at once,
+  // or one at a time for objects that took the fallback list or were freed inline. Empty:
+  // std::free each. Set it when those objects come from a pool or an allocator of your own; it
+  // runs on the reclaim threads (or a reclaim_local() caller) and must not throw.
+  std::function<void(void* const* objects, std::size_t n)> free_bulk;
+
   // Throws std::invalid_argument naming the first field that is out of range.
   void validate() const;
 };

@@ -21,14 +21,15 @@
 // critical section or an atomic_scope.
 #pragma once
 
-#include <rcufree/config.hpp>
-#include <rcufree/export.hpp>
-#include <rcufree/stats.hpp>
 #include <urcu/call-rcu.h>  // struct rcu_head
 
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
+#include <rcufree/config.hpp>
+#include <rcufree/export.hpp>
+#include <rcufree/stats.hpp>
+#include <type_traits>
 
 namespace rcufree {
 
@@ -36,10 +37,11 @@ using rcu_head = ::rcu_head;
 
 namespace detail {
 
-// How to free a batch of objects of one kind. Blocks hold one kind each, so freeing a block is a
-// tight loop with no per-object dispatch.
+// How to free the objects of one kind. A block keeps each run of one kind together, so freeing a
+// block is one call per run, a tight loop inside, no per-object dispatch.
 struct reclaim_kind {
-  void (*free_batch)(void* const* objects, std::size_t count) noexcept;
+  void (*free_batch)(void* const* objects, std::size_t count) noexcept;  // C++ kinds
+  void (*free_each)(void* object) = nullptr;  // C API kinds (rcufree_call): the user's function
 };
 
 RCUFREE_API void free_batch(void* const* objects, std::size_t count) noexcept;  // std::free each
@@ -51,6 +53,20 @@ void delete_batch(void* const* objects, std::size_t count) noexcept {
 }
 template <class T>
 inline constexpr reclaim_kind delete_kind{&delete_batch<T>};
+
+// retire(): a stateless deleter type, called per object, or once per run when it takes
+// (void* const* objects, std::size_t n) -- the kernel's kfree_bulk.
+template <class T, class Deleter>
+void deleter_batch(void* const* objects, std::size_t count) noexcept {
+  Deleter deleter{};
+  if constexpr (std::is_invocable_v<Deleter&, void* const*, std::size_t>) {
+    deleter(objects, count);
+  } else {
+    for (std::size_t i = 0; i < count; ++i) deleter(static_cast<T*>(objects[i]));
+  }
+}
+template <class T, class Deleter>
+inline constexpr reclaim_kind deleter_kind{&deleter_batch<T, Deleter>};
 
 class engine_core;
 
@@ -73,9 +89,9 @@ class RCUFREE_API engine {
 
   // std::free(obj) after a grace period. `head` names an rcu_head member of T, used only when this
   // CPU has no empty page cached. Atomic-safe: never allocates, never blocks or waits for anyone,
-  // makes no system call, bounded steps. Callable from signal handlers, real-time threads, read-side
-  // critical sections and atomic_scopes; the calling thread need not be registered with liburcu.
-  // obj == nullptr: no-op. obj must come from malloc/calloc/realloc/aligned_alloc.
+  // makes no system call, bounded steps. Callable from signal handlers, real-time threads,
+  // read-side critical sections and atomic_scopes; the calling thread need not be registered with
+  // liburcu. obj == nullptr: no-op. obj must come from malloc/calloc/realloc/aligned_alloc.
   template <class T>
   void kfree_rcu(T* obj, rcu_head T::*head) {
     if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::free_kind);
@@ -86,6 +102,28 @@ class RCUFREE_API engine {
   template <class T>
   void delete_rcu(T* obj, rcu_head T::*head) {
     if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::delete_kind<T>);
+  }
+
+  // Deleter{}(obj) after a grace period: for objects from a pool, an arena, mi_free, sdallocx, a
+  // destructor plus a pool return. Deleter is a stateless callable type (an empty struct with
+  // operator()(T*), or a captureless lambda's type); objects of one deleter are batched into
+  // pages like kfree_rcu's, and a Deleter that can also be called as (void* const* objects,
+  // std::size_t n) gets whole runs of them at once (up to a page: 506 objects in 4 KiB), to
+  // return them to its pool in one call. Same context rules as kfree_rcu: atomic-safe, never
+  // allocates (a new deleter type is registered without allocating or waiting). The deleter runs
+  // on a reclaim thread (or a reclaim_local() caller); it must not throw, nor wait for this engine.
+  //   struct to_pool { void operator()(node* n) const noexcept { pool.put(n); } };
+  //   eng.retire(old, &node::head, to_pool{});
+  template <class T, class Deleter>
+  void retire(T* obj, rcu_head T::*head, Deleter = Deleter{}) {
+    static_assert(std::is_empty_v<Deleter> && std::is_default_constructible_v<Deleter>,
+                  "rcufree::engine::retire: the deleter must be a stateless callable type (an "
+                  "empty struct with operator(), or a captureless lambda), built where it runs");
+    static_assert(std::is_invocable_v<Deleter&, T*> ||
+                      std::is_invocable_v<Deleter&, void* const*, std::size_t>,
+                  "rcufree::engine::retire: the deleter must be callable as deleter(T*) or as "
+                  "deleter(void* const* objects, std::size_t n)");
+    if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::deleter_kind<T, Deleter>);
   }
 
   // std::free(ptr) after a grace period, for objects without an rcu_head. May sleep: may allocate a

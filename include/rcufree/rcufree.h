@@ -66,6 +66,14 @@ RCUFREE_API void rcufree_barrier(void) RCUFREE_NOEXCEPT;
  * buf == NULL or len == 0: writes nothing. */
 RCUFREE_API void rcufree_stats_json(char *buf, size_t len) RCUFREE_NOEXCEPT;
 
+/* fn(obj) after a grace period, for objects that are not free()d: a pool, an arena, a destructor
+ * of one's own. Objects given the same fn are batched into pages like rcufree_kfree_rcu's.
+ * Atomic-safe, like rcufree_kfree_rcu (a new fn is registered without allocating or waiting; at
+ * most 1024 distinct functions per process, more is reported as misuse). fn runs on a reclaim
+ * thread and must not wait for the engine. obj == NULL: no-op. */
+RCUFREE_API void rcufree_call(void *obj, struct rcu_head *head,
+                              void (*fn)(void *obj)) RCUFREE_NOEXCEPT;
+
 /* ---- Engines of one's own, on any liburcu flavor ---- */
 
 /* How an engine is sized and paced; docs/TUNING.md says what each field trades. Always start
@@ -95,6 +103,12 @@ struct rcufree_config {
   void *(*allocate_page)(void *page_arg, size_t page_size);
   void (*release_page)(void *page_arg, void *page, size_t page_size);
   void *page_arg;
+  /* How this engine frees what rcufree_engine_kfree_rcu and _kvfree_rcu_mightsleep hand it (the
+   * kernel's kfree_bulk), with free_arg: whole runs of objects at once, up to a page's worth
+   * (506 in 4 KiB), or one at a time for objects that took the fallback list or were freed
+   * inline. NULL (the default): free() each. Runs on the engine's reclaim threads. */
+  void (*free_bulk)(void *free_arg, void *const *objects, size_t n);
+  void *free_arg;
 };
 
 /* struct rcufree_config's reclaim_threads. */
@@ -135,6 +149,10 @@ RCUFREE_API void rcufree_engine_destroy(struct rcufree_engine *eng) RCUFREE_NOEX
 /* free(obj) after a grace period of eng's flavor. Atomic-safe. obj == NULL: no-op. */
 RCUFREE_API void rcufree_engine_kfree_rcu(struct rcufree_engine *eng, void *obj,
                                           struct rcu_head *head) RCUFREE_NOEXCEPT;
+
+/* rcufree_call on eng. */
+RCUFREE_API void rcufree_engine_call(struct rcufree_engine *eng, void *obj, struct rcu_head *head,
+                                     void (*fn)(void *obj)) RCUFREE_NOEXCEPT;
 
 /* free(ptr) after a grace period of eng's flavor; may sleep. Not inside a read-side critical
  * section of eng's flavor. With QSBR, a registered thread is inside one while it is online: call

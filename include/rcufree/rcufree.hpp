@@ -35,14 +35,23 @@ template <class T>
 void delete_rcu(T* obj, rcu_head T::*head) {
   default_engine().delete_rcu(obj, head);
 }
+// Atomic-safe (see engine::retire).
+template <class T, class Deleter>
+void retire(T* obj, rcu_head T::*head, Deleter d = Deleter{}) {
+  default_engine().retire(obj, head, d);
+}
 // May sleep (see engine::kvfree_rcu_mightsleep).
-inline void kvfree_rcu_mightsleep(void* ptr) { default_engine().kvfree_rcu_mightsleep(ptr); }
+inline void kvfree_rcu_mightsleep(void* ptr) {
+  default_engine().kvfree_rcu_mightsleep(ptr);
+}
 // May sleep (see engine::delete_rcu_mightsleep).
 template <class T>
 void delete_rcu_mightsleep(T* obj) {
   default_engine().delete_rcu_mightsleep(obj);
 }
 // Blocks (see engine::barrier).
-inline void barrier() { default_engine().barrier(); }
+inline void barrier() {
+  default_engine().barrier();
+}
 
 }  // namespace rcufree

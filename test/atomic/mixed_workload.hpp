@@ -2,21 +2,22 @@
 // allocated before the measured window, with every death tracked per object.
 //
 // Seven object types: two kfree_rcu types whose heads sit at different offsets (one reclaim kind,
-// two fallback-registry entries) and five delete_rcu types (five more reclaim kinds). Six reclaim
-// kinds are more than a CPU keeps open blocks for (kOpenKinds = 4), so the calls also exercise
-// the eviction of open blocks. Calls come in runs of one type, 1 to 120 long, in a seeded order.
+// two fallback-registry entries), four delete_rcu types and one handed over with a custom deleter
+// (engine::retire / rcufree::retire / the C API's rcufree_call): six reclaim kinds, so the calls
+// also exercise the kind markers of a CPU's one open block. Calls come in runs of one type, 1 to
+// 120 long, in a seeded order.
 #pragma once
 
 #include <rcufree/rcufree.h>
-#include <rcufree/rcufree.hpp>
-
-#include "alloc_counter.hpp"
-#include "atomic_support.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <rcufree/rcufree.hpp>
 #include <utility>
 #include <vector>
+
+#include "alloc_counter.hpp"
+#include "atomic_support.hpp"
 
 namespace atomic_test {
 
@@ -90,13 +91,20 @@ class mixed_workload {
   // One call of the two-argument form for an object of the given type.
   static void call(rcufree::engine* e, entry how, std::uint8_t type, void* obj) noexcept {
     switch (type) {
-      case 0: return free_one(e, how, static_cast<raw_object<0>*>(obj));
-      case 1: return free_one(e, how, static_cast<raw_object<8>*>(obj));
-      case 2: return delete_one(e, how, static_cast<tracked<1, 0>*>(obj));
-      case 3: return delete_one(e, how, static_cast<tracked<2, 8>*>(obj));
-      case 4: return delete_one(e, how, static_cast<tracked<3, 16>*>(obj));
-      case 5: return delete_one(e, how, static_cast<tracked<4, 0>*>(obj));
-      default: return delete_one(e, how, static_cast<tracked<5, 24>*>(obj));
+      case 0:
+        return free_one(e, how, static_cast<raw_object<0>*>(obj));
+      case 1:
+        return free_one(e, how, static_cast<raw_object<8>*>(obj));
+      case 2:
+        return delete_one(e, how, static_cast<tracked<1, 0>*>(obj));
+      case 3:
+        return delete_one(e, how, static_cast<tracked<2, 8>*>(obj));
+      case 4:
+        return delete_one(e, how, static_cast<tracked<3, 16>*>(obj));
+      case 5:
+        return retire_one(e, how, static_cast<tracked<4, 0>*>(obj));
+      default:
+        return delete_one(e, how, static_cast<tracked<5, 24>*>(obj));
     }
   }
 
@@ -104,9 +112,31 @@ class mixed_workload {
   template <class T>
   static void free_one(rcufree::engine* e, entry how, T* obj) noexcept {
     switch (how) {
-      case entry::member: return e->kfree_rcu(obj, &T::head);
-      case entry::free_function: return rcufree::kfree_rcu(obj, &T::head);
-      case entry::c_api: return rcufree_kfree_rcu(obj, &obj->head);
+      case entry::member:
+        return e->kfree_rcu(obj, &T::head);
+      case entry::free_function:
+        return rcufree::kfree_rcu(obj, &T::head);
+      case entry::c_api:
+        return rcufree_kfree_rcu(obj, &obj->head);
+    }
+  }
+  template <class T>
+  struct deleter {
+    void operator()(T* obj) const noexcept { delete obj; }
+  };
+  template <class T>
+  static void c_deleter(void* obj) {
+    delete static_cast<T*>(obj);
+  }
+  template <class T>
+  static void retire_one(rcufree::engine* e, entry how, T* obj) noexcept {
+    switch (how) {
+      case entry::member:
+        return e->retire(obj, &T::head, deleter<T>{});
+      case entry::free_function:
+        return rcufree::retire(obj, &T::head, deleter<T>{});
+      case entry::c_api:
+        return rcufree_call(obj, &obj->head, &c_deleter<T>);
     }
   }
   template <class T>
@@ -117,13 +147,20 @@ class mixed_workload {
 
   void* make(std::uint8_t type, std::uint32_t& next_delete_id) {
     switch (type) {
-      case 0: return make_raw<0>(0);
-      case 1: return make_raw<8>(0);
-      case 2: return new tracked<1, 0>(&deletes_, next_delete_id++);
-      case 3: return new tracked<2, 8>(&deletes_, next_delete_id++);
-      case 4: return new tracked<3, 16>(&deletes_, next_delete_id++);
-      case 5: return new tracked<4, 0>(&deletes_, next_delete_id++);
-      default: return new tracked<5, 24>(&deletes_, next_delete_id++);
+      case 0:
+        return make_raw<0>(0);
+      case 1:
+        return make_raw<8>(0);
+      case 2:
+        return new tracked<1, 0>(&deletes_, next_delete_id++);
+      case 3:
+        return new tracked<2, 8>(&deletes_, next_delete_id++);
+      case 4:
+        return new tracked<3, 16>(&deletes_, next_delete_id++);
+      case 5:
+        return new tracked<4, 0>(&deletes_, next_delete_id++);
+      default:
+        return new tracked<5, 24>(&deletes_, next_delete_id++);
     }
   }
 

@@ -41,6 +41,19 @@ struct forked {
 
 // Runs fn() in a fork child with its stderr captured; fn's result is the exit code, through
 // std::exit (exit handlers run: the default engine's drain too). Killed after `limit`.
+// ThreadSanitizer cannot follow threads across fork(): a child that starts threads (every engine
+// does, and the engine's fork handler restarts them) is stopped with "dup thread with used id".
+// These cases run in the plain and AddressSanitizer builds.
+#if defined(__SANITIZE_THREAD__)
+#define SKIP_UNDER_TSAN()                                                                       \
+  do {                                                                                          \
+    WARN("not run under ThreadSanitizer, which cannot follow threads started in a fork child"); \
+    return;                                                                                     \
+  } while (false)
+#else
+#define SKIP_UNDER_TSAN() ((void)0)
+#endif
+
 template <class Fn>
 forked in_child(Fn fn, std::chrono::seconds limit) {
   forked out;
@@ -140,6 +153,7 @@ TEST_CASE(
     "fork while a pusher is between its exchange and its link store: the child's barrier "
     "and exit complete",
     "[stall][fork]") {
+  SKIP_UNDER_TSAN();
   std::atomic<int> deaths{0};
   auto eng = std::make_unique<rcufree::engine>(quiet());
   rcufree::detail::cpu_slot& s = rcufree::engine_access::core(*eng).slots[0];
@@ -177,6 +191,7 @@ TEST_CASE(
     "fork while a slot's holder has written a count but not its record: the child frees "
     "nothing it cannot trust",
     "[stall][fork]") {
+  SKIP_UNDER_TSAN();
   pinned on(first_allowed_cpu());
   REQUIRE(on.ok());
   std::atomic<int> deaths{0};
@@ -219,6 +234,7 @@ TEST_CASE(
     "fork during a head-less call's inline grace-period wait: the child's grace periods "
     "work",
     "[stall][fork]") {
+  SKIP_UNDER_TSAN();
   rcufree::config c;
   c.cached_pages_per_cpu = 0;  // no page, and none can be allocated: inline frees
   c.allocate_page = [](std::size_t) -> void* { return nullptr; };
@@ -280,6 +296,7 @@ TEST_CASE(
     "barrier() or shrink() from a deleter that reclaim_local() runs is reported, not a "
     "deadlock",
     "[stall]") {
+  SKIP_UNDER_TSAN();
   const forked b = deleter_calls_back<calls_barrier>();
   INFO("child stderr: " << b.err);
   CHECK_FALSE(b.timed_out);
@@ -296,6 +313,7 @@ TEST_CASE(
     "a thread stopped holding a slot: shrink() and teardown return, barrier() says it "
     "waits",
     "[stall]") {
+  SKIP_UNDER_TSAN();
   SECTION("shrink() skips the held slot") {
     const forked child = in_child(
         [] {
@@ -375,11 +393,14 @@ TEST_CASE(
     "hundreds of forks while the parent floods kfree_rcu and frees head-less objects inline: "
     "every child's barrier and exit complete",
     "[stall][fork]") {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  constexpr int kForks = 20;  // the sanitizers' allocators are slow to fork under load
-#else
-  constexpr int kForks = 200;
+  SKIP_UNDER_TSAN();
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's allocator (GCC 12) is not fork-safe: a child forked while another thread
+  // allocates can deadlock inside malloc, which is this case's whole load.
+  WARN("not run under AddressSanitizer, whose allocator is not fork-safe under concurrent malloc");
+  return;
 #endif
+  constexpr int kForks = 200;
   rcufree::config inline_cfg;  // every head-less call waits for a grace period and frees inline
   inline_cfg.cached_pages_per_cpu = 0;
   inline_cfg.allocate_page = [](std::size_t) -> void* { return nullptr; };

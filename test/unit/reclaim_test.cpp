@@ -96,6 +96,7 @@ TEST_CASE("per-CPU reclaim frees each CPU's objects on a thread bound to that CP
     producer.join();
   }
   REQUIRE(wait_all_freed(eng, 20s));
+  eng.barrier();  // orders the reclaim threads' records before the reads below
   const auto st = eng.snapshot();
   CHECK(st.reclaim_threads == 2);
   for (int k = 0; k < 2; ++k) {
@@ -120,6 +121,7 @@ TEST_CASE("single-worker mode frees every CPU's objects on one thread") {
     producer.join();
   }
   REQUIRE(wait_all_freed(eng, 20s));
+  eng.barrier();  // orders the reclaim threads' records before the reads below
   CHECK(eng.snapshot().reclaim_threads == 0);
   CHECK(book.threads.size() == 1);
 }
