@@ -150,7 +150,7 @@ const rcufree::detail::fallback_kind* victim_kind() {
 }  // namespace
 
 TEST_CASE(
-    "fork while a pusher is between its exchange and its link store: the child's barrier "
+    "fork while a pusher is between its exchange and its link store, the child's barrier "
     "and exit complete",
     "[stall][fork]") {
   SKIP_UNDER_TSAN();
@@ -188,7 +188,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "fork while a slot's holder has written a count but not its record: the child frees "
+    "fork while a slot's holder has written a count but not its record, the child frees "
     "nothing it cannot trust",
     "[stall][fork]") {
   SKIP_UNDER_TSAN();
@@ -231,7 +231,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "fork during a head-less call's inline grace-period wait: the child's grace periods "
+    "fork during a head-less call's inline grace-period wait, the child's grace periods "
     "work",
     "[stall][fork]") {
   SKIP_UNDER_TSAN();
@@ -310,7 +310,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a thread stopped holding a slot: shrink() and teardown return, barrier() says it "
+    "a thread stopped holding a slot, shrink() and teardown return, barrier() says it "
     "waits",
     "[stall]") {
   SKIP_UNDER_TSAN();
@@ -390,7 +390,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "hundreds of forks while the parent floods kfree_rcu and frees head-less objects inline: "
+    "hundreds of forks while the parent floods kfree_rcu and frees head-less objects inline, "
     "every child's barrier and exit complete",
     "[stall][fork]") {
   SKIP_UNDER_TSAN();

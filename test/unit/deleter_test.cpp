@@ -4,7 +4,6 @@
 #include <rcufree/rcufree.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/time.h>
 #include <urcu/urcu-memb.h>
 
 #include <atomic>
@@ -81,23 +80,25 @@ struct to_pool {
   void operator()(pooled* p) const noexcept { g_pool->give_back(p); }
 };
 
-// Objects unlinked in advance, handed over from a signal handler.
+// Objects unlinked in advance, handed over from a signal handler that interrupts the writer.
 std::vector<pooled*>* g_for_handler = nullptr;
-std::atomic<std::size_t> g_handler_next{0};
+std::atomic<std::size_t> g_handler_next{0}, g_handler_done{0};
 rcufree::engine* g_handler_engine = nullptr;
 
 void retire_from_handler(int) {
-  // relaxed: one index per call; the vector was filled before the timer started.
+  // relaxed: one index per call; the vector was filled before the signals started.
   const std::size_t i = g_handler_next.fetch_add(1, std::memory_order_relaxed);
   if (i < g_for_handler->size()) {
     g_handler_engine->retire((*g_for_handler)[i], &pooled::head, to_pool{});
+    // release: the retire happens before the test sees it counted; pairs with its acquire load.
+    g_handler_done.fetch_add(1, std::memory_order_release);
   }
 }
 
 }  // namespace
 
 TEST_CASE(
-    "a pool-backed custom deleter: readers never see a returned object, every object goes "
+    "a pool-backed custom deleter, readers never see a returned object, every object goes "
     "back exactly once, also from a signal handler") {
   object_pool pool(40'000);
   g_pool = &pool;
@@ -134,13 +135,21 @@ TEST_CASE(
   g_for_handler = &for_handler;
   g_handler_engine = &eng;
   g_handler_next.store(0);
+  g_handler_done.store(0);
   struct sigaction sa {};
   sa.sa_handler = &retire_from_handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  REQUIRE(sigaction(SIGALRM, &sa, nullptr) == 0);
-  itimerval every{{0, 200}, {0, 200}};
-  REQUIRE(setitimer(ITIMER_REAL, &every, nullptr) == 0);
+  REQUIRE(sigaction(SIGUSR2, &sa, nullptr) == 0);
+  // Every 200 us a signal interrupts the writer itself, often inside its own retire().
+  const pthread_t writer = pthread_self();
+  std::atomic<bool> signalling{true};
+  std::thread signaller([&] {
+    while (signalling.load()) {
+      pthread_kill(writer, SIGUSR2);
+      std::this_thread::sleep_for(200us);
+    }
+  });
 
   std::uint64_t replaced = 0;
   for (int i = 0; i < 300'000; ++i) {
@@ -153,10 +162,13 @@ TEST_CASE(
     if (old != nullptr) eng.retire(old, &pooled::head, to_pool{});
     ++replaced;
   }
-  while (g_handler_next.load() < for_handler.size()) std::this_thread::sleep_for(1ms);
-  itimerval off{};
-  setitimer(ITIMER_REAL, &off, nullptr);
-  signal(SIGALRM, SIG_IGN);
+  // acquire: pairs with the handler's release count; its retire calls happened before.
+  while (g_handler_done.load(std::memory_order_acquire) < for_handler.size()) {
+    std::this_thread::sleep_for(1ms);
+  }
+  signalling.store(false);
+  signaller.join();
+  signal(SIGUSR2, SIG_IGN);
   stop.store(true);
   for (auto& t : readers) t.join();
   for (auto& slot : table) {
@@ -208,7 +220,7 @@ constexpr std::size_t kPerPage = 506;  // 507 records in 4 KiB, one of them the 
 }  // namespace
 
 TEST_CASE(
-    "bulk hooks get whole pages: a bulk deleter for retire, config::free_bulk for kfree_rcu") {
+    "bulk hooks get whole pages, a bulk deleter for retire, config::free_bulk for kfree_rcu") {
   rcufree::config cfg;
   cfg.drain_interval = std::chrono::hours(1);  // blocks are freed when full or at barrier()
   cfg.free_bulk = [](void* const* objects, std::size_t n) { bulk_free{}(objects, n); };
