@@ -273,6 +273,9 @@ TEST_CASE("an idle engine's threads together wake at most ten times a second") {
     });
     producer.join();
   }
+  // Let the supervisor see the work and start CPU threads (a barrier right away would free it
+  // all on the supervisor, which is quick enough under a sanitizer to never start one).
+  std::this_thread::sleep_for(100ms);
   rcufree::barrier();
   std::this_thread::sleep_for(1500ms);  // "after 1 s with nothing queued"
   const std::uint64_t before = rcufree_thread_switches();
