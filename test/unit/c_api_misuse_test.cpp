@@ -31,6 +31,10 @@ std::string child_stderr(F fn, bool& aborted) {
   int status = 0;
   waitpid(pid, &status, 0);
   aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+#if defined(__SANITIZE_THREAD__)
+  // TSan's runtime turns an abort() in a forked child into a plain non-zero exit.
+  aborted = aborted || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
+#endif
   return out;
 }
 }  // namespace
