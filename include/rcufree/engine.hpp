@@ -74,13 +74,13 @@ class engine_core;
 
 class RCUFREE_API engine {
  public:
-  // Sleepable context only: allocates the per-CPU slots and page caches and starts the worker
+  // Sleepable context only: allocates the per-CPU slots and page pools and starts the supervisor
   // thread. Throws std::invalid_argument on a bad config, std::system_error if the thread cannot
   // start.
   explicit engine(config cfg = {});
 
   // Sleepable context only; blocks. Frees everything still queued (waiting for the grace periods
-  // this needs), stops and joins the worker, gives back every page. Calls racing with destruction
+  // this needs), stops and joins its threads, gives back every page. Calls racing with destruction
   // are misuse (detected where possible in RCUFREE_DEBUG builds).
   ~engine();
 
@@ -97,7 +97,7 @@ class RCUFREE_API engine {
     if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::free_kind);
   }
 
-  // `delete obj` after a grace period (T's destructor runs on the worker). Same context rules as
+  // `delete obj` after a grace period (T's destructor runs on a reclaim thread). Same context rules as
   // kfree_rcu. ~T must not throw and must not wait for this engine (barrier) or sleep long.
   template <class T>
   void delete_rcu(T* obj, rcu_head T::*head) {
@@ -147,7 +147,7 @@ class RCUFREE_API engine {
   // Frees, on the calling thread, everything this CPU has handed over so far (its closed blocks and
   // its fallback list), first waiting for a grace period if any of it still needs one; returns how
   // many objects it freed. For allocation-heavy sleepable threads: glibc's malloc serves objects
-  // freed by the thread that allocated them several times faster than objects freed by the worker
+  // freed by the thread that allocated them several times faster than objects freed by another thread
   // (docs/PERFORMANCE.md), so calling this every few thousand kfree_rcu calls turns a flood into
   // local frees. May sleep; not in a read-side critical section or an atomic_scope (misuse).
   std::size_t reclaim_local();

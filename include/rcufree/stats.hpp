@@ -29,9 +29,9 @@ struct RCUFREE_API stats {
   std::uint64_t inline_frees = 0;     // head-less objects freed inline after a grace period
   std::uint64_t caller_reclaims = 0;  // objects freed by sleepable callers for themselves
   std::uint64_t blocks_expired_on_arrival = 0;  // blocks freed with no new grace period: their
-                                                // cookie had expired when the worker took them
+                                                // cookie had expired when a reclaimer took them
   std::uint64_t slot_contended = 0;        // two-argument calls that found their CPU's slot busy
-  std::uint64_t refill_attempts = 0;       // page allocations tried by the worker
+  std::uint64_t refill_attempts = 0;       // page allocations tried by the reclaim threads
   std::uint64_t shrinks = 0;               // shrink() calls and pressure events acted on
   std::uint64_t pressure_events = 0;       // PSI memory-pressure triggers received
   std::uint64_t pressure_watch_armed = 0;  // 1 while a PSI trigger is armed (watch_memory_pressure)
