@@ -13,9 +13,11 @@
 //   node* old = replace_under_lock(...);         // unlink: readers may still hold `old`
 //   eng.kfree_rcu(old, &node::head);             // std::free(old) after a grace period
 //
-// Overheads (measured on a 2-core AMD EPYC VM, docs/PERFORMANCE.md): the two-argument call is
-// 6-11 ns (one atomic exchange on a per-CPU flag, one store); the head-less call 12-20 ns; the
-// worker's grace period (about a microsecond with expedited membarrier) and frees run elsewhere.
+// Overheads (docs/PERFORMANCE.md): the two-argument call is 7 ns on a 2-core AMD EPYC VM and 12 ns
+// on a 2-core Xeon VM in a micro-benchmark (one atomic exchange on a per-CPU flag, one store),
+// 23-25 ns inside a million-object flood on the Xeon; grace periods (about a microsecond with
+// expedited membarrier, shared by all waiters) and frees run on the reclaim threads. A
+// million-object flood costs 54-66 ns of CPU per object in all (call_rcu: 160-330).
 //
 // Every call says its context below: whether it may block, allocate, or run inside a read-side
 // critical section or an atomic_scope.
@@ -161,8 +163,8 @@ class RCUFREE_API engine {
   std::size_t reserve_pages(std::size_t pages_per_cpu);
 
   // Gives every cached empty page back and frees what is already past its grace period. Sleepable
-  // context only; blocks for at most one worker pass. The worker refills caches later, backing
-  // off while memory is short.
+  // context only; blocks for at most one supervisor pass (a slot held by a stopped thread is
+  // skipped). Pools refill later, after config.refill_backoff_after_shrink.
   void shrink();
 
   // Sums the counters. Never blocks the engine; allocates (the per-CPU vector). Any context where
