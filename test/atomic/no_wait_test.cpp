@@ -21,6 +21,7 @@
 #include <catch2/catch.hpp>
 
 #include "atomic_support.hpp"
+#include "cpus.hpp"
 #include "engine_core.hpp"
 
 #include <pthread.h>
@@ -138,23 +139,8 @@ void on_freeze(int) {
   errno = saved_errno;
 }
 
-bool pin_to(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
-}
-
-std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
-  for (int i = 0; i < CPU_SETSIZE; ++i) {
-    if (CPU_ISSET(i, &set)) cpus.push_back(i);
-  }
-  return cpus;
-}
+using rcufree_test::allowed_cpus;
+using rcufree_test::pin_to;
 
 }  // namespace
 

@@ -20,10 +20,39 @@ struct child_outcome {
   int exit_code = -1;  // when it exited
   int signal = 0;      // when a signal ended it
   bool timed_out = false;
-  std::string err;     // its stderr
+  std::string err;  // its stderr
   // abort() in the child; sanitizer runtimes may turn it into a non-zero exit.
-  bool aborted() const { return signal == SIGABRT || (signal == 0 && exit_code != 0 && !timed_out); }
+  bool aborted() const {
+    return signal == SIGABRT || (signal == 0 && exit_code != 0 && !timed_out);
+  }
 };
+
+// Reads a child's stderr from `fd` until it exits (or `timeout`: then kills it), and reaps it.
+inline child_outcome collect(pid_t pid, int fd, std::chrono::seconds timeout) {
+  child_outcome out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      out.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;  // EOF: the child closed stderr (it exited)
+    out.err.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
+  return out;
+}
 
 inline child_outcome run_child(const std::vector<std::string>& args,
                                std::chrono::seconds timeout = std::chrono::seconds(60)) {
@@ -46,28 +75,7 @@ inline child_outcome run_child(const std::vector<std::string>& args,
     out.err = "posix_spawn failed";
     return out;
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      out.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;  // EOF: the child closed stderr (it exited)
-    out.err.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
-  return out;
+  return collect(pid, fds[0], timeout);
 }
 
 }  // namespace torture

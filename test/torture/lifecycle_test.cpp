@@ -1,6 +1,7 @@
 // lifecycle_test.cpp — nothing is lost across thread exit, several engines, engine destruction,
 // process exit of the default engine, and CPU migration (CONTRACT promise 6).
 #include "child_process.hpp"
+#include "cpus.hpp"
 #include "torture_support.hpp"
 #include "tsan_grace.hpp"
 
@@ -18,6 +19,8 @@ using namespace std::chrono_literals;
 using torture::entry;
 
 namespace {
+using rcufree_test::allowed_cpus;
+using rcufree_test::pin_to;
 
 // Queues `count` nodes per entry point through `eng` (the C API ones on the default engine).
 void queue_all_kinds(torture::tracker& tr, rcufree::engine& eng, int count, unsigned seed) {
@@ -35,24 +38,6 @@ void check_all_freed(const torture::tracker& tr) {
   CHECK(tr.ungraced_frees() == 0);
 }
 
-// CPUs this thread may run on.
-std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  }
-  return cpus;
-}
-
-bool pin_to(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  return sched_setaffinity(0, sizeof set, &set) == 0;
-}
 
 }  // namespace
 

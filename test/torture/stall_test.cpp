@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.hpp"
+#include "cpus.hpp"
 #include "engine_core.hpp"
 
 // ThreadSanitizer: fork_test.cpp opts this binary out of die_after_fork (the engine restarts its
@@ -36,15 +38,12 @@ namespace {
 // children, LeakSanitizer's exit check is off.
 bool g_leaks_expected = false;
 #if defined(__SANITIZE_ADDRESS__)
-extern "C" int __lsan_is_turned_off() { return g_leaks_expected ? 1 : 0; }
+extern "C" int __lsan_is_turned_off() {
+  return g_leaks_expected ? 1 : 0;
+}
 #endif
 
-struct forked {
-  bool timed_out = false;
-  int exit_code = -1;
-  int signal = 0;
-  std::string err;  // the child's stderr
-};
+using forked = torture::child_outcome;
 
 // Runs fn() in a fork child with its stderr captured; fn's result is the exit code, through
 // std::exit (exit handlers run: the default engine's drain too). Killed after `limit`.
@@ -63,7 +62,6 @@ struct forked {
 
 template <class Fn>
 forked in_child(Fn fn, std::chrono::seconds limit) {
-  forked out;
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   // stderr goes to the pipe already during fork(): the engine's fork handler speaks in the child
@@ -83,57 +81,13 @@ forked in_child(Fn fn, std::chrono::seconds limit) {
   close(saved);
   REQUIRE(pid >= 0);
   close(fds[1]);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      out.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;  // EOF: the child closed stderr (it exited)
-    out.err.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
-  return out;
+  return torture::collect(pid, fds[0], limit);
 }
 
 int first_allowed_cpu() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  sched_getaffinity(0, sizeof set, &set);
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) return c;
-  }
-  return 0;
+  return rcufree_test::allowed_cpus().at(0);
 }
-
-// Pins the calling thread to one CPU for its lifetime in scope.
-class pinned {
- public:
-  explicit pinned(int cpu) {
-    sched_getaffinity(0, sizeof saved_, &saved_);
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    ok_ = sched_setaffinity(0, sizeof one, &one) == 0;
-  }
-  ~pinned() { sched_setaffinity(0, sizeof saved_, &saved_); }
-  bool ok() const { return ok_; }
-
- private:
-  cpu_set_t saved_;
-  bool ok_ = false;
-};
+using rcufree_test::pinned;
 
 struct victim {
   explicit victim(std::atomic<int>* d) : deaths(d) {}

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "cpus.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -196,26 +198,6 @@ struct item {
   long payload[4];
   rcu_head head;
 };
-void pin_first_cpu() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  sched_getaffinity(0, sizeof set, &set);
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) {
-      cpu_set_t one;
-      CPU_ZERO(&one);
-      CPU_SET(c, &one);
-      sched_setaffinity(0, sizeof one, &one);
-      return;
-    }
-  }
-}
-void unpin() {
-  cpu_set_t all;
-  CPU_ZERO(&all);
-  for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
-  sched_setaffinity(0, sizeof all, &all);
-}
 constexpr std::size_t kPerPage = 506;  // 507 records in 4 KiB, one of them the kind marker
 }  // namespace
 
@@ -225,7 +207,7 @@ TEST_CASE(
   cfg.drain_interval = std::chrono::hours(1);  // blocks are freed when full or at barrier()
   cfg.free_bulk = [](void* const* objects, std::size_t n) { bulk_free{}(objects, n); };
   rcufree::engine eng(cfg);
-  pin_first_cpu();
+  rcufree_test::pinned on(rcufree_test::allowed_cpus().at(0));
   eng.reserve_pages(32);
   constexpr std::size_t kObjects = 10 * kPerPage;
   SECTION("retire with a bulk deleter") {
@@ -242,7 +224,6 @@ TEST_CASE(
   }
   const auto st = eng.snapshot();
   eng.barrier();
-  unpin();
   std::size_t total = 0, whole_pages = 0;
   for (std::size_t n : g_runs) {
     total += n;
@@ -269,7 +250,7 @@ TEST_CASE("rcufree_engine_call batches objects per C function and calls it for e
   rcufree_engine* eng = rcufree_engine_new(&cfg);
   REQUIRE(eng != nullptr);
   g_c_calls.store(0);
-  pin_first_cpu();
+  rcufree_test::pinned on(rcufree_test::allowed_cpus().at(0));
   for (int i = 0; i < 2000; ++i) {  // within the 5 pages a quiet CPU keeps: no fallback
     auto* it = static_cast<item*>(std::malloc(sizeof(item)));
     rcufree_engine_call(eng, it, &it->head, &c_release);
@@ -277,7 +258,6 @@ TEST_CASE("rcufree_engine_call batches objects per C function and calls it for e
   char json[2048];
   rcufree_engine_stats_json(eng, json, sizeof json);
   rcufree_engine_barrier(eng);
-  unpin();
   CHECK(g_c_calls.load() == 2000);
   const std::string s(json);
   CHECK(s.find("\"fallback_objects\":0,") != std::string::npos);

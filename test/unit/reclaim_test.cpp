@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "counted.hpp"
+#include "cpus.hpp"
 #include "engine_core.hpp"
 
 using namespace std::chrono_literals;
@@ -26,23 +27,8 @@ using rcufree_test::counted;
 
 namespace {
 
-std::vector<int> allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c) {
-    if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  }
-  return cpus;
-}
-
-bool pin_to(int cpu) {
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  return pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
-}
+using rcufree_test::allowed_cpus;
+using rcufree_test::pin_to;
 
 // Waits (without barrier(), whose flush runs on the supervisor) until every object is freed.
 bool wait_all_freed(rcufree::engine& eng, std::chrono::seconds limit) {
