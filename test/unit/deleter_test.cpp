@@ -263,3 +263,33 @@ TEST_CASE("rcufree_engine_call batches objects per C function and calls it for e
   CHECK(s.find("\"fallback_objects\":0,") != std::string::npos);
   rcufree_engine_destroy(eng);
 }
+
+// Sized deallocation: delete_rcu<T> reaches the global operator delete(void*, std::size_t) with
+// sizeof(T), which jemalloc and tcmalloc serve on their fast sized paths. Replacing the global
+// operator delete would clash with the sanitizers' own, so the plain builds check it.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+namespace {
+struct sized_probe {
+  char payload[232];
+  rcu_head head{};
+};
+std::atomic<std::uint64_t> g_sized_deletes{0};
+}  // namespace
+
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t size) noexcept {
+  // relaxed: read after barrier(), which orders the frees before it.
+  if (size == sizeof(sized_probe)) g_sized_deletes.fetch_add(1, std::memory_order_relaxed);
+  std::free(p);
+}
+
+TEST_CASE("delete_rcu frees with the sized operator delete") {
+  rcufree::engine eng;
+  const std::uint64_t before = g_sized_deletes.load();
+  for (int i = 0; i < 1000; ++i) eng.delete_rcu(new sized_probe, &sized_probe::head);
+  eng.barrier();
+  CHECK(g_sized_deletes.load() - before == 1000);
+}
+#endif
