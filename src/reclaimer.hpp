@@ -106,6 +106,7 @@ class reclaimer {
            pending_of(i);
   }
   std::uint64_t peak_pending() const noexcept { return peak_.get(); }
+  void observe_peak(std::uint64_t pending) noexcept { peak_.observe(pending); }
   std::uint64_t freed_from(std::size_t i) const noexcept { return state_[i].freed.get(); }
   std::uint64_t blocks_retired(std::size_t i) const noexcept { return state_[i].retired.get(); }
 

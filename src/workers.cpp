@@ -144,8 +144,11 @@ void workers::supervise() {
     const bool flush = stopping || flush_target != flush_completed_.load(std::memory_order_relaxed);
     const bool shrink = core_.take_pressure_event() ||
                         shrink_target != shrink_completed_.load(std::memory_order_relaxed);
-    // The supervisor looks at every slot anyway: it sums the exact pending count (O(CPUs)).
-    const bool expedite = core_.over_soft_cap(core_.pending_objects());
+    // The supervisor looks at every slot anyway: it sums the exact pending count (O(CPUs)), which
+    // also samples the peak between the reclaim passes' own samples.
+    const std::uint64_t pending_now = core_.pending_objects();
+    core_.rec.observe_peak(pending_now);
+    const bool expedite = core_.over_soft_cap(pending_now);
     if (expedite) core_.expedited_passes.add();
 
     bool pending = false;
