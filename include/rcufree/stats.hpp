@@ -40,7 +40,7 @@ struct RCUFREE_API stats {
   std::uint64_t gp_last_us = 0;            // duration of the last grace period
   std::uint64_t gp_max_us = 0;             // longest grace period seen
   std::uint64_t peak_pending = 0;          // most objects pending at once (sampled by reclaim
-                                           // passes, and pending now)
+                                           // passes and the supervisor; a floor)
   std::uint64_t reclaim_threads = 0;       // per-CPU reclaim threads started so far
   std::uint64_t fork_abandoned = 0;        // in a fork child: objects other parent threads were
                                            // half-way through queueing or freeing at the fork,
