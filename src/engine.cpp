@@ -48,9 +48,12 @@ engine_core::engine_core(config c)
     std::lock_guard<std::mutex> lock(rec.lock_of(i));
     rec.restock(i);
   }
-  threads.start();
+  {
+    const auto no_fork = hold_off_fork();  // a fork sees the engine with its threads, or neither
+    threads.start();
+    register_engine(this, no_fork);
+  }
   if (cfg.watch_memory_pressure) pressure_ = std::make_unique<pressure_watch>(*this);
-  register_engine(this);
 }
 
 engine_core::~engine_core() {
@@ -64,7 +67,12 @@ engine_core::~engine_core() {
 }
 
 void engine_core::shutdown() {
-  threads.stop();  // the supervisor's last passes free everything queued before this point
+  {
+    // The default engine stays registered for fork handlers: none may run while its threads
+    // stop (they would wait for threads that are being joined).
+    const auto no_fork = hold_off_fork();
+    threads.stop();  // the supervisor's last passes free everything queued before this point
+  }
   std::lock_guard<std::mutex> lock(inline_mu_);
   // release: pairs with the acquire in the head-less path; from now on it frees inline.
   shut_down.store(true, std::memory_order_release);
@@ -183,14 +191,15 @@ void engine::barrier() {
   require_sleepable(*core_, "barrier");
   // acquire: pairs with the release in shutdown(); no worker is left to ask.
   if (core_->shut_down.load(std::memory_order_acquire)) return core_->flush_inline();
-  core_->threads.flush_and_wait();
+  // False: the threads stopped meanwhile (the default engine at exit): flush here instead.
+  if (!core_->threads.flush_and_wait()) core_->flush_inline();
 }
 
 void engine::shrink() {
   require_sleepable(*core_, "shrink");
   // acquire: pairs with the release in shutdown(); no worker is left to ask.
   if (core_->shut_down.load(std::memory_order_acquire)) return core_->flush_inline();
-  core_->threads.shrink_and_wait();
+  if (!core_->threads.shrink_and_wait()) core_->flush_inline();
 }
 
 std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {

@@ -125,8 +125,11 @@ class engine_core {
   std::unique_ptr<class pressure_watch> pressure_;  // null unless cfg.watch_memory_pressure
 };
 
-// fork.cpp: the registry of live engines that pthread_atfork handlers walk.
-void register_engine(engine_core* e);
+// fork.cpp: the registry of live engines that pthread_atfork handlers walk. While the lock that
+// hold_off_fork() returns is held, no fork handler runs: an engine starts its threads and
+// registers under it (a fork sees both or neither), and stops them under it.
+std::unique_lock<std::mutex> hold_off_fork();
+void register_engine(engine_core* e, const std::unique_lock<std::mutex>& held);
 void unregister_engine(engine_core* e);
 
 // True when the library was built with RCUFREE_DEBUG (double-queue and use-after-destroy checks).

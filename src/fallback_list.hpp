@@ -53,6 +53,7 @@ class fallback_list {
   rcu_head* publish(void* object, rcu_head* head, const fallback_kind* fk) noexcept;
   // Takes every object (sleepable consumers only walk the result).
   rcu_head* take_all() noexcept { return stack_.take_all(); }
+  void restore_in_child(rcu_head* chain) noexcept { stack_.restore_in_child(chain); }
   bool empty() const noexcept { return stack_.empty(); }
   // Frees a taken chain in order, stopping at a node whose link `next(node)` cannot give yet
   // (it returns stack::link_pending()): that node is returned, not freed (its pusher will still

@@ -43,9 +43,13 @@ void child_all() {
 
 }  // namespace
 
-void register_engine(engine_core* e) {
+std::unique_lock<std::mutex> hold_off_fork() {
   std::call_once(g_atfork_once, [] { pthread_atfork(prepare_all, parent_all, child_all); });
-  std::lock_guard<std::mutex> lock(g_registry_mu);
+  return std::unique_lock<std::mutex>(g_registry_mu);
+}
+
+void register_engine(engine_core* e, const std::unique_lock<std::mutex>& held) {
+  (void)held;  // the registry's mutex, from hold_off_fork()
   e->fork_next = g_registry;
   if (g_registry != nullptr) g_registry->fork_prev = e;
   g_registry = e;

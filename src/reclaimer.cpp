@@ -27,6 +27,11 @@ void link_front(block*& head, block* b) noexcept {
 bool reached(std::uint32_t now, std::uint32_t when) noexcept {
   return static_cast<std::int32_t>(now - when) >= 0;
 }
+// How long ago `since` was (0 if it looks later than now: the clock may step back a tick).
+std::uint32_t age(std::uint32_t now, std::uint32_t since) noexcept {
+  const auto d = static_cast<std::int32_t>(now - since);
+  return d > 0 ? static_cast<std::uint32_t>(d) : 0;
+}
 
 thread_local const engine_core* t_running_deleters = nullptr;
 
@@ -99,18 +104,14 @@ std::uint64_t reclaimer::adopt_in_child() noexcept {
     }
     st.closed_stalled = head;  // all links stored now: the next pass walks it through
     for (block* b = head; b != nullptr; b = block_stack::try_next(b)) kept += b->objects;
-    // Fallback objects likewise.
-    rcu_head* fhead = st.fallback_stalled;
-    rcu_head* ftail = cut_at_missing_link<fallback_list::stack>(fhead);
-    rcu_head* ftaken = s.fallback.take_all();
-    cut_at_missing_link<fallback_list::stack>(ftaken);
-    if (ftail != nullptr) {
-      fallback_list::stack::link(ftail, ftaken);
-    } else {
-      fhead = ftaken;
-    }
-    st.fallback_stalled = fhead;
-    kept += fallback_list::length(fhead);
+    // Fallback objects: the stalled chain (taken by an earlier pass: past its grace period) and
+    // the list (not yet: it goes back to the slot, to be taken with a fresh cookie), each cut.
+    cut_at_missing_link<fallback_list::stack>(st.fallback_stalled);
+    kept += fallback_list::length(st.fallback_stalled);
+    rcu_head* listed = s.fallback.take_all();
+    cut_at_missing_link<fallback_list::stack>(listed);
+    kept += fallback_list::length(listed);
+    s.fallback.restore_in_child(listed);
     // What the counters say is pending but no list holds any more (also the work a parent
     // thread had taken for itself, as in reclaim_local(), at the fork) is abandoned.
     const std::uint64_t pending = pending_of(i);
@@ -177,7 +178,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
       if (entered) {
         bool left_open = false;
         if (const block* o = s.open) {
-          if (all || now - std::min(now, o->opened_ms) + tick_ms >= drain_ms) {
+          if (all || age(now, o->opened_ms) + tick_ms >= drain_ms) {
             s.close_locked(gp);
           } else {
             left_open = true;
@@ -216,7 +217,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
     if (st.fallback_since == kNever) st.fallback_since = now;
     const bool due = all || scope == reclaim_scope::caller_all ||
                      queued_fb - st.fallback_taken >= block::records_in(core_.cfg.page_size) ||
-                     now - std::min(now, st.fallback_since) + tick_ms >= drain_ms;
+                     age(now, st.fallback_since) + tick_ms >= drain_ms;
     if (due) {
       batch.fallback = s.fallback.take_all();
       st.fallback_taken = queued_fb;
@@ -289,11 +290,13 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
 pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
   pass_result r;
   reclaim_batch batch = take(i, scope);
-  r.found = !batch.empty();
-  if (r.found) {
+  if (!batch.empty()) {
     core_.gp.wait_until(batch.cookie);  // shared with every other reclaimer waiting meanwhile
     r.freed = finish(i, batch);
   }
+  // Found work = freed something: a chain stopped at a link a stopped thread never stores does
+  // not count, or its CPU thread would poll every tick for as long as that thread is stopped.
+  r.found = r.freed != 0;
   if (scope == reclaim_scope::periodic || scope == reclaim_scope::expedited) {
     r.ran_dry = restock(i);
   }
@@ -314,7 +317,7 @@ block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& bat
         return chain;
       }
     }
-    oldest = std::max(oldest, now - std::min(now, chain->opened_ms));
+    oldest = std::max(oldest, age(now, chain->opened_ms));
     if (core_.gp.expired(chain->cookie)) {
       expired_on_arrival.add();
     } else {
@@ -337,12 +340,15 @@ bool reclaimer::flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept 
   }
   if (!any) return false;
   core_.gp.wait_until(cookie);
+  std::uint64_t freed = 0;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     if (scratch[i].empty()) continue;
     std::lock_guard<std::mutex> lock(state_[i].mu);
-    finish(i, scratch[i]);
+    freed += finish(i, scratch[i]);
   }
-  return true;
+  // Progress, not a non-empty batch: a chain left at a link a stopped thread never stores is
+  // handed back by every take, and must not keep a teardown looping.
+  return freed != 0;
 }
 
 bool reclaimer::restock(std::size_t i) noexcept {

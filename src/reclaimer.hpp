@@ -76,7 +76,7 @@ class reclaimer {
   // A flush of every slot (barrier, shutdown): takes all of it, waits for ONE grace period, frees.
   // Takes each reclaim lock in turn; a pass another thread runs holds its lock until its frees
   // are done, so this also waits for those. `scratch` has slot_count entries (no allocation).
-  // Returns true if anything was taken.
+  // Returns true if it freed anything.
   bool flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept;
 
   // Gives back every cached page of slot i (shrink). Needs lock_of(i) and the slot's busy flag,

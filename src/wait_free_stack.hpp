@@ -57,6 +57,11 @@ class wait_free_stack {
   // In a fork child, where the pusher does not exist: the link will never come. Ends the chain
   // at n.
   static void cut_after(Node* n) noexcept { Link::store(n, nullptr, std::memory_order_relaxed); }
+  // In a fork child, single-threaded, after take_all(): makes a fully linked chain the stack's
+  // content again.
+  void restore_in_child(Node* chain) noexcept {
+    top_.store(chain, std::memory_order_relaxed);  // relaxed: no other thread exists here
+  }
 
   bool empty() const noexcept {
     // relaxed: a hint for the worker's polling; a stale answer only delays it by a tick.

@@ -61,7 +61,7 @@ workers::workers(engine_core& core)
 workers::~workers() = default;
 
 void workers::start() {
-  stop_ = false;
+  stop_ = stopped_ = false;
   supervisor_ = std::thread([this] { supervise(); });
 }
 
@@ -72,6 +72,11 @@ void workers::stop() {
   }
   wake_cv_.notify_one();
   if (supervisor_.joinable()) supervisor_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;  // a request made too late for the last pass is not waited for forever
+  }
+  done_cv_.notify_all();
 }
 
 bool workers::on_engine_thread() const noexcept {
@@ -89,7 +94,7 @@ void workers::wake_supervisor() noexcept {
   wake_cv_.notify_one();
 }
 
-void workers::request_and_wait(std::atomic<std::uint64_t>& requested,
+bool workers::request_and_wait(std::atomic<std::uint64_t>& requested,
                                std::atomic<std::uint64_t>& completed) {
   std::unique_lock<std::mutex> lock(mu_);
   // (W1) release: orders this thread's earlier calls (and everything they happen-after) before
@@ -99,7 +104,9 @@ void workers::request_and_wait(std::atomic<std::uint64_t>& requested,
   wake_cv_.notify_one();
   // (W4) acquire: pairs with the supervisor's release store of completed (W3); the frees
   // happened before.
-  done_cv_.wait(lock, [&] { return completed.load(std::memory_order_acquire) >= target; });
+  done_cv_.wait(lock,
+                [&] { return completed.load(std::memory_order_acquire) >= target || stopped_; });
+  return completed.load(std::memory_order_acquire) >= target;  // acquire: as (W4)
 }
 
 // --- the supervisor ---------------------------------------------------------------------------
@@ -319,7 +326,8 @@ void workers::cpu_main(std::size_t i) {
       } else if (!woken() && sleep.count() > 0) {
         t.cv.wait_for(lock, sleep, woken);
       }
-      while (paused_.load(std::memory_order_relaxed)) {  // fork() in progress
+      // fork() in progress (a thread told to stop does not park: the supervisor joins it).
+      while (paused_.load(std::memory_order_relaxed) && !t.stop) {
         t.parked = true;
         t.cv.notify_all();
         t.cv.wait(lock);

@@ -42,8 +42,9 @@ class workers {
   void stop();
 
   // Sleepable callers: ask the supervisor for a flush (barrier) or a shrink and wait for it.
-  void flush_and_wait() { request_and_wait(flush_requested_, flush_completed_); }
-  void shrink_and_wait() { request_and_wait(shrink_requested_, shrink_completed_); }
+  // False: the threads stopped before doing it (the caller does it itself).
+  bool flush_and_wait() { return request_and_wait(flush_requested_, flush_completed_); }
+  bool shrink_and_wait() { return request_and_wait(shrink_requested_, shrink_completed_); }
   // Any sleepable thread: the supervisor should look now (memory pressure, a head-less caller
   // that had to allocate). Skips the system call when a wake is already on its way.
   void wake_supervisor() noexcept;
@@ -79,7 +80,7 @@ class workers {
   bool ensure_thread(std::size_t i);
   void wake_cpu_thread(std::size_t i);
   void stop_cpu_threads();
-  void request_and_wait(std::atomic<std::uint64_t>& requested,
+  bool request_and_wait(std::atomic<std::uint64_t>& requested,
                         std::atomic<std::uint64_t>& completed);
 
   engine_core& core_;
@@ -94,6 +95,7 @@ class workers {
   std::condition_variable done_cv_;  // barrier/shrink callers and fork handlers wait here
   bool wake_ = false;
   bool stop_ = false;
+  bool stopped_ = false;  // the supervisor has returned: no request will be served
   bool parked_ = false;
   std::atomic<bool> paused_{false};  // fork in progress: every thread parks
   std::atomic<bool> wake_pending_{false};

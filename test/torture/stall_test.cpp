@@ -229,6 +229,39 @@ TEST_CASE(
   CHECK(eng->snapshot().inline_frees == 1);
 }
 
+TEST_CASE(
+    "fork inside a read-side critical section, and the child frees nothing its reader may "
+    "still hold",
+    "[stall][fork]") {
+  SKIP_UNDER_TSAN();
+  rcufree::config c = quiet();
+  c.cached_pages_per_cpu = 0;  // the object takes the fallback list
+  c.drain_interval = std::chrono::milliseconds(1);
+  c.worker_tick = std::chrono::milliseconds(1);
+  auto eng = std::make_unique<rcufree::engine>(c);
+  std::atomic<int> deaths{0};
+  urcu_memb_register_thread();
+  urcu_memb_read_lock();
+  eng->delete_rcu(new victim(&deaths), &victim::head);  // unlinked while this reader holds it
+  const forked child = in_child(
+      [&] {
+        // Still inside the section in the child: several passes run meanwhile.
+        std::this_thread::sleep_for(100ms);
+        const int early = deaths.load();
+        urcu_memb_read_unlock();
+        eng->barrier();
+        return early == 0 && deaths.load() == 1 ? 0 : 2;  // used to be freed at once: 1 early
+      },
+      30s);
+  urcu_memb_read_unlock();
+  urcu_memb_unregister_thread();
+  INFO("child stderr: " << child.err);
+  CHECK_FALSE(child.timed_out);
+  CHECK(child.exit_code == 0);
+  eng->barrier();
+  CHECK(deaths.load() == 1);
+}
+
 namespace {
 rcufree::engine* g_reentrant_engine = nullptr;
 struct calls_barrier {
@@ -302,6 +335,25 @@ TEST_CASE(
           eng->delete_rcu(new victim(&deaths), &victim::head);  // in the held slot's open block
           if (!rcufree::engine_access::core(*eng).this_cpu_slot().try_enter()) return 2;
           eng.reset();  // never returned before
+          return 0;
+        },
+        30s);
+    INFO("child stderr: " << child.err);
+    CHECK_FALSE(child.timed_out);
+    CHECK(child.exit_code == 0);
+    CHECK(child.err.find("engine teardown") != std::string::npos);
+  }
+  SECTION("engine destruction also gives up on a link a stopped pusher never stores") {
+    const forked child = in_child(
+        [] {
+          std::atomic<int> deaths{0};
+          g_leaks_expected = true;
+          auto eng = std::make_unique<rcufree::engine>(quiet());
+          rcufree::detail::cpu_slot& s = rcufree::engine_access::core(*eng).slots[0];
+          auto* v = new victim(&deaths);
+          (void)s.fallback.publish(v, &v->head, victim_kind());  // the pusher stops here
+          s.fallback_queued.add();
+          eng.reset();  // used to retry the stalled chain forever
           return 0;
         },
         30s);
