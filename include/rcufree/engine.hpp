@@ -146,12 +146,14 @@ class RCUFREE_API engine {
   // engine (all reported as misuse). Allocates nothing.
   void barrier();
 
-  // Frees, on the calling thread, everything this CPU has handed over so far (its closed blocks and
-  // its fallback list), first waiting for a grace period if any of it still needs one; returns how
-  // many objects it freed. For allocation-heavy sleepable threads: glibc's malloc serves objects
-  // freed by the thread that allocated them several times faster than objects freed by another thread
+  // Frees, on the calling thread, what this CPU has handed over so far (its closed blocks and its
+  // fallback list) and no other reclaimer has taken already (those it frees itself), first
+  // waiting for a grace period if any of it still needs one; returns how many objects it freed.
+  // For allocation-heavy sleepable threads: glibc's malloc serves objects freed by the thread
+  // that allocated them several times faster than objects freed by another thread
   // (docs/PERFORMANCE.md), so calling this every few thousand kfree_rcu calls turns a flood into
-  // local frees. May sleep; not in a read-side critical section or an atomic_scope (misuse).
+  // local frees. May sleep; not in a read-side critical section, an atomic_scope, or a deleter
+  // this engine runs (misuse).
   std::size_t reclaim_local();
 
   // Fills every CPU's page pool to `pages_per_cpu` now (at most config.cached_pages_per_cpu) and
