@@ -83,8 +83,9 @@ class engine_core {
   void flush_inline();  // barrier() once shut down: one flushing pass on the calling thread
   std::atomic<bool> shut_down{false};
 
-  // fork.cpp: park the threads and hold the locks across fork(); restart in the child.
-  void prepare_fork();
+  // fork.cpp: park the threads, then hold grace periods across fork(); restart in the child.
+  void park_for_fork();
+  void hold_grace_for_fork();
   void parent_after_fork();
   void child_after_fork();
   engine_core* fork_next = nullptr;  // the registry of live engines (fork.cpp)

@@ -28,9 +28,13 @@ std::mutex g_registry_mu;
 engine_core* g_registry = nullptr;
 std::once_flag g_atfork_once;
 
+// In two phases across all engines: every engine's threads park first, and only then is any
+// engine's grace period held, so that a deleter on one engine's thread that needs another
+// engine's grace period (a head-less inline free) finishes before its own engine is parked.
 void prepare_all() {
   g_registry_mu.lock();
-  for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->prepare_fork();
+  for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->park_for_fork();
+  for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->hold_grace_for_fork();
 }
 void parent_all() {
   for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->parent_after_fork();
@@ -62,9 +66,12 @@ void unregister_engine(engine_core* e) {
   if (g_registry == e) g_registry = e->fork_next;
 }
 
-void engine_core::prepare_fork() {
+void engine_core::park_for_fork() {
   threads.prepare_fork();  // every thread parked between passes: none holds a slot or a lock
-  gp.lock_for_fork();      // no grace period in progress, none starts until after the fork
+}
+
+void engine_core::hold_grace_for_fork() {
+  gp.lock_for_fork();  // no grace period in progress, none starts until after the fork
 }
 
 void engine_core::parent_after_fork() {
