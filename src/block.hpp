@@ -65,7 +65,6 @@ struct block {
     if (count > start) fn(*kind, r + start, count - start);
   }
 
-
   static void* marker(const reclaim_kind* kind) noexcept {
     return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(kind) | 1);
   }

@@ -18,7 +18,6 @@ class stat_counter {
  public:
   void add(std::uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
   std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
-  void reset() noexcept { v_.store(0, std::memory_order_relaxed); }
 
  private:
   std::atomic<std::uint64_t> v_{0};

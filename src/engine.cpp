@@ -38,7 +38,6 @@ engine_core::engine_core(config c)
       slots(make_slots(slot_count, cfg)),
       rec(*this),
       threads(*this),
-      epoch_(std::chrono::steady_clock::now()),
       inline_batches_(slot_count) {
 #ifdef RCUFREE_DEBUG
   debug = std::make_unique<debug_registry>();
@@ -93,13 +92,6 @@ void engine_core::run_everything_here(reclaim_scope scope) {
     std::lock_guard<std::mutex> lock(rec.lock_of(i));
     rec.drop_pages(i);
   }
-}
-
-void engine_core::tick_clock() noexcept {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - epoch_)
-                      .count();
-  now_ms_.store(static_cast<std::uint32_t>(ms), std::memory_order_relaxed);  // relaxed: see now_ms
 }
 
 void engine_core::on_memory_pressure() {

@@ -20,6 +20,7 @@
 #include <rcufree/engine.hpp>
 #include <vector>
 
+#include "coarse_clock.hpp"
 #include "counter.hpp"
 #include "debug_registry.hpp"
 #include "grace_period.hpp"
@@ -61,12 +62,9 @@ class engine_core {
     return pending * cfg.assumed_object_bytes > cfg.pending_soft_cap_bytes;
   }
 
-  // A coarse engine clock in milliseconds, advanced by the engine's threads.
-  std::uint32_t now_ms() const noexcept {
-    // relaxed: a stale value only makes a block look younger or older by a tick.
-    return now_ms_.load(std::memory_order_relaxed);
-  }
-  void tick_clock() noexcept;
+  // The engine's coarse millisecond clock, advanced by its threads (coarse_clock.hpp).
+  std::uint32_t now_ms() const noexcept { return clock.now(); }
+  void tick_clock() noexcept { clock.tick(); }
 
   // Memory pressure (pressure.cpp's thread, or a test): the supervisor shrinks on its next look.
   void on_memory_pressure();
@@ -95,6 +93,7 @@ class engine_core {
   grace_period gp;
   std::size_t slot_count;
   cpu_slot* slots;  // slot_count slots, cache-line aligned, built in the constructor
+  coarse_clock clock;
   reclaimer rec;
   workers threads;
 
@@ -118,8 +117,6 @@ class engine_core {
   // Flushes on the calling thread until nothing is taken, then gives every pooled page back.
   void run_everything_here(reclaim_scope scope);
 
-  std::atomic<std::uint32_t> now_ms_{0};
-  std::chrono::steady_clock::time_point epoch_;
   std::atomic<bool> pressure_pending_{false};
   std::mutex inline_mu_;                       // serializes passes run by callers once shut down
   std::vector<reclaim_batch> inline_batches_;  // their scratch, sized once

@@ -82,7 +82,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   const std::size_t cpu = core.this_cpu();
   detail::cpu_slot& s = core.slots[cpu];
   if (s.enter_waiting(8)) {
-    const bool queued = s.append_locked(obj, kind, core.gp, core.now_ms());
+    const bool queued = s.append_locked(obj, kind, core.gp, core.clock);
     s.leave();
     if (queued) {
       // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
@@ -104,7 +104,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   if (void* page = core.allocate_page()) {
     detail::cpu_slot& t = core.this_cpu_slot();  // we may have migrated while allocating
     if (t.enter_waiting(8)) {
-      t.append_to_page_locked(page, obj, kind, core.gp, core.now_ms());
+      t.append_to_page_locked(page, obj, kind, core.gp, core.clock);
       t.leave();
       core.threads.wake_supervisor();
       return true;

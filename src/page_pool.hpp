@@ -93,10 +93,13 @@ class page_pool {
   // to it.
   void set_resting(std::size_t pages) noexcept {
     resting_ = static_cast<std::uint32_t>(std::min(pages, bound_));
+    // relaxed: see target().
     if (target() < resting_) target_.store(resting_, std::memory_order_relaxed);
   }
   // Forgets the demand history (after a shrink: start small again).
-  void reset_target() noexcept { target_.store(resting_, std::memory_order_relaxed); }
+  void reset_target() noexcept {
+    target_.store(resting_, std::memory_order_relaxed);  // relaxed: see target()
+  }
 
   // --- anyone ---
   // Exact for the producer when no consumer runs; a close estimate otherwise.
@@ -107,7 +110,6 @@ class page_pool {
   // relaxed: written by the producer only; other readers use it as a statistic.
   std::size_t target() const noexcept { return target_.load(std::memory_order_relaxed); }
   std::size_t bound() const noexcept { return bound_; }
-  std::uint64_t misses() const noexcept { return misses_.get(); }
 
  private:
   // The target a quiet CPU settles at unless reserve_pages() said otherwise: the kernel's five

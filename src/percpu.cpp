@@ -38,7 +38,7 @@ void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_ki
 #endif
   cpu_slot& s = core.this_cpu_slot();
   if (s.try_enter()) {
-    const bool queued = s.append_locked(obj, kind, core.gp, core.now_ms());
+    const bool queued = s.append_locked(obj, kind, core.gp, core.clock);
     s.leave();
     if (queued) return;
   } else {
@@ -74,7 +74,7 @@ std::size_t engine_core::this_cpu() const noexcept {
 }
 
 bool cpu_slot::append_locked(void* obj, const reclaim_kind& kind, const grace_period& gp,
-                             std::uint32_t now_ms) noexcept {
+                             const coarse_clock& clock) noexcept {
   if (open != nullptr && open->try_append(obj, &kind)) {
     queued.add();
     return true;
@@ -84,14 +84,14 @@ bool cpu_slot::append_locked(void* obj, const reclaim_kind& kind, const grace_pe
     close_locked(gp);  // a full block must not wait for a page: the reclaimer should see it now
     return false;
   }
-  append_to_page_locked(page, obj, kind, gp, now_ms);
+  append_to_page_locked(page, obj, kind, gp, clock);
   return true;
 }
 
 void cpu_slot::append_to_page_locked(void* page, void* obj, const reclaim_kind& kind,
-                                     const grace_period& gp, std::uint32_t now_ms) noexcept {
+                                     const grace_period& gp, const coarse_clock& clock) noexcept {
   close_locked(gp);
-  block* b = new (page) block(page_size, now_ms);
+  block* b = new (page) block(page_size, clock.now());  // the clock read: once per page
   b->try_append(obj, &kind);  // an empty page has room for a marker and an object
   open = b;
   queued.add();

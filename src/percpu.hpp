@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "block.hpp"
+#include "coarse_clock.hpp"
 #include "counter.hpp"
 #include "fallback_list.hpp"
 #include "grace_period.hpp"
@@ -69,12 +70,25 @@ struct alignas(128) cpu_slot {
   // Appends obj to the open block, closing it and opening a pooled page when it has no room.
   // False: no page at hand (the caller takes the fallback list); a full block is closed anyway.
   bool append_locked(void* obj, const reclaim_kind& kind, const grace_period& gp,
-                     std::uint32_t now_ms) noexcept;
+                     const coarse_clock& clock) noexcept;
   // Installs `page` as the open block (closing the current one) and appends obj to it.
   void append_to_page_locked(void* page, void* obj, const reclaim_kind& kind,
-                             const grace_period& gp, std::uint32_t now_ms) noexcept;
+                             const grace_period& gp, const coarse_clock& clock) noexcept;
   // Stamps the open block with a cookie and pushes it on `closed`. Does nothing if none is open.
   void close_locked(const grace_period& gp) noexcept;
+
+  // fork child, single-threaded: a busy flag held at the fork means its holder was between steps
+  // (a count stored before its record, an open block half installed): that open block is not
+  // trusted and is abandoned, page and all; the flag is cleared. Returns the objects the open
+  // block still holds for the child to free.
+  std::uint64_t adopt_in_child() noexcept {
+    // relaxed: no other thread exists here.
+    if (busy.load(std::memory_order_relaxed)) {
+      open = nullptr;
+      busy.store(false, std::memory_order_relaxed);
+    }
+    return open != nullptr ? open->objects : 0;
+  }
 
   // Objects handed to this slot so far (blocks and fallback list). A hint for other threads.
   std::uint64_t handed_over() const noexcept { return queued.get() + fallback_queued.get(); }

@@ -84,14 +84,7 @@ std::uint64_t reclaimer::adopt_in_child() noexcept {
     cpu_slot& s = core_.slots[i];
     slot_state& st = state_[i];
     new (&st.mu) std::mutex();
-    // relaxed: single-threaded here.
-    if (s.busy.load(std::memory_order_relaxed)) {
-      // Its holder was between steps: count and records, or the open block itself, may be half
-      // written. Not trusted: abandoned (its page too).
-      s.open = nullptr;
-      s.busy.store(false, std::memory_order_relaxed);
-    }
-    std::uint64_t kept = s.open != nullptr ? s.open->objects : 0;
+    std::uint64_t kept = s.adopt_in_child();
     // Closed blocks: the stalled chain, then the list, each cut at a missing link, joined.
     block* head = st.closed_stalled;
     block* tail = cut_at_missing_link<block_stack>(head);

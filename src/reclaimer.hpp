@@ -83,9 +83,6 @@ class reclaimer {
   // which it waits for a bounded time; returns false if the flag stayed held.
   bool drop_pages(std::size_t i) noexcept;
 
-  // Earliest engine time at which something the last pass on slot i left aging falls due.
-  // Needs lock_of(i).
-  std::uint32_t next_due_ms(std::size_t i) const noexcept { return state_[i].next_due_ms; }
   // fork child, single-threaded: every reclaim lock anew; nothing a parent thread may have been
   // writing at the fork is trusted: the open block of a slot whose busy flag was held, and every
   // list past a link that was never stored, are abandoned (not freed here, counted, said once on

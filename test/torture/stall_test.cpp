@@ -263,6 +263,14 @@ TEST_CASE(
 }
 
 namespace {
+// A child whose teardown had to give up on a stopped thread: it ended, and said so.
+void check_gave_up_and_said_so(const forked& child) {
+  INFO("child stderr: " << child.err);
+  CHECK_FALSE(child.timed_out);
+  CHECK(child.exit_code == 0);
+  CHECK(child.err.find("engine teardown") != std::string::npos);
+}
+
 rcufree::engine* g_reentrant_engine = nullptr;
 struct calls_barrier {
   ~calls_barrier() { g_reentrant_engine->barrier(); }
@@ -338,10 +346,7 @@ TEST_CASE(
           return 0;
         },
         30s);
-    INFO("child stderr: " << child.err);
-    CHECK_FALSE(child.timed_out);
-    CHECK(child.exit_code == 0);
-    CHECK(child.err.find("engine teardown") != std::string::npos);
+    check_gave_up_and_said_so(child);
   }
   SECTION("engine destruction also gives up on a link a stopped pusher never stores") {
     const forked child = in_child(
@@ -357,10 +362,7 @@ TEST_CASE(
           return 0;
         },
         30s);
-    INFO("child stderr: " << child.err);
-    CHECK_FALSE(child.timed_out);
-    CHECK(child.exit_code == 0);
-    CHECK(child.err.find("engine teardown") != std::string::npos);
+    check_gave_up_and_said_so(child);
   }
   SECTION("the default engine's exit drain waits a bounded time") {
     const forked child = in_child(
@@ -374,10 +376,7 @@ TEST_CASE(
           return 0;  // std::exit runs the drain
         },
         30s);
-    INFO("child stderr: " << child.err);
-    CHECK_FALSE(child.timed_out);
-    CHECK(child.exit_code == 0);
-    CHECK(child.err.find("engine teardown") != std::string::npos);
+    check_gave_up_and_said_so(child);
   }
   SECTION("barrier() waits for the holder and says so after a second") {
     const forked child = in_child(

@@ -1,0 +1,35 @@
+// coarse_clock.hpp — the engine's millisecond clock.
+//
+// Advanced by the engine's threads at each pass (tick), read anywhere with one relaxed load,
+// the atomic path included (only when it opens a page, to stamp the block). 32 bits of
+// milliseconds wrap after 49.7 days: compare times through their difference, never with <.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace rcufree::detail {
+
+class coarse_clock {
+ public:
+  coarse_clock() noexcept : epoch_(std::chrono::steady_clock::now()) {}
+
+  std::uint32_t now() const noexcept {
+    // relaxed: a stale value only makes a block look younger or older by a tick.
+    return ms_.load(std::memory_order_relaxed);
+  }
+  // Sleepable threads (reads the system clock: a vDSO call, no system call on x86_64).
+  void tick() noexcept {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - epoch_)
+                        .count();
+    ms_.store(static_cast<std::uint32_t>(ms), std::memory_order_relaxed);  // relaxed: see now()
+  }
+
+ private:
+  std::atomic<std::uint32_t> ms_{0};
+  std::chrono::steady_clock::time_point epoch_;
+};
+
+}  // namespace rcufree::detail
