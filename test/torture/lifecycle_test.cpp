@@ -150,7 +150,7 @@ TEST_CASE("destroying an engine waits for the readers of its backlog", "[lifecyc
     // relaxed: read after join.
     alive_at_end.store(torture::read_once(seen->magic) == torture::kAlive, std::memory_order_relaxed);
     seen->holders.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see on_reclaim
-    torture::reader_section_ends();
+    rcufree_test::reader_section_ends();
     urcu_memb_read_unlock();
     urcu_memb_unregister_thread();
   });

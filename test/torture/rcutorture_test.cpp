@@ -94,7 +94,7 @@ void reader_loop(shared_state& sh, torture::tracker& tr, std::uint64_t seed) {
       held[k]->holders.fetch_sub(1, std::memory_order_relaxed);
       ++checks;
     }
-    torture::reader_section_ends();
+    rcufree_test::reader_section_ends();
     urcu_memb_read_unlock();
     ++sections;
   }

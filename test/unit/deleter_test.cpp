@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cpus.hpp"
+#include "tsan_grace.hpp"
 
 using namespace std::chrono_literals;
 
@@ -125,6 +126,7 @@ TEST_CASE(
           }
           ++n;
         }
+        rcufree_test::reader_section_ends();  // TSan builds: see tsan_grace.hpp
         urcu_memb_read_unlock();
       }
       reads.fetch_add(n);

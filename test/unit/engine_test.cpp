@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "counted.hpp"
+#include "tsan_grace.hpp"
 
 using namespace std::chrono_literals;
 using rcufree_test::counted;
@@ -57,6 +58,7 @@ TEST_CASE("no object is freed while a reader that saw it is inside its critical 
     phase = 1;
     while (phase.load() != 2) std::this_thread::sleep_for(1ms);
     CHECK(seen->magic == counted::kAlive);  // still alive: our section is still open
+    rcufree_test::reader_section_ends();    // TSan builds: the grace period's edge (tsan_grace.hpp)
     urcu_memb_read_unlock();
     urcu_memb_unregister_thread();
   });

@@ -5,7 +5,8 @@
 // worker's poisoning (or free) of a node as racing with a reader's earlier reads of it, although
 // the grace period orders them. rcufree's grace_period::synchronize() performs __tsan_acquire on
 // a process-wide token right after synchronize_rcu() returns (src/grace_period.hpp, TSan builds
-// only); torture readers perform the matching __tsan_release just before rcu_read_unlock().
+// only); every test reader that reads objects the engine may free performs the matching
+// __tsan_release just before rcu_read_unlock() (torture and unit tests alike).
 //
 // This is sound for the engine: a reader's release lands before its unlock, and synchronize_rcu
 // returns only after every section that overlapped its start has unlocked, so the acquire sees
@@ -21,7 +22,7 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
-namespace torture {
+namespace rcufree_test {
 
 // Call right before rcu_read_unlock() (of the engine's flavor) in reader threads.
 inline void reader_section_ends() noexcept {
@@ -30,4 +31,4 @@ inline void reader_section_ends() noexcept {
 #endif
 }
 
-}  // namespace torture
+}  // namespace rcufree_test
