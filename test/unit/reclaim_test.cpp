@@ -29,6 +29,7 @@ namespace {
 
 using rcufree_test::allowed_cpus;
 using rcufree_test::pin_to;
+using rcufree_test::pinned;
 
 // Waits (without barrier(), whose flush runs on the supervisor) until every object is freed.
 bool wait_all_freed(rcufree::engine& eng, std::chrono::seconds limit) {
@@ -48,6 +49,7 @@ struct where_freed {
   std::set<std::thread::id> threads;
   void record() {
     const int cpu = sched_getcpu();
+    // relaxed: counts, read after barrier(), whose flush orders every free before its return.
     if (cpu >= 0 && cpu < kMaxCpus) on_cpu[cpu].fetch_add(1, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mu);
     threads.insert(std::this_thread::get_id());
@@ -75,11 +77,13 @@ TEST_CASE("per-CPU reclaim frees each CPU's objects on a thread bound to that CP
   where_freed book;
   constexpr int kPerCpu = 20'000;
   for (int k = 0; k < 2; ++k) {
+    bool bound = false;  // written by the producer, read after join
     std::thread producer([&] {
-      REQUIRE(pin_to(cpus[k]));
+      if (!(bound = pin_to(cpus[k]))) return;
       for (int i = 0; i < kPerCpu; ++i) eng.delete_rcu(new located(&book), &located::head);
     });
     producer.join();
+    REQUIRE(bound);
   }
   REQUIRE(wait_all_freed(eng, 20s));
   eng.barrier();  // orders the reclaim threads' records before the reads below
@@ -100,11 +104,13 @@ TEST_CASE("single-worker mode frees every CPU's objects on one thread") {
   rcufree::engine eng(cfg);
   where_freed book;
   for (std::size_t k = 0; k < std::min<std::size_t>(cpus.size(), 2); ++k) {
+    bool bound = false;  // written by the producer, read after join
     std::thread producer([&] {
-      REQUIRE(pin_to(cpus[k]));
+      if (!(bound = pin_to(cpus[k]))) return;
       for (int i = 0; i < 5'000; ++i) eng.delete_rcu(new located(&book), &located::head);
     });
     producer.join();
+    REQUIRE(bound);
   }
   REQUIRE(wait_all_freed(eng, 20s));
   eng.barrier();  // orders the reclaim threads' records before the reads below
@@ -119,23 +125,27 @@ TEST_CASE("each CPU's page pool stays within cached_pages_per_cpu on every path"
   cfg.drain_interval = 2ms;
   cfg.worker_tick = 200us;
   rcufree::engine eng(cfg);
-  std::atomic<bool> done{false};
-  std::atomic<std::uint64_t> worst{0};
+  std::atomic<bool> done{false};           // relaxed: a stop request; join() hands over the rest
+  std::atomic<std::uint64_t> worst{0};     // relaxed: a maximum, read after the joins
   const auto check_now = [&] {
     const auto st = eng.snapshot();
     std::uint64_t w = 0;
     for (auto n : st.pages_cached_per_cpu) w = std::max(w, n);
-    if (w > worst.load()) worst.store(w);
+    // A maximum kept by two threads (sampler and producer): a plain store could lower it.
+    for (auto seen = worst.load(std::memory_order_relaxed);
+         w > seen && !worst.compare_exchange_weak(seen, w, std::memory_order_relaxed);) {
+    }
   };
   std::thread sampler([&] {
-    while (!done.load()) {
+    while (!done.load(std::memory_order_relaxed)) {
       check_now();
       std::this_thread::sleep_for(100us);
     }
   });
-  std::atomic<std::uint64_t> deaths{0};
+  std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp); read after barrier()
+  bool bound = false;                     // written by the producer, read after join
   std::thread producer([&] {
-    REQUIRE(pin_to(cpus[0]));
+    if (!(bound = pin_to(cpus[0]))) return;
     for (int round = 0; round < 20; ++round) {
       for (int i = 0; i < 20'000; ++i) eng.delete_rcu(new counted(&deaths), &counted::head);
       for (int i = 0; i < 2'000; ++i) eng.delete_rcu_mightsleep(new counted(&deaths));
@@ -144,22 +154,23 @@ TEST_CASE("each CPU's page pool stays within cached_pages_per_cpu on every path"
     }
   });
   producer.join();
+  REQUIRE(bound);
   eng.barrier();
   check_now();
   CHECK(eng.reserve_pages(1000) <= 4 * rcufree::engine_access::core(eng).slot_count);
   check_now();
   eng.shrink();
   check_now();
-  done.store(true);
+  done.store(true, std::memory_order_relaxed);
   sampler.join();
-  INFO("most pages one CPU had cached: " << worst.load());
-  CHECK(worst.load() <= 4);
+  INFO("most pages one CPU had cached: " << worst.load(std::memory_order_relaxed));
+  CHECK(worst.load(std::memory_order_relaxed) <= 4);
   CHECK(deaths.load() == 20 * 22'000);
 }
 
 TEST_CASE("one grace period serves every waiter that arrives while it runs") {
   rcufree::detail::grace_period gp(&urcu_memb_flavor);
-  std::atomic<int> phase{0};
+  std::atomic<int> phase{0};  // seq_cst: the test's own steps between the reader and this thread
   std::thread reader([&] {
     urcu_memb_register_thread();
     urcu_memb_read_lock();
@@ -188,7 +199,7 @@ namespace {
 template <int N>
 struct kind_n {
   explicit kind_n(std::atomic<std::uint64_t>* d) : deaths(d) {}
-  ~kind_n() { deaths->fetch_add(1, std::memory_order_relaxed); }
+  ~kind_n() { deaths->fetch_add(1, std::memory_order_relaxed); }  // relaxed: read after barrier()
   std::atomic<std::uint64_t>* deaths;
   rcu_head head{};
 };
@@ -204,24 +215,22 @@ TEST_CASE("eight interleaved delete_rcu types share one open block per CPU") {
   cfg.drain_interval = std::chrono::hours(1);  // nothing is freed before barrier()
   cfg.worker_tick = std::chrono::hours(1);
   rcufree::engine eng(cfg);
-  REQUIRE(pin_to(allowed_cpus()[0]));
+  pinned on_one_cpu(allowed_cpus()[0]);  // every object into one CPU's open block
+  REQUIRE(on_one_cpu.ok());
   eng.reserve_pages(128);
-  std::atomic<std::uint64_t> deaths{0};
+  std::atomic<std::uint64_t> deaths{0};  // relaxed increments; read after barrier()
   constexpr int kRounds = 2'000;
   for (int r = 0; r < kRounds; ++r)
     queue_interleaved(eng, &deaths, std::make_integer_sequence<int, 8>{});
   const auto st = eng.snapshot();
   // A kind change costs one marker record: at most two records per object, 507 per page.
-  const std::uint64_t pages_bound = (2 * 8 * kRounds + 506) / 507;
+  const std::uint64_t per_page = rcufree::detail::block::records_in(cfg.page_size);
+  const std::uint64_t pages_bound = (2 * 8 * kRounds + per_page - 1) / per_page;
   INFO("pages used " << st.pages_in_use << " for " << 8 * kRounds << " objects of 8 kinds");
   CHECK(st.fallback_objects == 0);
   CHECK(st.pages_in_use <= pages_bound);
   eng.barrier();
   CHECK(deaths.load() == 8 * kRounds);
-  cpu_set_t all;
-  CPU_ZERO(&all);
-  for (int c : allowed_cpus()) CPU_SET(c, &all);
-  sched_setaffinity(0, sizeof all, &all);
 }
 
 namespace {
@@ -251,13 +260,15 @@ std::uint64_t rcufree_thread_switches() {
 
 TEST_CASE("an idle engine's threads together wake at most ten times a second") {
   // The process-wide engine after a flood on every CPU, so that each CPU has a reclaim thread.
-  std::atomic<std::uint64_t> deaths{0};
+  std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp); only a sink here
   for (int cpu : allowed_cpus()) {
+    bool bound = false;  // written by the producer, read after join
     std::thread producer([&] {
-      REQUIRE(pin_to(cpu));
+      if (!(bound = pin_to(cpu))) return;
       for (int i = 0; i < 100'000; ++i) rcufree::delete_rcu(new counted(&deaths), &counted::head);
     });
     producer.join();
+    REQUIRE(bound);
   }
   // Let the supervisor see the work and start CPU threads (a barrier right away would free it
   // all on the supervisor, which is quick enough under a sanitizer to never start one).
