@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "counted.hpp"
 #include "cpus.hpp"
 #include "engine_core.hpp"
 
@@ -59,6 +60,19 @@ using forked = torture::child_outcome;
 #else
 #define SKIP_UNDER_TSAN() ((void)0)
 #endif
+// AddressSanitizer's allocator (GCC 12) is not fork-safe: a child forked while another thread
+// allocates can deadlock inside malloc. Cases whose load is exactly that run in the plain build.
+#if defined(__SANITIZE_ADDRESS__)
+#define SKIP_UNDER_ASAN_FORK_LOAD()                                                          \
+  do {                                                                                       \
+    WARN(                                                                                    \
+        "not run under AddressSanitizer, whose allocator is not fork-safe under concurrent " \
+        "malloc");                                                                           \
+    return;                                                                                  \
+  } while (false)
+#else
+#define SKIP_UNDER_ASAN_FORK_LOAD() ((void)0)
+#endif
 
 template <class Fn>
 forked in_child(Fn fn, std::chrono::seconds limit) {
@@ -89,12 +103,10 @@ int first_allowed_cpu() {
 }
 using rcufree_test::pinned;
 
-struct victim {
-  explicit victim(std::atomic<int>* d) : deaths(d) {}
-  ~victim() { deaths->fetch_add(1); }
-  std::atomic<int>* deaths;
-  rcu_head head{};
-};
+// Objects are rcufree_test::counted: their destructors count deaths with relaxed increments,
+// read after a barrier() or teardown, which orders every free before it returns. `phase` flags
+// (seq_cst) are the tests' own steps between threads.
+using rcufree_test::counted;
 
 rcufree::config quiet() {  // nothing is freed unless asked (barrier, teardown)
   rcufree::config c;
@@ -103,9 +115,22 @@ rcufree::config quiet() {  // nothing is freed unless asked (barrier, teardown)
   return c;
 }
 
-const rcufree::detail::fallback_kind* victim_kind() {
-  return rcufree::detail::fallback_kind_for(rcufree::detail::delete_kind<victim>,
-                                            offsetof(victim, head));
+rcufree::config inline_only() {  // no page, and none can be allocated: head-less frees inline
+  rcufree::config c;
+  c.cached_pages_per_cpu = 0;
+  c.allocate_page = [](std::size_t) -> void* { return nullptr; };
+  c.release_page = [](void* p, std::size_t) { std::free(p); };
+  return c;
+}
+
+struct node {  // a plain object for kfree_rcu floods
+  long payload[6];
+  rcu_head head;
+};
+
+const rcufree::detail::fallback_kind* counted_kind() {
+  return rcufree::detail::fallback_kind_for(rcufree::detail::delete_kind<counted>,
+                                            offsetof(counted, head));
 }
 
 }  // namespace
@@ -115,19 +140,19 @@ TEST_CASE(
     "and exit complete",
     "[stall][fork]") {
   SKIP_UNDER_TSAN();
-  std::atomic<int> deaths{0};
+  std::atomic<std::uint64_t> deaths{0};
   auto eng = std::make_unique<rcufree::engine>(quiet());
   rcufree::detail::cpu_slot& s = rcufree::engine_access::core(*eng).slots[0];
-  const auto push = [&](victim* v) {
-    s.fallback.push(v, &v->head, victim_kind());
+  const auto push = [&](counted* v) {
+    s.fallback.push(v, &v->head, counted_kind());
     s.fallback_queued.add();
   };
-  for (int i = 0; i < 3; ++i) push(new victim(&deaths));  // the oldest three: under the stall
+  for (int i = 0; i < 3; ++i) push(new counted(&deaths));  // the oldest three: under the stall
   // A thread stopped between the steps of its push: the node is on the list, its link is not.
-  victim* stalled = new victim(&deaths);
-  rcu_head* prev = s.fallback.publish(stalled, &stalled->head, victim_kind());
+  counted* stalled = new counted(&deaths);
+  rcu_head* prev = s.fallback.publish(stalled, &stalled->head, counted_kind());
   s.fallback_queued.add();
-  for (int i = 0; i < 2; ++i) push(new victim(&deaths));
+  for (int i = 0; i < 2; ++i) push(new counted(&deaths));
 
   const forked child = in_child(
       [&] {
@@ -155,11 +180,11 @@ TEST_CASE(
   SKIP_UNDER_TSAN();
   pinned on(first_allowed_cpu());
   REQUIRE(on.ok());
-  std::atomic<int> deaths{0};
+  std::atomic<std::uint64_t> deaths{0};
   auto eng = std::make_unique<rcufree::engine>(quiet());
   auto& core = rcufree::engine_access::core(*eng);
   eng->reserve_pages(4);
-  for (int i = 0; i < 10; ++i) eng->delete_rcu(new victim(&deaths), &victim::head);
+  for (int i = 0; i < 10; ++i) eng->delete_rcu(new counted(&deaths), &counted::head);
   rcufree::detail::cpu_slot& s = core.this_cpu_slot();
   REQUIRE(s.try_enter());  // this thread is "inside kfree_rcu" at the fork
   rcufree::detail::block* b = s.open;
@@ -173,7 +198,7 @@ TEST_CASE(
         eng->barrier();  // used to free 0x40 (and the 10 objects the parent frees too)
         const auto st = eng->snapshot();
         if (deaths.load() != 0 || st.fork_abandoned != 10) return 2;
-        for (int i = 0; i < 100; ++i) eng->delete_rcu(new victim(&deaths), &victim::head);
+        for (int i = 0; i < 100; ++i) eng->delete_rcu(new counted(&deaths), &counted::head);
         eng->barrier();  // the slot works again in the child
         if (deaths.load() != 100) return 3;
         eng.reset();
@@ -196,11 +221,7 @@ TEST_CASE(
     "work",
     "[stall][fork]") {
   SKIP_UNDER_TSAN();
-  rcufree::config c;
-  c.cached_pages_per_cpu = 0;  // no page, and none can be allocated: inline frees
-  c.allocate_page = [](std::size_t) -> void* { return nullptr; };
-  c.release_page = [](void* p, std::size_t) { std::free(p); };
-  auto eng = std::make_unique<rcufree::engine>(c);
+  auto eng = std::make_unique<rcufree::engine>(inline_only());
   std::atomic<int> phase{0};
   std::thread reader([&] {
     urcu_memb_register_thread();
@@ -239,15 +260,15 @@ TEST_CASE(
   c.drain_interval = std::chrono::milliseconds(1);
   c.worker_tick = std::chrono::milliseconds(1);
   auto eng = std::make_unique<rcufree::engine>(c);
-  std::atomic<int> deaths{0};
+  std::atomic<std::uint64_t> deaths{0};
   urcu_memb_register_thread();
   urcu_memb_read_lock();
-  eng->delete_rcu(new victim(&deaths), &victim::head);  // unlinked while this reader holds it
+  eng->delete_rcu(new counted(&deaths), &counted::head);  // unlinked while this reader holds it
   const forked child = in_child(
       [&] {
         // Still inside the section in the child: several passes run meanwhile.
         std::this_thread::sleep_for(100ms);
-        const int early = deaths.load();
+        const std::uint64_t early = deaths.load();
         urcu_memb_read_unlock();
         eng->barrier();
         return early == 0 && deaths.load() == 1 ? 0 : 2;  // used to be freed at once: 1 early
@@ -336,11 +357,11 @@ TEST_CASE(
   SECTION("engine destruction waits a bounded time, then says what it leaves behind") {
     const forked child = in_child(
         [] {
-          std::atomic<int> deaths{0};
+          std::atomic<std::uint64_t> deaths{0};
           pinned on(first_allowed_cpu());
           g_leaks_expected = true;
           auto eng = std::make_unique<rcufree::engine>(quiet());
-          eng->delete_rcu(new victim(&deaths), &victim::head);  // in the held slot's open block
+          eng->delete_rcu(new counted(&deaths), &counted::head);  // in the held slot's open block
           if (!rcufree::engine_access::core(*eng).this_cpu_slot().try_enter()) return 2;
           eng.reset();  // never returned before
           return 0;
@@ -351,12 +372,12 @@ TEST_CASE(
   SECTION("engine destruction also gives up on a link a stopped pusher never stores") {
     const forked child = in_child(
         [] {
-          std::atomic<int> deaths{0};
+          std::atomic<std::uint64_t> deaths{0};
           g_leaks_expected = true;
           auto eng = std::make_unique<rcufree::engine>(quiet());
           rcufree::detail::cpu_slot& s = rcufree::engine_access::core(*eng).slots[0];
-          auto* v = new victim(&deaths);
-          (void)s.fallback.publish(v, &v->head, victim_kind());  // the pusher stops here
+          auto* v = new counted(&deaths);
+          (void)s.fallback.publish(v, &v->head, counted_kind());  // the pusher stops here
           s.fallback_queued.add();
           eng.reset();  // used to retry the stalled chain forever
           return 0;
@@ -369,8 +390,8 @@ TEST_CASE(
         [] {
           pinned on(first_allowed_cpu());
           g_leaks_expected = true;
-          std::atomic<int> deaths{0};
-          rcufree::delete_rcu(new victim(&deaths), &victim::head);
+          std::atomic<std::uint64_t> deaths{0};
+          rcufree::delete_rcu(new counted(&deaths), &counted::head);
           auto& core = rcufree::engine_access::core(rcufree::default_engine());
           if (!core.this_cpu_slot().try_enter()) return 2;
           return 0;  // std::exit runs the drain
@@ -381,10 +402,10 @@ TEST_CASE(
   SECTION("barrier() waits for the holder and says so after a second") {
     const forked child = in_child(
         [] {
-          std::atomic<int> deaths{0};
+          std::atomic<std::uint64_t> deaths{0};
           pinned on(first_allowed_cpu());
           rcufree::engine eng(quiet());
-          eng.delete_rcu(new victim(&deaths), &victim::head);
+          eng.delete_rcu(new counted(&deaths), &counted::head);
           rcufree::detail::cpu_slot& s = rcufree::engine_access::core(eng).this_cpu_slot();
           if (!s.try_enter()) return 2;
           std::thread holder([&] {  // resumes after 1.5 s
@@ -408,23 +429,10 @@ TEST_CASE(
     "every child's barrier and exit complete",
     "[stall][fork]") {
   SKIP_UNDER_TSAN();
-#if defined(__SANITIZE_ADDRESS__)
-  // AddressSanitizer's allocator (GCC 12) is not fork-safe: a child forked while another thread
-  // allocates can deadlock inside malloc, which is this case's whole load.
-  WARN("not run under AddressSanitizer, whose allocator is not fork-safe under concurrent malloc");
-  return;
-#endif
+  SKIP_UNDER_ASAN_FORK_LOAD();
   constexpr int kForks = 200;
-  rcufree::config inline_cfg;  // every head-less call waits for a grace period and frees inline
-  inline_cfg.cached_pages_per_cpu = 0;
-  inline_cfg.allocate_page = [](std::size_t) -> void* { return nullptr; };
-  inline_cfg.release_page = [](void* p, std::size_t) { std::free(p); };
-  rcufree::engine inline_eng(inline_cfg);
-  struct node {
-    long payload[6];
-    rcu_head head;
-  };
-  std::atomic<bool> stop{false};
+  rcufree::engine inline_eng(inline_only());  // every head-less call frees inline
+  std::atomic<bool> stop{false};              // relaxed: a stop request; join() ends the threads
   std::thread flood([&] {
     while (!stop.load(std::memory_order_relaxed)) {
       rcufree::kfree_rcu(static_cast<node*>(std::malloc(sizeof(node))), &node::head);
@@ -445,17 +453,21 @@ TEST_CASE(
           return 0;  // std::exit: the default engine's drain runs too
         },
         20s);
-    if (child.timed_out) ++hung;
+    if (child.timed_out) {  // one hang is the verdict: more would outlast ctest's timeout
+      ++hung;
+      last_err = child.err;
+      break;
+    }
     if (child.exit_code != 0) {
       ++failed;
       last_err = child.err;
     }
   }
-  stop.store(true);
+  stop.store(true, std::memory_order_relaxed);
   flood.join();
   headless.join();
   rcufree::barrier();
-  INFO(kForks << " forks; last failing child's stderr: " << last_err);
+  INFO(kForks << " forks; last failing or hung child's stderr: " << last_err);
   CHECK(hung == 0);
   CHECK(failed == 0);
   CHECK(rcufree::default_engine().snapshot().fork_abandoned == 0);  // the parent loses nothing
@@ -466,10 +478,7 @@ TEST_CASE(
     "fork complete",
     "[stall][fork]") {
   SKIP_UNDER_TSAN();
-#if defined(__SANITIZE_ADDRESS__)
-  WARN("not run under AddressSanitizer, whose allocator is not fork-safe under concurrent malloc");
-  return;
-#endif
+  SKIP_UNDER_ASAN_FORK_LOAD();
   // Each child: CPU threads of the default engine running, one thread forking (its children
   // leave at once) while main returns: the exit drain stops the engine's threads while fork
   // handlers want them parked. The old engine deadlocked within a few dozen tries.
@@ -478,10 +487,6 @@ TEST_CASE(
   for (int i = 0; i < 60; ++i) {
     const forked child = in_child(
         [] {
-          struct node {
-            long payload[6];
-            rcu_head head;
-          };
           for (int cpu : rcufree_test::allowed_cpus()) {
             std::thread producer([cpu] {
               rcufree_test::pin_to(cpu);
@@ -503,13 +508,17 @@ TEST_CASE(
           return 0;  // std::exit: the exit drain races the forker
         },
         20s);
-    if (child.timed_out) ++hung;
-    if (!child.timed_out && child.exit_code != 0) {
+    if (child.timed_out) {  // as above: one hang is the verdict
+      ++hung;
+      last_err = child.err;
+      break;
+    }
+    if (child.exit_code != 0) {
       ++failed;
       last_err = child.err;
     }
   }
-  INFO("last failing child's stderr: " << last_err);
+  INFO("last failing or hung child's stderr: " << last_err);
   CHECK(hung == 0);
   CHECK(failed == 0);
 }

@@ -219,9 +219,7 @@ TEST_CASE(
     "bulk hooks get whole pages, a bulk deleter for retire, config::free_bulk for kfree_rcu") {
   rcufree::config cfg;
   cfg.drain_interval = std::chrono::hours(1);  // blocks are freed when full or at barrier()
-  cfg.free_bulk = [](void* const* objects, std::size_t n) {
-    bulk_free<kConfigHook>{}(objects, n);
-  };
+  cfg.free_bulk = [](void* const* objects, std::size_t n) { bulk_free<kConfigHook>{}(objects, n); };
   rcufree::engine eng(cfg);
   rcufree_test::pinned on(rcufree_test::allowed_cpus().at(0));
   eng.reserve_pages(32);

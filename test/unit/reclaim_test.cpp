@@ -125,8 +125,8 @@ TEST_CASE("each CPU's page pool stays within cached_pages_per_cpu on every path"
   cfg.drain_interval = 2ms;
   cfg.worker_tick = 200us;
   rcufree::engine eng(cfg);
-  std::atomic<bool> done{false};           // relaxed: a stop request; join() hands over the rest
-  std::atomic<std::uint64_t> worst{0};     // relaxed: a maximum, read after the joins
+  std::atomic<bool> done{false};        // relaxed: a stop request; join() hands over the rest
+  std::atomic<std::uint64_t> worst{0};  // relaxed: a maximum, read after the joins
   const auto check_now = [&] {
     const auto st = eng.snapshot();
     std::uint64_t w = 0;
@@ -143,7 +143,7 @@ TEST_CASE("each CPU's page pool stays within cached_pages_per_cpu on every path"
     }
   });
   std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp); read after barrier()
-  bool bound = false;                     // written by the producer, read after join
+  bool bound = false;                    // written by the producer, read after join
   std::thread producer([&] {
     if (!(bound = pin_to(cpus[0]))) return;
     for (int round = 0; round < 20; ++round) {
