@@ -2,7 +2,6 @@
 // threads or engine state) and collect how it ended and what it wrote to stderr.
 #pragma once
 
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -12,47 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "fork_child.hpp"
+
 extern char** environ;
 
 namespace torture {
 
-struct child_outcome {
-  int exit_code = -1;  // when it exited
-  int signal = 0;      // when a signal ended it
-  bool timed_out = false;
-  std::string err;  // its stderr
-  // abort() in the child; sanitizer runtimes may turn it into a non-zero exit.
-  bool aborted() const {
-    return signal == SIGABRT || (signal == 0 && exit_code != 0 && !timed_out);
-  }
-};
-
-// Reads a child's stderr from `fd` until it exits (or `timeout`: then kills it), and reaps it.
-inline child_outcome collect(pid_t pid, int fd, std::chrono::seconds timeout) {
-  child_outcome out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      out.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) break;  // EOF: the child closed stderr (it exited)
-    out.err.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
-  return out;
-}
+using rcufree_test::child_outcome;
+using rcufree_test::collect;
 
 inline child_outcome run_child(const std::vector<std::string>& args,
                                std::chrono::seconds timeout = std::chrono::seconds(60)) {

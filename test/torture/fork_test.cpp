@@ -6,19 +6,18 @@
 // be able to use the engines, as liburcu's call_rcu workers are recreated in a child
 // (call_rcu_after_fork_child). The child reports its progress through a pipe one stage at a time,
 // so a hang names the stage it hung in; it is killed after a timeout.
-#include "torture_support.hpp"
-
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-
 #include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "child_process.hpp"
+#include "torture_support.hpp"
 
 using namespace std::chrono_literals;
 using torture::entry;
@@ -29,7 +28,9 @@ using torture::entry;
 // engine's fork handler restarts each engine's worker in the child, which is the behaviour under
 // test, so this binary opts out (TSan takes its own locks around fork, which makes the child safe
 // enough for a test). TSAN_OPTIONS from the environment still override this default.
-extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+extern "C" const char* __tsan_default_options() {
+  return "die_after_fork=0";
+}
 #endif
 
 namespace {
@@ -42,11 +43,8 @@ void queue_all_kinds(torture::tracker& tr, rcufree::engine& eng, int count, unsi
   }
 }
 
-struct child_result {
-  std::string stages;  // one letter per stage reached
-  bool timed_out = false;
-  int status = 0;
-};
+// How the child ended; `err` holds the letters it wrote to the stage pipe, one per stage reached.
+using child_result = torture::child_outcome;
 
 // Forks while two threads queue on `eng` and the default engine; runs child_body in the child
 // (which writes a letter to `fd` per stage and _exits), waits up to `timeout` for it.
@@ -90,25 +88,8 @@ child_result fork_while_queueing(torture::tracker& tr, rcufree::engine& eng, Bod
     _exit(0);  // never run the parent's exit handlers (the default engine's drain) in the child
   }
   close(fds[1]);
-  child_result r;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      r.timed_out = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char c;
-    if (read(fds[0], &c, 1) != 1) break;
-    r.stages += c;
-  }
-  close(fds[0]);
-  waitpid(pid, &r.status, 0);
-  std::this_thread::sleep_for(50ms);  // the parent keeps queueing after the fork
+  const child_result r = torture::collect(pid, fds[0], timeout);
+  std::this_thread::sleep_for(50ms);            // the parent keeps queueing after the fork
   stop.store(true, std::memory_order_relaxed);  // relaxed: see the loop
   for (auto& t : queuers) t.join();
   return r;
@@ -124,8 +105,9 @@ TEST_CASE("fork while other threads queue loses nothing in the parent", "[fork]"
   torture::tracker tr;
   rcufree::engine eng;
   for (int round = 0; round < 3; ++round) {
-    const child_result r = fork_while_queueing(tr, eng, [](int fd) { stage(fd, 'a'); }, 10s);
-    CHECK(r.stages == "a");
+    const child_result r = fork_while_queueing(
+        tr, eng, [](int fd) { stage(fd, 'a'); }, 10s);
+    CHECK(r.err == "a");
   }
   eng.barrier();
   rcufree::barrier();
@@ -176,50 +158,52 @@ std::uint64_t countable(const torture::tracker& tr, bool freed, bool default_eng
 TEST_CASE("after fork the child can queue on the engines and its frees run", "[fork]") {
   torture::tracker tr;
   rcufree::engine eng;
-  const child_result r = fork_while_queueing(tr, eng, [&eng](int fd) {
-    stage(fd, 'a');
-    torture::tracker mine;  // counts the child's own nodes only
-    queue_all_kinds(mine, eng, 50, 1);
-    stage(fd, 'b');
-    eng.barrier();
-    if (countable(mine, true, false) != countable(mine, false, false)) {
-      child_fails(fd, 3, "inherited engine", mine, false);
-    }
-    stage(fd, 'c');
-    rcufree::barrier();
-    if (countable(mine, true, true) != countable(mine, false, true)) {
-      child_fails(fd, 4, "default engine", mine, true);
-    }
-    stage(fd, 'd');
+  const child_result r = fork_while_queueing(
+      tr, eng,
+      [&eng](int fd) {
+        stage(fd, 'a');
+        torture::tracker mine;  // counts the child's own nodes only
+        queue_all_kinds(mine, eng, 50, 1);
+        stage(fd, 'b');
+        eng.barrier();
+        if (countable(mine, true, false) != countable(mine, false, false)) {
+          child_fails(fd, 3, "inherited engine", mine, false);
+        }
+        stage(fd, 'c');
+        rcufree::barrier();
+        if (countable(mine, true, true) != countable(mine, false, true)) {
+          child_fails(fd, 4, "default engine", mine, true);
+        }
+        stage(fd, 'd');
 #if defined(__SANITIZE_THREAD__)
-    // A second new thread in this child trips TSan's own registry ("dup thread with used id":
-    // the parent's vanished threads are still registered), so TSan builds stop here.
-    _exit(0);
+        // A second new thread in this child trips TSan's own registry ("dup thread with used id":
+        // the parent's vanished threads are still registered), so TSan builds stop here.
+        _exit(0);
 #endif
-    {
-      rcufree::engine fresh;
-      torture::tracker again;
-      queue_all_kinds(again, fresh, 50, 2);
-      fresh.barrier();
-      rcufree::barrier();
-      if (countable(again, true, true) != countable(again, false, true)) {
-        child_fails(fd, 5, "engine built in the child", again, true);
-      }
-    }
-    stage(fd, 'e');
-  }, 15s);
-  std::printf("[fork child] stages reached: '%s' of 'abcde'%s, status %s %d\n", r.stages.c_str(),
-              r.timed_out ? " (hung: killed after 15 s)" : "",
-              WIFSIGNALED(r.status) ? "signal" : "exit",
-              WIFSIGNALED(r.status) ? WTERMSIG(r.status) : WEXITSTATUS(r.status));
+        {
+          rcufree::engine fresh;
+          torture::tracker again;
+          queue_all_kinds(again, fresh, 50, 2);
+          fresh.barrier();
+          rcufree::barrier();
+          if (countable(again, true, true) != countable(again, false, true)) {
+            child_fails(fd, 5, "engine built in the child", again, true);
+          }
+        }
+        stage(fd, 'e');
+      },
+      15s);
+  std::printf("[fork child] stages reached: '%s' of 'abcde'%s, status %s %d\n", r.err.c_str(),
+              r.timed_out ? " (hung: killed after 15 s)" : "", r.signal != 0 ? "signal" : "exit",
+              r.signal != 0 ? r.signal : r.exit_code);
   std::fflush(stdout);
   CHECK_FALSE(r.timed_out);
 #if defined(__SANITIZE_THREAD__)
-  CHECK(r.stages == "abcd");
+  CHECK(r.err == "abcd");
 #else
-  CHECK(r.stages == "abcde");
+  CHECK(r.err == "abcde");
 #endif
-  CHECK((WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0));
+  CHECK((r.signal == 0 && r.exit_code == 0));
   // Whatever the child did, the parent lost nothing.
   eng.barrier();
   rcufree::barrier();

@@ -44,13 +44,14 @@ extern "C" int __lsan_is_turned_off() {
 }
 #endif
 
-using forked = torture::child_outcome;
+using forked = rcufree_test::child_outcome;
+using rcufree_test::in_child;
 
-// Runs fn() in a fork child with its stderr captured; fn's result is the exit code, through
-// std::exit (exit handlers run: the default engine's drain too). Killed after `limit`.
-// ThreadSanitizer cannot follow threads across fork(): a child that starts threads (every engine
-// does, and the engine's fork handler restarts them) is stopped with "dup thread with used id".
-// These cases run in the plain and AddressSanitizer builds.
+// Cases run in_child (fork_child.hpp): fn's result is the exit code, through std::exit (exit
+// handlers run: the default engine's drain too). ThreadSanitizer cannot follow threads across
+// fork(): a child that starts threads (every engine does, and the engine's fork handler restarts
+// them) is stopped with "dup thread with used id". These cases run in the plain and
+// AddressSanitizer builds.
 #if defined(__SANITIZE_THREAD__)
 #define SKIP_UNDER_TSAN()                                                                       \
   do {                                                                                          \
@@ -73,30 +74,6 @@ using forked = torture::child_outcome;
 #else
 #define SKIP_UNDER_ASAN_FORK_LOAD() ((void)0)
 #endif
-
-template <class Fn>
-forked in_child(Fn fn, std::chrono::seconds limit) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  // stderr goes to the pipe already during fork(): the engine's fork handler speaks in the child
-  // before fork() returns there.
-  const int saved = dup(STDERR_FILENO);
-  dup2(fds[1], STDERR_FILENO);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // The test framework's fatal-signal handlers would report in the child too: the parent
-    // judges how the child ended.
-    for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE}) signal(sig, SIG_DFL);
-    close(fds[0]);
-    close(saved);
-    std::exit(fn());
-  }
-  dup2(saved, STDERR_FILENO);
-  close(saved);
-  REQUIRE(pid >= 0);
-  close(fds[1]);
-  return torture::collect(pid, fds[0], limit);
-}
 
 int first_allowed_cpu() {
   return rcufree_test::allowed_cpus().at(0);

@@ -1,82 +1,65 @@
 // Misuse is reported with a sentence naming the call, never a deadlock.
-#include <rcufree/rcufree.hpp>
 #include <urcu/urcu-memb.h>
 
 #include <catch2/catch.hpp>
-
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
+#include <rcufree/rcufree.hpp>
 #include <string>
 
 #include "counted.hpp"
 #include "engine_core.hpp"
+#include "fork_child.hpp"
 
 namespace {
 
-// Runs fn in a child process; returns (terminating signal, what it wrote to stderr).
-template <class Fn>
-std::pair<int, std::string> run_child(Fn fn) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    fn();
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string err;
-  char buf[512];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-#if defined(__SANITIZE_THREAD__)
-  // TSan's runtime turns an abort() in a forked child into a plain non-zero exit.
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) return {SIGABRT, err};
-#endif
-  return {WIFSIGNALED(status) ? WTERMSIG(status) : 0, err};
-}
+using rcufree_test::in_child;
+using namespace std::chrono_literals;
 
 }  // namespace
 
 TEST_CASE("kvfree_rcu_mightsleep inside a read-side critical section aborts with a clear message") {
-  auto [sig, err] = run_child([] {
-    urcu_memb_register_thread();
-    urcu_memb_read_lock();
-    rcufree::kvfree_rcu_mightsleep(std::malloc(16));
-  });
-  CHECK(sig == SIGABRT);
+  const auto child = in_child(
+      [] {
+        urcu_memb_register_thread();
+        urcu_memb_read_lock();
+        rcufree::kvfree_rcu_mightsleep(std::malloc(16));
+      },
+      60s);
+  const std::string& err = child.err;
+  CHECK(child.aborted());
   CHECK_THAT(err, Catch::Contains("kvfree_rcu_mightsleep() called inside an RCU read-side "
                                   "critical section"));
   CHECK_THAT(err, Catch::StartsWith("rcufree: mightsleep.cpp:"));
 }
 
 TEST_CASE("delete_rcu_mightsleep inside an atomic_scope aborts naming the call and the scope") {
-  auto [sig, err] = run_child([] {
-    rcufree::atomic_scope scope;
-    rcufree::delete_rcu_mightsleep(new int(3));
-  });
-  CHECK(sig == SIGABRT);
-  CHECK_THAT(err, Catch::Contains("delete_rcu_mightsleep() called inside an rcufree::atomic_scope"));
+  const auto child = in_child(
+      [] {
+        rcufree::atomic_scope scope;
+        rcufree::delete_rcu_mightsleep(new int(3));
+      },
+      60s);
+  const std::string& err = child.err;
+  CHECK(child.aborted());
+  CHECK_THAT(err,
+             Catch::Contains("delete_rcu_mightsleep() called inside an rcufree::atomic_scope"));
 }
 
 TEST_CASE("barrier inside a read-side critical section is reported and not deadlocked") {
-  auto [sig, err] = run_child([] {
-    urcu_memb_register_thread();
-    urcu_memb_read_lock();
-    rcufree::barrier();
-  });
-  CHECK(sig == SIGABRT);
+  const auto child = in_child(
+      [] {
+        urcu_memb_register_thread();
+        urcu_memb_read_lock();
+        rcufree::barrier();
+      },
+      60s);
+  const std::string& err = child.err;
+  CHECK(child.aborted());
   CHECK_THAT(err, Catch::Contains("inside an RCU read-side critical section"));
 }
 
-TEST_CASE("with the throw action and misuse throws misuse_error and the object stays the caller's") {
+TEST_CASE(
+    "with the throw action and misuse throws misuse_error and the object stays the caller's") {
   const auto previous = rcufree::set_misuse_action(rcufree::misuse_action::throw_error);
   void* p = std::malloc(32);
   {
@@ -101,15 +84,18 @@ TEST_CASE("debug builds report an object queued twice before its grace period en
     return;
   }
   // The two-argument form may run in a signal handler: its misuse always aborts.
-  auto [sig, err] = run_child([] {
-    rcufree::set_misuse_action(rcufree::misuse_action::throw_error);  // ignored on that path
-    std::atomic<std::uint64_t> deaths{0};
-    rcufree::engine eng;
-    auto* obj = new rcufree_test::counted(&deaths);
-    eng.delete_rcu(obj, &rcufree_test::counted::head);
-    eng.delete_rcu(obj, &rcufree_test::counted::head);
-  });
-  CHECK(sig == SIGABRT);
+  const auto child = in_child(
+      [] {
+        rcufree::set_misuse_action(rcufree::misuse_action::throw_error);  // ignored on that path
+        std::atomic<std::uint64_t> deaths{0};
+        rcufree::engine eng;
+        auto* obj = new rcufree_test::counted(&deaths);
+        eng.delete_rcu(obj, &rcufree_test::counted::head);
+        eng.delete_rcu(obj, &rcufree_test::counted::head);
+      },
+      60s);
+  const std::string& err = child.err;
+  CHECK(child.aborted());
   CHECK_THAT(err, Catch::Contains("queued for freeing twice before its grace period ended"));
 
   // The head-less form follows the misuse action: it throws, and the object is freed once.
