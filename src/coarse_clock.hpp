@@ -32,4 +32,14 @@ class coarse_clock {
   std::chrono::steady_clock::time_point epoch_;
 };
 
+// Engine time `when` has come.
+inline bool reached(std::uint32_t now, std::uint32_t when) noexcept {
+  return static_cast<std::int32_t>(now - when) >= 0;
+}
+// How long ago `since` was (0 if it looks later than now: the clock may step back a tick).
+inline std::uint32_t age(std::uint32_t now, std::uint32_t since) noexcept {
+  const auto d = static_cast<std::int32_t>(now - since);
+  return d > 0 ? static_cast<std::uint32_t>(d) : 0;
+}
+
 }  // namespace rcufree::detail

@@ -88,9 +88,11 @@ void engine_core::run_everything_here(reclaim_scope scope) {
   tick_clock();
   while (pending_objects() != 0 && rec.flush_all(inline_batches_.data(), scope)) {
   }
+  const patience::kind wait =
+      scope == reclaim_scope::final_drain ? patience::kind::teardown : patience::kind::barrier;
   for (std::size_t i = 0; i < slot_count; ++i) {
-    std::lock_guard<std::mutex> lock(rec.lock_of(i));
-    rec.drop_pages(i);
+    const auto lock = rec.lock_slot(i, wait);
+    if (lock.owns_lock()) rec.drop_pages(i);
   }
 }
 

@@ -1,7 +1,8 @@
 // patience.hpp — how long a reclaimer waits for a thread that holds up a slot.
 //
-// Another thread can hold up a reclaimer in two ways: it holds the slot's busy flag, or it pushed
-// a node and has not stored the node's link yet. Usually it is only preempted, for microseconds;
+// Another thread can hold up a reclaimer in three ways: it holds the slot's busy flag, it pushed
+// a node and has not stored the node's link yet, or it holds the slot's reclaim lock (a caller
+// in reclaim_local() or a head-less call helping). Usually it is only preempted, for microseconds;
 // it may also be stopped for good (a debugger, SIGSTOP, starved by real-time threads, gone by
 // siglongjmp or cancellation). So no reclaimer waits without a plan:
 //   passes (periodic, expedited, callers)  a moment (64 tries, then 16 yields), then come back
@@ -24,7 +25,8 @@ class patience {
  public:
   enum class kind { brief, barrier, teardown };
 
-  // `cpu` and `what` ("its busy flag", "a list link it has not stored") go into the reports.
+  // `cpu` and `what` ("the busy flag", "a list link its pusher has not stored") go into the
+  // reports.
   patience(kind k, std::size_t cpu, const char* what) noexcept : kind_(k), cpu_(cpu), what_(what) {}
 
   // Call after each failed attempt; false: give up (the caller leaves the work for later, or
@@ -43,19 +45,19 @@ class patience {
     const auto waited = now - start_;
     if (kind_ == kind::teardown && waited >= std::chrono::seconds(2)) {
       std::fprintf(stderr,
-                   "rcufree: engine teardown: on CPU %zu a thread inside kfree_rcu/delete_rcu has "
-                   "held %s for 2 s and does not run (stopped, starved, or gone by siglongjmp or "
-                   "cancellation); the objects it holds up are left behind, not freed\n",
+                   "rcufree: engine teardown: on CPU %zu it waited 2 s for %s, which a thread "
+                   "inside rcufree holds and does not run (stopped, starved, or gone by "
+                   "siglongjmp or cancellation); the objects it holds up are left behind, not "
+                   "freed\n",
                    cpu_, what_);
       return false;
     }
     if (kind_ == kind::barrier && !said_ && waited >= std::chrono::seconds(1)) {
-      std::fprintf(
-          stderr,
-          "rcufree: barrier() has waited 1 s on CPU %zu for a thread inside "
-          "kfree_rcu/delete_rcu that holds %s and does not run (stopped, starved, or "
-          "gone by siglongjmp or cancellation); it keeps waiting, as it must to be exact\n",
-          cpu_, what_);
+      std::fprintf(stderr,
+                   "rcufree: barrier() has waited 1 s on CPU %zu for %s, which a thread inside "
+                   "rcufree holds and does not run (stopped, starved, or gone by siglongjmp or "
+                   "cancellation); it keeps waiting, as it must to be exact\n",
+                   cpu_, what_);
       said_ = true;
     }
     return true;

@@ -7,6 +7,7 @@
 #include <new>
 #include <thread>
 
+#include "coarse_clock.hpp"
 #include "engine_core.hpp"
 #include "patience.hpp"
 
@@ -23,21 +24,10 @@ void link_front(block*& head, block* b) noexcept {
   head = b;
 }
 
-// Engine times are a wrapping 32-bit millisecond clock: compare through the difference.
-bool reached(std::uint32_t now, std::uint32_t when) noexcept {
-  return static_cast<std::int32_t>(now - when) >= 0;
-}
-// How long ago `since` was (0 if it looks later than now: the clock may step back a tick).
-std::uint32_t age(std::uint32_t now, std::uint32_t since) noexcept {
-  const auto d = static_cast<std::int32_t>(now - since);
-  return d > 0 ? static_cast<std::uint32_t>(d) : 0;
-}
-
 thread_local const engine_core* t_running_deleters = nullptr;
 
-patience::kind patience_for(const reclaim_batch& batch) noexcept {
-  if (batch.teardown_gave_up) return patience::kind::brief;
-  switch (batch.scope) {
+patience::kind patience_for(reclaim_scope scope) noexcept {
+  switch (scope) {
     case reclaim_scope::everything:
       return patience::kind::barrier;
     case reclaim_scope::final_drain:
@@ -48,6 +38,31 @@ patience::kind patience_for(const reclaim_batch& batch) noexcept {
 }
 
 }  // namespace
+
+patience::kind reclaimer::patience_of(std::size_t i, reclaim_scope scope) const noexcept {
+  // A teardown that gave up on this slot once does not wait for it again.
+  // relaxed: see slot_state::left_behind.
+  return state_[i].left_behind.load(std::memory_order_relaxed) ? patience::kind::brief
+                                                               : patience_for(scope);
+}
+
+std::unique_lock<std::mutex> reclaimer::lock_slot(std::size_t i, patience::kind k) noexcept {
+  std::unique_lock<std::mutex> lock(state_[i].mu, std::try_to_lock);
+  if (lock.owns_lock()) return lock;
+  std::atomic<bool>& gave_up = state_[i].left_behind;
+  // relaxed: see slot_state::left_behind.
+  if (k == patience::kind::teardown && gave_up.load(std::memory_order_relaxed)) {
+    k = patience::kind::brief;
+  }
+  patience wait(k, i, "the reclaim lock");
+  while (!lock.try_lock()) {
+    if (!wait.again()) {
+      if (k == patience::kind::teardown) gave_up.store(true, std::memory_order_relaxed);
+      break;
+    }
+  }
+  return lock;
+}
 
 bool reclaimer::running_deleters_of(const engine_core* core) noexcept {
   return t_running_deleters == core;
@@ -153,7 +168,6 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
       std::chrono::duration_cast<std::chrono::milliseconds>(core_.cfg.worker_tick).count());
   reclaim_batch batch;
   batch.scope = scope;
-  batch.teardown_gave_up = st.left_behind;
   st.next_due_ms = kNever;
   report_pending(i, pending_of(i));
 
@@ -164,10 +178,11 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
     if (all || s.queued.get() != st.open_seen) {
       // A flush must be exact, so it waits for the flag; other passes come back later (the
       // holder may be stopped for good: a debugger, a signal handler that never returns).
-      patience wait(patience_for(batch), i, "its busy flag");
+      patience wait(patience_of(i, scope), i, "the busy flag");
       bool entered = s.try_enter();
       while (!entered && wait.again()) entered = s.try_enter();
-      if (!entered && scope == reclaim_scope::final_drain) st.left_behind = true;
+      if (!entered && scope == reclaim_scope::final_drain)
+        st.left_behind.store(true, std::memory_order_relaxed);
       if (entered) {
         bool left_open = false;
         if (const block* o = s.open) {
@@ -255,7 +270,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
   // Fallback objects, the resumed chain first. A link its pusher has not stored yet stops the
   // walk (after the scope's patience): the rest waits in fallback_stalled for the next pass.
   const auto next = [&](rcu_head* h) {
-    patience wait(patience_for(batch), i, "a fallback-list link it has not stored yet");
+    patience wait(patience_of(i, batch.scope), i, "a fallback-list link its pusher has not stored");
     rcu_head* following;
     while ((following = fallback_list::stack::try_next(h)) ==
                fallback_list::stack::link_pending() &&
@@ -270,7 +285,8 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
         [&](const reclaim_kind& kind, void* object) { core_.free_run(kind, &object, 1); });
     *chain = nullptr;
     if (stalled == nullptr) continue;
-    if (batch.scope == reclaim_scope::final_drain) st.left_behind = true;
+    if (batch.scope == reclaim_scope::final_drain)
+      st.left_behind.store(true, std::memory_order_relaxed);
     // Only a teardown can stop in both chains of one pass; it leaves the second one behind.
     if (st.fallback_stalled == nullptr) st.fallback_stalled = stalled;
   }
@@ -301,12 +317,13 @@ pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
 block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& batch,
                                  std::uint32_t now, std::uint32_t& oldest) noexcept {
   while (chain != nullptr) {
-    patience wait(patience_for(batch), i, "a closed-list link it has not stored yet");
+    patience wait(patience_of(i, batch.scope), i, "a closed-list link its pusher has not stored");
     block* next;
     while ((next = block_stack::try_next(chain)) == block_stack::link_pending()) {
       // Its pusher will still write chain->next: the block must stay as it is until then.
       if (!wait.again()) {
-        if (batch.scope == reclaim_scope::final_drain) state_[i].left_behind = true;
+        if (batch.scope == reclaim_scope::final_drain)
+          state_[i].left_behind.store(true, std::memory_order_relaxed);
         return chain;
       }
     }
@@ -325,8 +342,11 @@ block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& bat
 bool reclaimer::flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept {
   std::uint64_t cookie = 0;
   bool any = false;
+  const patience::kind wait = patience_for(scope);
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
-    std::lock_guard<std::mutex> lock(state_[i].mu);
+    scratch[i] = reclaim_batch{};
+    const auto lock = lock_slot(i, wait);
+    if (!lock.owns_lock()) continue;  // held by a thread that does not run: left for later
     scratch[i] = take(i, scope);
     cookie = std::max(cookie, scratch[i].cookie);
     any = any || !scratch[i].empty();
@@ -336,8 +356,10 @@ bool reclaimer::flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept 
   std::uint64_t freed = 0;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     if (scratch[i].empty()) continue;
-    std::lock_guard<std::mutex> lock(state_[i].mu);
-    freed += finish(i, scratch[i]);
+    // Taken, so this slot's lock was free a moment ago; a teardown that cannot have it back
+    // within its patience leaves the batch behind (patience said so).
+    const auto lock = lock_slot(i, wait);
+    if (lock.owns_lock()) freed += finish(i, scratch[i]);
   }
   // Progress, not a non-empty batch: a chain left at a link a stopped thread never stores is
   // handed back by every take, and must not keep a teardown looping.

@@ -41,7 +41,6 @@ struct reclaim_batch {
                                  // link its pusher had not stored (past its grace period)
   std::uint64_t cookie = 0;      // the largest cookie of all of it (0: none needs a grace period)
   reclaim_scope scope = reclaim_scope::periodic;
-  bool teardown_gave_up = false;  // a teardown stopped waiting for this slot already
   bool empty() const noexcept {
     return blocks == nullptr && fallback == nullptr && resumed == nullptr;
   }
@@ -62,6 +61,11 @@ class reclaimer {
   explicit reclaimer(engine_core& core);
 
   std::mutex& lock_of(std::size_t i) noexcept { return state_[i].mu; }
+  // Slot i's reclaim lock, waited for as `k` allows (patience.hpp): a caller reclaiming there
+  // (reclaim_local(), a head-less call helping) may be stopped while it holds it. Comes back not
+  // owned when the wait gave up: the caller leaves the slot for later (brief) or behind
+  // (teardown). Engine threads take it this way; callers' own calls use lock_of().
+  std::unique_lock<std::mutex> lock_slot(std::size_t i, patience::kind k) noexcept;
 
   // One whole pass on slot i: take, wait for the grace period, free, restock. The caller holds
   // lock_of(i). Sleepable.
@@ -116,6 +120,7 @@ class reclaimer {
 
  private:
   void report_pending(std::size_t i, std::uint64_t now_pending) noexcept;
+  patience::kind patience_of(std::size_t i, reclaim_scope scope) const noexcept;
   block* collect_blocks(std::size_t i, block* chain, reclaim_batch& batch, std::uint32_t now,
                         std::uint32_t& oldest) noexcept;
   void refill(std::size_t i) noexcept;
@@ -135,7 +140,10 @@ class reclaimer {
     // preempted or stopped mid-push): that node and the rest of its chain, not yet processed.
     block* closed_stalled = nullptr;
     rcu_head* fallback_stalled = nullptr;
-    bool left_behind = false;  // a teardown gave up on this slot: later ones do not wait again
+    // A teardown gave up on this slot: later ones do not wait again. Atomic (relaxed: a hint
+    // between teardown steps on one thread) because a give-up on the reclaim lock itself sets it
+    // without holding that lock.
+    std::atomic<bool> left_behind{false};
   };
 
   engine_core& core_;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <new>
 
+#include "coarse_clock.hpp"
 #include "engine_core.hpp"
 
 namespace rcufree::detail {
@@ -21,10 +22,6 @@ constexpr std::chrono::microseconds kDryTick{100};      // pass interval while a
 constexpr std::chrono::microseconds kIdleCap{125'000};  // supervisor sleep after a quiet second
 constexpr std::uint32_t kQuietMs = 1000;
 constexpr std::uint32_t kRetryStartMs = 1000;  // after a failed thread start
-
-bool reached(std::uint32_t now, std::uint32_t when) noexcept {
-  return static_cast<std::int32_t>(now - when) >= 0;
-}
 
 std::chrono::microseconds until(std::uint32_t now, std::uint32_t due) noexcept {
   if (due == reclaimer::kNever) return std::chrono::microseconds::max();
@@ -219,7 +216,9 @@ bool workers::poll(bool expedite, bool& pending) {
       if (cpu_[i].idle.load(std::memory_order_relaxed)) wake_cpu_thread(i);
       continue;
     }
-    std::lock_guard<std::mutex> lock(rec.lock_of(i));
+    // A caller reclaiming this slot (reclaim_local) may be stopped holding its lock: come back.
+    const auto lock = rec.lock_slot(i, patience::kind::brief);
+    if (!lock.owns_lock()) continue;
     const pass_result r =
         rec.pass(i, expedite ? reclaim_scope::expedited : reclaim_scope::periodic);
     found = found || r.found;
@@ -231,8 +230,9 @@ bool workers::poll(bool expedite, bool& pending) {
 void workers::shrink_all() {
   reclaimer& rec = core_.rec;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
-    std::lock_guard<std::mutex> lock(rec.lock_of(i));
-    rec.drop_pages(i);  // skips a slot whose busy flag stays held (a stopped thread)
+    // Skips a slot whose reclaim lock or busy flag stays held (a stopped thread).
+    const auto lock = rec.lock_slot(i, patience::kind::brief);
+    if (lock.owns_lock()) rec.drop_pages(i);
   }
   core_.shrinks.add();
   const auto backoff = static_cast<std::uint32_t>(core_.cfg.refill_backoff_after_shrink.count());
@@ -341,8 +341,12 @@ void workers::cpu_main(std::size_t i) {
     if (expedite) core_.expedited_passes.add();
     pass_result r;
     {
-      std::lock_guard<std::mutex> lock(rec.lock_of(i));
-      r = rec.pass(i, expedite ? reclaim_scope::expedited : reclaim_scope::periodic);
+      const auto lock = rec.lock_slot(i, patience::kind::brief);
+      if (lock.owns_lock()) {
+        r = rec.pass(i, expedite ? reclaim_scope::expedited : reclaim_scope::periodic);
+      } else {
+        r.pending = true;  // a caller reclaiming here holds the lock (maybe stopped): come back
+      }
     }
     idle = false;
     const std::uint32_t now = core_.now_ms();

@@ -269,6 +269,17 @@ void check_gave_up_and_said_so(const forked& child) {
   CHECK(child.err.find("engine teardown") != std::string::npos);
 }
 
+// A deleter that never returns: its caller keeps the slot's reclaim lock, as a stopped one would.
+rcufree::engine* g_stuck_engine = nullptr;
+std::atomic<bool> g_stuck_entered{false};
+struct stuck_deleter {
+  ~stuck_deleter() {
+    g_stuck_entered.store(true, std::memory_order_release);  // pairs with the test's acquire
+    for (;;) pause();
+  }
+  rcu_head head{};
+};
+
 rcufree::engine* g_reentrant_engine = nullptr;
 struct calls_barrier {
   ~calls_barrier() { g_reentrant_engine->barrier(); }
@@ -375,6 +386,32 @@ TEST_CASE(
         },
         30s);
     check_gave_up_and_said_so(child);
+  }
+  SECTION("a caller stopped in a deleter that reclaim_local() runs: shrink() and teardown return") {
+    const forked child = in_child(
+        [] {
+          g_leaks_expected = true;
+          rcufree::config c = quiet();
+          c.cached_pages_per_cpu = 0;  // the fallback list, which reclaim_local() takes
+          auto eng = std::make_unique<rcufree::engine>(c);
+          g_stuck_engine = eng.get();
+          std::thread caller([] {  // holds its CPU's reclaim lock from then on, like a stopped one
+            pinned on(first_allowed_cpu());
+            g_stuck_engine->delete_rcu(new stuck_deleter, &stuck_deleter::head);
+            g_stuck_engine->reclaim_local();
+          });
+          caller.detach();
+          // acquire: pairs with the deleter's release store; the lock is held from then on.
+          while (!g_stuck_entered.load(std::memory_order_acquire)) {
+            std::this_thread::sleep_for(1ms);
+          }
+          eng->shrink();  // used to wait forever for the reclaim lock
+          eng.reset();    // likewise
+          return 0;
+        },
+        30s);
+    check_gave_up_and_said_so(child);
+    CHECK(child.err.find("the reclaim lock") != std::string::npos);
   }
   SECTION("barrier() waits for the holder and says so after a second") {
     const forked child = in_child(
