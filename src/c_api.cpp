@@ -166,7 +166,7 @@ void queue_checked(rcufree::engine& eng, void* obj, rcu_head* head,
                   call);
     RCUFREE_MISUSE_FATAL(sentence);
   }
-  rcufree::engine_access::queue_with_head(eng, obj, head, kind);
+  rcufree::detail::queue_with_head(rcufree::engine_access::core(eng), obj, head, kind);
 }
 
 void kfree_with_head(rcufree::engine& eng, void* obj, rcu_head* head, const char* call) noexcept {
@@ -204,11 +204,11 @@ extern "C" {
 // ---- the default engine ----
 
 void rcufree_kfree_rcu(void* obj, struct rcu_head* head) noexcept {
-  kfree_with_head(rcufree::default_engine(), obj, head, "rcufree_kfree_rcu");
+  kfree_with_head(rcufree::detail::the_default_engine(), obj, head, "rcufree_kfree_rcu");
 }
 
 void rcufree_call(void* obj, struct rcu_head* head, void (*fn)(void*)) noexcept {
-  call_with_head(rcufree::default_engine(), obj, head, fn, "rcufree_call");
+  call_with_head(rcufree::detail::the_default_engine(), obj, head, fn, "rcufree_call");
 }
 
 void rcufree_kvfree_rcu_mightsleep(void* ptr) noexcept {
@@ -220,7 +220,7 @@ void rcufree_barrier(void) noexcept {
 }
 
 void rcufree_stats_json(char* buf, size_t len) noexcept {
-  stats_json(rcufree::default_engine(), buf, len);
+  stats_json(rcufree::detail::the_default_engine(), buf, len);
 }
 
 // ---- engines of one's own ----

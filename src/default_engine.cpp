@@ -1,15 +1,17 @@
 // default_engine.cpp — the process-wide engine, built at load time, drained at exit.
-#include "engine_core.hpp"
-
 #include <cstdlib>
 #include <new>
+
+#include "engine_core.hpp"
 
 namespace rcufree {
 namespace {
 
 alignas(engine) unsigned char g_storage[sizeof(engine)];
 
-void drain_at_exit() { engine_access::core(default_engine()).shutdown(); }
+void drain_at_exit() {
+  engine_access::core(detail::the_default_engine()).shutdown();
+}
 
 engine* build() {
   engine* e = new (g_storage) engine();  // never destroyed: late callers stay safe
@@ -19,13 +21,17 @@ engine* build() {
 
 // Built when the library is loaded, before main, so that no first call comes from an atomic
 // context (building allocates and starts a thread).
-[[maybe_unused]] const bool g_built_at_load = (default_engine(), true);
+[[maybe_unused]] const bool g_built_at_load = (detail::the_default_engine(), true);
 
 }  // namespace
 
-engine& default_engine() noexcept {
+engine& detail::the_default_engine() noexcept {
   static engine* const instance = build();  // thread-safe one-time initialization
   return *instance;
+}
+
+engine& default_engine() noexcept {
+  return detail::the_default_engine();
 }
 
 }  // namespace rcufree

@@ -133,15 +133,16 @@ void unregister_engine(engine_core* e);
 // True when the library was built with RCUFREE_DEBUG (double-queue and use-after-destroy checks).
 bool debug_checks_enabled() noexcept;
 
+// The atomic path (percpu.cpp) and the default engine (default_engine.cpp) under hidden names:
+// the C API calls these directly. Its exported twins (engine::queue_with_head, default_engine())
+// are reached through the PLT even from inside the library, a call each on every C call.
+void queue_with_head(engine_core& core, void* obj, rcu_head* head, const reclaim_kind& kind);
+engine& the_default_engine() noexcept;
+
 }  // namespace rcufree::detail
 
 namespace rcufree {
 struct engine_access {
   static detail::engine_core& core(engine& e) noexcept { return *e.core_; }
-  // The C API's two-argument forms: a head given as a pointer, any kind.
-  static void queue_with_head(engine& e, void* obj, rcu_head* head,
-                              const detail::reclaim_kind& kind) {
-    e.queue_with_head(obj, head, kind);
-  }
 };
 }  // namespace rcufree

@@ -22,7 +22,11 @@ namespace rcufree {
 using detail::cpu_slot;
 
 void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_kind& kind) {
-  detail::engine_core& core = *core_;
+  detail::queue_with_head(*core_, obj, head, kind);
+}
+
+void detail::queue_with_head(engine_core& core, void* obj, rcu_head* head,
+                             const reclaim_kind& kind) {
 #ifdef RCUFREE_DEBUG
   // relaxed: a best-effort check for use after destruction.
   if (core.magic.load(std::memory_order_relaxed) != detail::engine_core::kAlive) {
@@ -73,12 +77,9 @@ std::size_t engine_core::this_cpu() const noexcept {
   return i < slot_count ? i : i % slot_count;  // CPUs hot-added past the count seen at start
 }
 
-bool cpu_slot::append_locked(void* obj, const reclaim_kind& kind, const grace_period& gp,
-                             const coarse_clock& clock) noexcept {
-  if (open != nullptr && open->try_append(obj, &kind)) {
-    queued.add();
-    return true;
-  }
+bool cpu_slot::append_to_pooled_page_locked(void* obj, const reclaim_kind& kind,
+                                            const grace_period& gp,
+                                            const coarse_clock& clock) noexcept {
   void* page = pool.take();
   if (page == nullptr) {
     close_locked(gp);  // a full block must not wait for a page: the reclaimer should see it now

@@ -69,8 +69,19 @@ struct alignas(128) cpu_slot {
   // --- the queueing steps (percpu.cpp), each under the busy flag ---
   // Appends obj to the open block, closing it and opening a pooled page when it has no room.
   // False: no page at hand (the caller takes the fallback list); a full block is closed anyway.
+  // The common case (room in the open block) is inline; the page change is not.
   bool append_locked(void* obj, const reclaim_kind& kind, const grace_period& gp,
-                     const coarse_clock& clock) noexcept;
+                     const coarse_clock& clock) noexcept {
+    if (open != nullptr && open->try_append(obj, &kind)) {
+      queued.add();
+      return true;
+    }
+    return append_to_pooled_page_locked(obj, kind, gp, clock);
+  }
+  // The rest of append_locked: closes the open block and opens a pooled page, if there is one.
+  [[gnu::cold, gnu::noinline]] bool append_to_pooled_page_locked(
+      void* obj, const reclaim_kind& kind, const grace_period& gp,
+      const coarse_clock& clock) noexcept;
   // Installs `page` as the open block (closing the current one) and appends obj to it.
   void append_to_page_locked(void* page, void* obj, const reclaim_kind& kind,
                              const grace_period& gp, const coarse_clock& clock) noexcept;
