@@ -18,6 +18,7 @@
 #include <system_error>
 
 #include "engine_core.hpp"
+#include "fixed_registry.hpp"
 #include "misuse.hpp"
 
 struct rcufree_engine {
@@ -115,31 +116,15 @@ rcufree::engine& engine_of(rcufree_engine* eng, const char* call) noexcept {
 }
 
 // Reclaim kinds for the functions given to rcufree_call, one per function, in a fixed table: the
-// atomic path registers one without allocating or waiting (as the fallback registry does).
-constexpr std::size_t kMaxCallKinds = 1024;
-struct call_kind_entry {
-  rcufree::detail::reclaim_kind kind{};
-  std::atomic<bool> ready{false};
-};
-call_kind_entry g_call_kinds[kMaxCallKinds];
-std::atomic<std::size_t> g_call_kinds_claimed{0};
+// atomic path registers one without allocating or waiting (fixed_registry.hpp).
+constinit rcufree::detail::fixed_registry<rcufree::detail::reclaim_kind, 1024> g_call_kinds;
 
 const rcufree::detail::reclaim_kind& call_kind_for(void (*fn)(void*), const char* call) noexcept {
-  // relaxed: an upper bound for the scan; each entry's readiness is checked with (C2).
-  std::size_t n = g_call_kinds_claimed.load(std::memory_order_relaxed);
-  if (n > kMaxCallKinds) n = kMaxCallKinds;
-  for (std::size_t i = 0; i < n; ++i) {
-    // (C2) acquire: pairs with (C1); the entry is complete once ready reads true.
-    if (g_call_kinds[i].ready.load(std::memory_order_acquire) &&
-        g_call_kinds[i].kind.free_each == fn) {
-      return g_call_kinds[i].kind;
-    }
-  }
-  // Not found: claim a fresh entry. Two threads registering one function at once get two equal
-  // entries, which is harmless (two runs instead of one). Unready entries are skipped, never
-  // awaited. relaxed: the claim only has to be unique; publication is (C1).
-  const std::size_t i = g_call_kinds_claimed.fetch_add(1, std::memory_order_relaxed);
-  if (i >= kMaxCallKinds) {
+  rcufree::detail::reclaim_kind kind{};
+  kind.free_each = fn;
+  const auto* k = g_call_kinds.find_or_add(
+      [fn](const rcufree::detail::reclaim_kind& e) { return e.free_each == fn; }, kind);
+  if (k == nullptr) {
     char sentence[200];
     std::snprintf(sentence, sizeof sentence,
                   "%s: more than 1024 distinct functions were passed to rcufree_call; the table "
@@ -147,10 +132,7 @@ const rcufree::detail::reclaim_kind& call_kind_for(void (*fn)(void*), const char
                   call);
     RCUFREE_MISUSE_FATAL(sentence);
   }
-  g_call_kinds[i].kind.free_each = fn;
-  // (C1) release: publishes the entry; pairs with (C2).
-  g_call_kinds[i].ready.store(true, std::memory_order_release);
-  return g_call_kinds[i].kind;
+  return *k;
 }
 
 // The C API's two-argument forms, on any engine. Checked before anything is queued, whichever
