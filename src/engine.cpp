@@ -158,31 +158,8 @@ const config& engine::settings() const noexcept {
   return core_->cfg;
 }
 
-namespace {
-void require_sleepable(const detail::engine_core& core, const char* call) {
-  const char* why = nullptr;
-  if (in_atomic_scope()) {
-    why =
-        "inside an rcufree::atomic_scope; it waits for the worker and a grace period. Call it "
-        "outside the scope.";
-  } else if (core.gp.flavor()->read_ongoing()) {
-    why =
-        "inside an RCU read-side critical section; waiting for a grace period there would "
-        "deadlock. Call it after rcu_read_unlock().";
-  } else if (core.threads.on_engine_thread() || detail::reclaimer::running_deleters_of(&core)) {
-    why =
-        "from a deleter this engine is running (on its reclaim thread, in reclaim_local() or in "
-        "a head-less call's own reclaim); it would wait for itself.";
-  }
-  if (why == nullptr) return;
-  char sentence[384];
-  std::snprintf(sentence, sizeof sentence, "%s() called %s", call, why);
-  RCUFREE_MISUSE(sentence);
-}
-}  // namespace
-
 void engine::barrier() {
-  require_sleepable(*core_, "barrier");
+  detail::require_sleepable(*core_, "barrier", detail::sleepable_use::waits_for_engine);
   // acquire: pairs with the release in shutdown(); no worker is left to ask.
   if (core_->shut_down.load(std::memory_order_acquire)) return core_->flush_inline();
   // False: the threads stopped meanwhile (the default engine at exit): flush here instead.
@@ -190,7 +167,7 @@ void engine::barrier() {
 }
 
 void engine::shrink() {
-  require_sleepable(*core_, "shrink");
+  detail::require_sleepable(*core_, "shrink", detail::sleepable_use::waits_for_engine);
   // acquire: pairs with the release in shutdown(); no worker is left to ask.
   if (core_->shut_down.load(std::memory_order_acquire)) return core_->flush_inline();
   if (!core_->threads.shrink_and_wait()) core_->flush_inline();
@@ -198,7 +175,7 @@ void engine::shrink() {
 
 std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
   detail::engine_core& c = *core_;
-  require_sleepable(c, "reserve_pages");
+  detail::require_sleepable(c, "reserve_pages", detail::sleepable_use::waits_for_engine);
   std::size_t cached = 0;
   for (std::size_t i = 0; i < c.slot_count; ++i) {
     std::lock_guard<std::mutex> lock(c.rec.lock_of(i));

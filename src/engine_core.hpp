@@ -137,6 +137,12 @@ bool debug_checks_enabled() noexcept;
 // the C API calls these directly. Its exported twins (engine::queue_with_head, default_engine())
 // are reached through the PLT even from inside the library, a call each on every C call.
 void queue_with_head(engine_core& core, void* obj, rcu_head* head, const reclaim_kind& kind);
+
+// Calls that may sleep report misuse (naming `call`, mightsleep.cpp) inside an atomic_scope or a
+// read-side critical section; those that wait for the engine's own work (barrier, shrink,
+// reserve_pages, reclaim_local) also from a deleter the engine is running.
+enum class sleepable_use { head_less, waits_for_engine };
+void require_sleepable(const engine_core& core, const char* call, sleepable_use use);
 engine& the_default_engine() noexcept;
 
 }  // namespace rcufree::detail

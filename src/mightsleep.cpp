@@ -25,26 +25,35 @@ bool reader_inside(const rcu_flavor_struct* flavor) {
   return flavor->read_ongoing() != 0;
 }
 
-void require_sleepable(const detail::engine_core& core, const char* caller) {
-  const char* where = nullptr;
-  if (in_atomic_scope()) {
-    where = "inside an rcufree::atomic_scope";
-  } else if (reader_inside(core.gp.flavor())) {
-    where = "inside an RCU read-side critical section";
-  }
-  if (where == nullptr) return;
-  char sentence[512];
-  std::snprintf(sentence, sizeof sentence,
-                "%s() called %s; it may wait for a grace period, which there could deadlock. Use "
-                "the two-argument kfree_rcu(obj, &T::head)/delete_rcu(obj, &T::head), which never "
-                "sleeps, or call %s() outside.",
-                caller, where, caller);
-  RCUFREE_MISUSE(sentence);
-}
-
 bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_kind& kind);
 
 }  // namespace
+
+void detail::require_sleepable(const engine_core& core, const char* call, sleepable_use use) {
+  const char* why = nullptr;
+  if (in_atomic_scope()) {
+    why =
+        "inside an rcufree::atomic_scope; it may wait for a grace period, which there could "
+        "deadlock.";
+  } else if (reader_inside(core.gp.flavor())) {
+    why =
+        "inside an RCU read-side critical section; it may wait for a grace period, which there "
+        "would deadlock.";
+  } else if (use == sleepable_use::waits_for_engine &&
+             (core.threads.on_engine_thread() || reclaimer::running_deleters_of(&core))) {
+    why =
+        "from a deleter this engine is running (on its reclaim thread, in reclaim_local() or in "
+        "a head-less call's own reclaim); it would wait for itself.";
+  }
+  if (why == nullptr) return;
+  const char* instead = use == sleepable_use::head_less
+                            ? " Use the two-argument kfree_rcu(obj, &T::head)/delete_rcu(obj, "
+                              "&T::head), which never sleeps, or call it outside."
+                            : " Call it outside.";
+  char sentence[512];
+  std::snprintf(sentence, sizeof sentence, "%s() called %s%s", call, why, instead);
+  RCUFREE_MISUSE(sentence);
+}
 
 void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const char* caller) {
   if (obj == nullptr) return;
@@ -55,7 +64,7 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
     RCUFREE_MISUSE("a head-less free was called on an engine that is being or has been destroyed");
   }
 #endif
-  require_sleepable(core, caller);
+  detail::require_sleepable(core, caller, detail::sleepable_use::head_less);
 #ifdef RCUFREE_DEBUG
   core.debug->on_queue(obj, /*atomic_path=*/false);
 #endif
@@ -117,14 +126,9 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
 
 std::size_t engine::reclaim_local() {
   detail::engine_core& core = *core_;
-  require_sleepable(core, __func__);
+  detail::require_sleepable(core, __func__, detail::sleepable_use::waits_for_engine);
   // acquire: pairs with the release in shutdown(); afterwards the caller runs passes itself.
   if (core.shut_down.load(std::memory_order_acquire)) return 0;
-  if (detail::reclaimer::running_deleters_of(&core) || core.threads.on_engine_thread()) {
-    RCUFREE_MISUSE(
-        "reclaim_local() called from a deleter this engine is running; it would wait "
-        "for itself. Call it outside deleters.");
-  }
   const std::size_t cpu = core.this_cpu();
   std::lock_guard<std::mutex> lock(core.rec.lock_of(cpu));
   const std::uint64_t n = core.rec.pass(cpu, detail::reclaim_scope::caller_all).freed;
