@@ -23,8 +23,8 @@ const fallback_kind* fallback_kind_for(const reclaim_kind& kind, std::size_t hea
   return fk;
 }
 
-rcu_head* fallback_list::publish(void* object, rcu_head* head, const fallback_kind* fk) noexcept {
-  (void)object;  // recovered from head - fk->head_offset when freed
+// The object is recovered from head - fk->head_offset when freed.
+rcu_head* fallback_list::publish(rcu_head* head, const fallback_kind* fk) noexcept {
   // Plain store: published by the release exchange (S1) in stack::publish.
   std::memcpy(&head->func, &fk, sizeof fk);
   return stack_.publish(head);

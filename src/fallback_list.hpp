@@ -46,11 +46,11 @@ class fallback_list {
   using stack = wait_free_stack<rcu_head, head_link>;
 
   // Wait-free, atomic-safe.
-  void push(void* object, rcu_head* head, const fallback_kind* fk) noexcept {
-    stack::link(head, publish(object, head, fk));
+  void push(rcu_head* head, const fallback_kind* fk) noexcept {
+    stack::link(head, publish(head, fk));
   }
   // push's two steps (wait_free_stack::publish/link), apart for tests.
-  rcu_head* publish(void* object, rcu_head* head, const fallback_kind* fk) noexcept;
+  rcu_head* publish(rcu_head* head, const fallback_kind* fk) noexcept;
   // Takes every object (sleepable consumers only walk the result).
   rcu_head* take_all() noexcept { return stack_.take_all(); }
   void restore_in_child(rcu_head* chain) noexcept { stack_.restore_in_child(chain); }

@@ -109,7 +109,6 @@ class page_pool {
   }
   // relaxed: written by the producer only; other readers use it as a statistic.
   std::size_t target() const noexcept { return target_.load(std::memory_order_relaxed); }
-  std::size_t bound() const noexcept { return bound_; }
 
  private:
   // The target a quiet CPU settles at unless reserve_pages() said otherwise: the kernel's five

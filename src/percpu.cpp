@@ -51,7 +51,7 @@ void detail::queue_with_head(engine_core& core, void* obj, rcu_head* head,
   // head >= obj: the member-pointer form guarantees it; the C API checks it before calling here.
   const auto offset =
       reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj);
-  s.fallback.push(obj, head, detail::fallback_kind_for(kind, offset));
+  s.fallback.push(head, detail::fallback_kind_for(kind, offset));
   s.fallback_queued.add();  // after the push: the reclaimer learns of the list from the list
 }
 
@@ -105,6 +105,21 @@ void cpu_slot::close_locked(const grace_period& gp) noexcept {
   open = nullptr;
   b->cookie = gp.snapshot();  // a full fence; once per block, not per object
   closed.push(b);             // (S1) publishes the records to the reclaimer
+}
+
+cpu_slot::adopted cpu_slot::adopt_in_child() noexcept {
+  // relaxed: no other thread exists here.
+  if (busy.load(std::memory_order_relaxed)) {
+    open = nullptr;
+    busy.store(false, std::memory_order_relaxed);
+  }
+  adopted a{open != nullptr ? open->objects : 0, closed.take_all()};
+  block_stack::cut_at_missing_link(a.closed);
+  rcu_head* listed = fallback.take_all();
+  fallback_list::stack::cut_at_missing_link(listed);
+  a.objects += fallback_list::length(listed);
+  fallback.restore_in_child(listed);  // not yet past a grace period: taken later, with a cookie
+  return a;
 }
 
 bool cpu_slot::enter_waiting_slow(unsigned max_yields) noexcept {

@@ -90,16 +90,14 @@ struct alignas(128) cpu_slot {
 
   // fork child, single-threaded: a busy flag held at the fork means its holder was between steps
   // (a count stored before its record, an open block half installed): that open block is not
-  // trusted and is abandoned, page and all; the flag is cleared. Returns the objects the open
-  // block still holds for the child to free.
-  std::uint64_t adopt_in_child() noexcept {
-    // relaxed: no other thread exists here.
-    if (busy.load(std::memory_order_relaxed)) {
-      open = nullptr;
-      busy.store(false, std::memory_order_relaxed);
-    }
-    return open != nullptr ? open->objects : 0;
-  }
+  // trusted and is abandoned, page and all; the flag is cleared. Both lists are cut at their first
+  // link a parent thread never stored; the fallback list stays here, the closed list goes to the
+  // reclaimer.
+  struct adopted {
+    std::uint64_t objects;  // in the open block and on the fallback list, for the child to free
+    block* closed;          // the closed list, taken and cut, for the reclaimer to join
+  };
+  adopted adopt_in_child() noexcept;
 
   // Objects handed to this slot so far (blocks and fallback list). A hint for other threads.
   std::uint64_t handed_over() const noexcept { return queued.get() + fallback_queued.get(); }

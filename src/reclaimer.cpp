@@ -74,52 +74,26 @@ std::uint64_t reclaimer::abandoned() const noexcept {
   return n;
 }
 
-namespace {
-// fork child: ends `chain` at its first link that was never stored (its pusher is not in this
-// process); the node there is whole, only its link is missing. Returns the chain's last node.
-template <class Stack, class Node>
-Node* cut_at_missing_link(Node* chain) noexcept {
-  Node* last = nullptr;
-  for (Node* n = chain; n != nullptr;) {
-    last = n;
-    Node* next = Stack::try_next(n);
-    if (next == Stack::link_pending()) {
-      Stack::cut_after(n);
-      break;
-    }
-    n = next;
-  }
-  return last;
-}
-}  // namespace
+namespace {}  // namespace
 
-std::uint64_t reclaimer::adopt_in_child() noexcept {
+void reclaimer::adopt_in_child() noexcept {
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
-    cpu_slot& s = core_.slots[i];
     slot_state& st = state_[i];
     new (&st.mu) std::mutex();
-    std::uint64_t kept = s.adopt_in_child();
-    // Closed blocks: the stalled chain, then the list, each cut at a missing link, joined.
+    auto [kept, taken] = core_.slots[i].adopt_in_child();
+    // Closed blocks: this slot's stalled chain, then the list the slot handed over, joined.
     block* head = st.closed_stalled;
-    block* tail = cut_at_missing_link<block_stack>(head);
-    block* taken = s.closed.take_all();
-    cut_at_missing_link<block_stack>(taken);
-    if (tail != nullptr) {
+    if (block* tail = block_stack::cut_at_missing_link(head)) {
       tail->next.store(taken, std::memory_order_relaxed);  // relaxed: single-threaded here
     } else {
       head = taken;
     }
     st.closed_stalled = head;  // all links stored now: the next pass walks it through
     for (block* b = head; b != nullptr; b = block_stack::try_next(b)) kept += b->objects;
-    // Fallback objects: the stalled chain (taken by an earlier pass: past its grace period) and
-    // the list (not yet: it goes back to the slot, to be taken with a fresh cookie), each cut.
-    cut_at_missing_link<fallback_list::stack>(st.fallback_stalled);
+    // The fallback chain an earlier pass took (past its grace period), cut likewise.
+    fallback_list::stack::cut_at_missing_link(st.fallback_stalled);
     kept += fallback_list::length(st.fallback_stalled);
-    rcu_head* listed = s.fallback.take_all();
-    cut_at_missing_link<fallback_list::stack>(listed);
-    kept += fallback_list::length(listed);
-    s.fallback.restore_in_child(listed);
     // What the counters say is pending but no list holds any more (also the work a parent
     // thread had taken for itself, as in reclaim_local(), at the fork) is abandoned.
     const std::uint64_t pending = pending_of(i);
@@ -135,7 +109,6 @@ std::uint64_t reclaimer::adopt_in_child() noexcept {
                  "written); the parent frees its own copies\n",
                  static_cast<unsigned long long>(total));
   }
-  return total;
 }
 
 reclaimer::reclaimer(engine_core& core)
@@ -372,7 +345,7 @@ bool reclaimer::restock(std::size_t i) noexcept {
   const bool ran_dry = s.pool.retarget(
       now, kPoolDecayMs, static_cast<std::uint32_t>(block::records_in(core_.cfg.page_size)));
   // relaxed: a back-off hint shared by the reclaimers.
-  if (reached(now, refill_resume_ms.load(std::memory_order_relaxed))) refill(i);
+  if (reached(now, refill_resume_ms_.load(std::memory_order_relaxed))) refill(i);
   // Pages over a lowered target go back (consumer side: only if the flag is free right now).
   if (s.pool.size() > s.pool.target() && s.try_enter()) {
     while (s.pool.size() > s.pool.target()) {
@@ -395,7 +368,7 @@ void reclaimer::refill(std::size_t i) noexcept {
       // Do not fight memory pressure: stop at the first failure and retry a drain_interval later.
       const auto drain_ms = static_cast<std::uint32_t>(core_.cfg.drain_interval.count());
       // relaxed: a hint.
-      refill_resume_ms.store(core_.now_ms() + drain_ms, std::memory_order_relaxed);
+      refill_resume_ms_.store(core_.now_ms() + drain_ms, std::memory_order_relaxed);
       return;
     }
     // Fault the page in here, on the reclaimer, not on the first atomic caller that writes it.
@@ -406,6 +379,16 @@ void reclaimer::refill(std::size_t i) noexcept {
       return;
     }
   }
+}
+
+void reclaimer::shrink() noexcept {
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    const auto lock = lock_slot(i, patience::kind::brief);
+    if (lock.owns_lock()) drop_pages(i);
+  }
+  const auto backoff = static_cast<std::uint32_t>(core_.cfg.refill_backoff_after_shrink.count());
+  // relaxed: a hint read by restock().
+  refill_resume_ms_.store(core_.now_ms() + backoff, std::memory_order_relaxed);
 }
 
 bool reclaimer::drop_pages(std::size_t i) noexcept {

@@ -83,15 +83,18 @@ class reclaimer {
   // Returns true if it freed anything.
   bool flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept;
 
-  // Gives back every cached page of slot i (shrink). Needs lock_of(i) and the slot's busy flag,
+  // shrink(): gives back every slot's cached pages (a slot whose reclaim lock or busy flag stays
+  // held, by a stopped thread, is skipped), then no refills for refill_backoff_after_shrink.
+  void shrink() noexcept;
+  // Gives back every cached page of slot i. Needs lock_of(i) and the slot's busy flag,
   // which it waits for a bounded time; returns false if the flag stayed held.
   bool drop_pages(std::size_t i) noexcept;
 
   // fork child, single-threaded: every reclaim lock anew; nothing a parent thread may have been
   // writing at the fork is trusted: the open block of a slot whose busy flag was held, and every
   // list past a link that was never stored, are abandoned (not freed here, counted, said once on
-  // stderr). Returns the objects abandoned.
-  std::uint64_t adopt_in_child() noexcept;
+  // stderr; stats: abandoned()).
+  void adopt_in_child() noexcept;
   std::uint64_t abandoned() const noexcept;
   // True while the calling thread runs deleters for `core` (a pass's frees): barrier() or
   // shrink() from there would wait for itself.
@@ -115,7 +118,6 @@ class reclaimer {
   stat_counter drains;              // passes that took something
   stat_counter expired_on_arrival;  // blocks freed without a new grace period
   stat_counter refill_attempts;
-  std::atomic<std::uint32_t> refill_resume_ms{0};  // no refills before this engine time
   std::atomic<std::uint64_t> oldest_pending_ms{0};
 
  private:
@@ -148,6 +150,7 @@ class reclaimer {
 
   engine_core& core_;
   std::unique_ptr<slot_state[]> state_;
+  std::atomic<std::uint32_t> refill_resume_ms_{0};  // no refills before this engine time
   // Sum of the slots' reported_pending. Each slot adds the difference from its last report
   // (wrapping arithmetic): the total is a sum of non-negative shares at every instant.
   stat_counter pending_;

@@ -54,9 +54,22 @@ class wait_free_stack {
     // (S4) acquire: pairs with (S2).
     return Link::load(n, std::memory_order_acquire);
   }
-  // In a fork child, where the pusher does not exist: the link will never come. Ends the chain
-  // at n.
-  static void cut_after(Node* n) noexcept { Link::store(n, nullptr, std::memory_order_relaxed); }
+  // In a fork child, single-threaded, on a taken chain: ends it at its first link that was never
+  // stored (its pusher is not in this process; the node there is whole, only its link is
+  // missing). Returns the chain's last node, or nullptr for an empty chain.
+  static Node* cut_at_missing_link(Node* chain) noexcept {
+    Node* last = nullptr;
+    for (Node* n = chain; n != nullptr;) {
+      last = n;
+      Node* next = try_next(n);
+      if (next == link_pending()) {
+        Link::store(n, nullptr, std::memory_order_relaxed);  // relaxed: no other thread exists
+        break;
+      }
+      n = next;
+    }
+    return last;
+  }
   // In a fork child, single-threaded, after take_all(): makes a fully linked chain the stack's
   // content again.
   void restore_in_child(Node* chain) noexcept {

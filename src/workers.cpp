@@ -52,6 +52,11 @@ void request_short_slice() noexcept {
 workers::workers(engine_core& core)
     : core_(core),
       per_cpu_(core.cfg.reclaim_threads == reclaim_mode::per_cpu),
+      tick_(std::chrono::duration_cast<std::chrono::microseconds>(core.cfg.worker_tick)),
+      short_cap_(std::max(
+          tick_, std::min<std::chrono::microseconds>(
+                     std::chrono::duration_cast<std::chrono::microseconds>(core.cfg.drain_interval),
+                     tick_ * 8))),
       cpu_(std::make_unique<cpu_thread[]>(core.slot_count)),
       flush_batches_(core.slot_count) {}
 
@@ -111,12 +116,7 @@ bool workers::request_and_wait(std::atomic<std::uint64_t>& requested,
 void workers::supervise() {
   t_owner = this;
   pthread_setname_np(pthread_self(), "rcufree-sup");  // for top -H, gdb; 15 characters at most
-  const config& cfg = core_.cfg;
-  const auto tick = std::chrono::duration_cast<std::chrono::microseconds>(cfg.worker_tick);
-  const auto short_cap = std::max(
-      tick,
-      std::min<std::chrono::microseconds>(
-          std::chrono::duration_cast<std::chrono::microseconds>(cfg.drain_interval), tick * 8));
+  const auto tick = tick_, short_cap = short_cap_;
   auto sleep = tick;
   std::uint32_t quiet_since = core_.now_ms();
   for (;;) {
@@ -228,23 +228,15 @@ bool workers::poll(bool expedite, bool& pending) {
 }
 
 void workers::shrink_all() {
-  reclaimer& rec = core_.rec;
-  for (std::size_t i = 0; i < core_.slot_count; ++i) {
-    // Skips a slot whose reclaim lock or busy flag stays held (a stopped thread).
-    const auto lock = rec.lock_slot(i, patience::kind::brief);
-    if (lock.owns_lock()) rec.drop_pages(i);
-  }
+  core_.rec.shrink();
   core_.shrinks.add();
-  const auto backoff = static_cast<std::uint32_t>(core_.cfg.refill_backoff_after_shrink.count());
-  // relaxed: a hint read by the reclaimers' restock.
-  rec.refill_resume_ms.store(core_.now_ms() + backoff, std::memory_order_relaxed);
 }
 
 // --- CPU threads ------------------------------------------------------------------------------
 
 bool workers::ensure_thread(std::size_t i) {
   cpu_thread& t = cpu_[i];
-  if (t.running) return true;
+  if (t.thread.joinable()) return true;
   const std::uint32_t now = core_.now_ms();
   if (t.failed && !reached(now, t.failed_ms + kRetryStartMs)) return false;
   try {
@@ -255,7 +247,6 @@ bool workers::ensure_thread(std::size_t i) {
     return false;
   }
   t.failed = false;
-  t.running = true;
   started_.add();
   return true;
 }
@@ -272,14 +263,13 @@ void workers::wake_cpu_thread(std::size_t i) {
 void workers::stop_cpu_threads() {
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     cpu_thread& t = cpu_[i];
-    if (!t.running) continue;
+    if (!t.thread.joinable()) continue;
     {
       std::lock_guard<std::mutex> lock(t.mu);
       t.stop = true;
     }
     t.cv.notify_all();
     t.thread.join();
-    t.running = false;
   }
 }
 
@@ -298,13 +288,8 @@ void workers::cpu_main(std::size_t i) {
 
   cpu_thread& t = cpu_[i];
   reclaimer& rec = core_.rec;
-  const config& cfg = core_.cfg;
-  const auto tick = std::chrono::duration_cast<std::chrono::microseconds>(cfg.worker_tick);
+  const auto tick = tick_, short_cap = short_cap_;
   const auto dry_tick = std::min(tick, kDryTick);
-  const auto short_cap = std::max(
-      tick,
-      std::min<std::chrono::microseconds>(
-          std::chrono::duration_cast<std::chrono::microseconds>(cfg.drain_interval), tick * 8));
   std::chrono::microseconds sleep{0};
   bool idle = false;
   std::uint32_t quiet_since = core_.now_ms();
@@ -378,10 +363,10 @@ void workers::prepare_fork() {
       done_cv_.wait(lock, [this] { return parked_; });
     }
   }
-  // The supervisor is parked: it starts no thread while the CPU threads park.
+  // The supervisor is parked: it starts or joins no thread while the CPU threads park.
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     cpu_thread& t = cpu_[i];
-    if (!t.running) continue;
+    if (!t.thread.joinable()) continue;
     std::unique_lock<std::mutex> lock(t.mu);
     t.cv.notify_all();
     t.cv.wait(lock, [&] { return t.parked; });
@@ -393,7 +378,7 @@ void workers::parent_after_fork() {
   { std::lock_guard<std::mutex> lock(mu_); }
   wake_cv_.notify_one();
   // `parked`, read under each thread's own lock (the supervisor, now resumed, may start threads
-  // meanwhile: its private `running` is not read here).
+  // meanwhile: the thread handles are not read here).
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     cpu_thread& t = cpu_[i];
     bool parked;
@@ -419,7 +404,7 @@ void workers::child_after_fork() {
     new (&t.mu) std::mutex();
     new (&t.cv) std::condition_variable();
     new (&t.thread) std::thread();
-    t.wake = t.stop = t.parked = t.running = t.failed = false;
+    t.wake = t.stop = t.parked = t.failed = false;
     t.idle.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
   }
   const bool had_supervisor = supervisor_.joinable();

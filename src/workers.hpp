@@ -59,8 +59,8 @@ class workers {
 
  private:
   struct alignas(128) cpu_thread {
-    std::thread thread;
-    std::mutex mu;               // guards the flags below
+    std::thread thread;  // joinable while it runs; started and joined by the supervisor only
+    std::mutex mu;       // guards the flags below
     std::condition_variable cv;  // the thread sleeps here; fork handlers wait here for `parked`
     bool wake = false;
     bool stop = false;
@@ -68,7 +68,6 @@ class workers {
     // The thread sleeps with no timeout: the supervisor must wake it when work arrives.
     std::atomic<bool> idle{false};
     // Supervisor-private:
-    bool running = false;
     std::uint32_t failed_ms = 0;
     bool failed = false;
   };
@@ -85,6 +84,9 @@ class workers {
 
   engine_core& core_;
   const bool per_cpu_;
+  // Pacing from the config: the tick, and the longest sleep while anything is pending
+  // (min(drain_interval, 8 ticks), at least a tick).
+  const std::chrono::microseconds tick_, short_cap_;
   std::unique_ptr<cpu_thread[]> cpu_;
   std::vector<reclaim_batch> flush_batches_;       // supervisor-private, sized once: no allocation
   std::uint32_t next_due_ms_ = reclaimer::kNever;  // supervisor: earliest aging item it left

@@ -121,13 +121,13 @@ TEST_CASE(
   auto eng = std::make_unique<rcufree::engine>(quiet());
   rcufree::detail::cpu_slot& s = rcufree::engine_access::core(*eng).slots[0];
   const auto push = [&](counted* v) {
-    s.fallback.push(v, &v->head, counted_kind());
+    s.fallback.push(&v->head, counted_kind());
     s.fallback_queued.add();
   };
   for (int i = 0; i < 3; ++i) push(new counted(&deaths));  // the oldest three: under the stall
   // A thread stopped between the steps of its push: the node is on the list, its link is not.
   counted* stalled = new counted(&deaths);
-  rcu_head* prev = s.fallback.publish(stalled, &stalled->head, counted_kind());
+  rcu_head* prev = s.fallback.publish(&stalled->head, counted_kind());
   s.fallback_queued.add();
   for (int i = 0; i < 2; ++i) push(new counted(&deaths));
 
@@ -365,7 +365,7 @@ TEST_CASE(
           auto eng = std::make_unique<rcufree::engine>(quiet());
           rcufree::detail::cpu_slot& s = rcufree::engine_access::core(*eng).slots[0];
           auto* v = new counted(&deaths);
-          (void)s.fallback.publish(v, &v->head, counted_kind());  // the pusher stops here
+          (void)s.fallback.publish(&v->head, counted_kind());  // the pusher stops here
           s.fallback_queued.add();
           eng.reset();  // used to retry the stalled chain forever
           return 0;
