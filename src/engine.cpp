@@ -88,11 +88,13 @@ void engine_core::run_everything_here(reclaim_scope scope) {
   tick_clock();
   while (pending_objects() != 0 && rec.flush_all(inline_batches_.data(), scope)) {
   }
+  // Pages are given back only as a courtesy (exactness needs none): a teardown waits its 2 s,
+  // anyone else only a moment.
   const patience::kind wait =
-      scope == reclaim_scope::final_drain ? patience::kind::teardown : patience::kind::barrier;
+      scope == reclaim_scope::final_drain ? patience::kind::teardown : patience::kind::brief;
   for (std::size_t i = 0; i < slot_count; ++i) {
     const auto lock = rec.lock_slot(i, wait);
-    if (lock.owns_lock()) rec.drop_pages(i);
+    if (lock.owns_lock()) rec.drop_pages(i, wait);
   }
 }
 

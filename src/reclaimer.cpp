@@ -348,11 +348,7 @@ bool reclaimer::restock(std::size_t i) noexcept {
   if (reached(now, refill_resume_ms_.load(std::memory_order_relaxed))) refill(i);
   // Pages over a lowered target go back (consumer side: only if the flag is free right now).
   if (s.pool.size() > s.pool.target() && s.try_enter()) {
-    while (s.pool.size() > s.pool.target()) {
-      void* page = s.pool.drop();
-      if (page == nullptr) break;
-      core_.release_page(page);
-    }
+    release_pages_over(s, s.pool.target());
     s.leave();
   }
   return ran_dry;
@@ -384,20 +380,31 @@ void reclaimer::refill(std::size_t i) noexcept {
 void reclaimer::shrink() noexcept {
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     const auto lock = lock_slot(i, patience::kind::brief);
-    if (lock.owns_lock()) drop_pages(i);
+    if (lock.owns_lock()) drop_pages(i, patience::kind::brief);
   }
   const auto backoff = static_cast<std::uint32_t>(core_.cfg.refill_backoff_after_shrink.count());
   // relaxed: a hint read by restock().
   refill_resume_ms_.store(core_.now_ms() + backoff, std::memory_order_relaxed);
 }
 
-bool reclaimer::drop_pages(std::size_t i) noexcept {
+bool reclaimer::drop_pages(std::size_t i, patience::kind k) noexcept {
   cpu_slot& s = core_.slots[i];
-  if (!s.enter_waiting(64)) return false;
-  while (void* page = s.pool.drop()) core_.release_page(page);
+  patience wait(k, i, "the busy flag");
+  bool entered = s.try_enter();
+  while (!entered && wait.again()) entered = s.try_enter();
+  if (!entered) return false;
+  release_pages_over(s, 0);
   s.pool.reset_target();
   s.leave();
   return true;
+}
+
+void reclaimer::release_pages_over(cpu_slot& s, std::size_t keep) noexcept {
+  while (s.pool.size() > keep) {
+    void* page = s.pool.drop();
+    if (page == nullptr) break;
+    core_.release_page(page);
+  }
 }
 
 }  // namespace rcufree::detail

@@ -88,7 +88,7 @@ class reclaimer {
   void shrink() noexcept;
   // Gives back every cached page of slot i. Needs lock_of(i) and the slot's busy flag,
   // which it waits for a bounded time; returns false if the flag stayed held.
-  bool drop_pages(std::size_t i) noexcept;
+  bool drop_pages(std::size_t i, patience::kind k) noexcept;
 
   // fork child, single-threaded: every reclaim lock anew; nothing a parent thread may have been
   // writing at the fork is trusted: the open block of a slot whose busy flag was held, and every
@@ -122,6 +122,8 @@ class reclaimer {
 
  private:
   void report_pending(std::size_t i, std::uint64_t now_pending) noexcept;
+  // Gives pooled pages back to the allocator until `keep` remain. Needs s's busy flag.
+  void release_pages_over(cpu_slot& s, std::size_t keep) noexcept;
   patience::kind patience_of(std::size_t i, reclaim_scope scope) const noexcept;
   block* collect_blocks(std::size_t i, block* chain, reclaim_batch& batch, std::uint32_t now,
                         std::uint32_t& oldest) noexcept;
