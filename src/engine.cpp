@@ -162,17 +162,14 @@ const config& engine::settings() const noexcept {
 
 void engine::barrier() {
   detail::require_sleepable(*core_, "barrier", detail::sleepable_use::waits_for_engine);
-  // acquire: pairs with the release in shutdown(); no worker is left to ask.
-  if (core_->shut_down.load(std::memory_order_acquire)) return core_->flush_inline();
-  // False: the threads stopped meanwhile (the default engine at exit): flush here instead.
+  // False: the threads have stopped (the default engine during or after its exit drain): flush
+  // here instead.
   if (!core_->threads.flush_and_wait()) core_->flush_inline();
 }
 
 void engine::shrink() {
   detail::require_sleepable(*core_, "shrink", detail::sleepable_use::waits_for_engine);
-  // acquire: pairs with the release in shutdown(); no worker is left to ask.
-  if (core_->shut_down.load(std::memory_order_acquire)) return core_->flush_inline();
-  if (!core_->threads.shrink_and_wait()) core_->flush_inline();
+  if (!core_->threads.shrink_and_wait()) core_->flush_inline();  // the threads have stopped
 }
 
 std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {

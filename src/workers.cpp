@@ -96,8 +96,9 @@ void workers::wake_supervisor() noexcept {
   wake_cv_.notify_one();
 }
 
-bool workers::request_and_wait(std::atomic<std::uint64_t>& requested,
-                               std::atomic<std::uint64_t>& completed) {
+workers::served workers::request_and_wait(std::atomic<std::uint64_t>& requested,
+                                          std::atomic<std::uint64_t>& completed,
+                                          bool at_most_a_second) {
   std::unique_lock<std::mutex> lock(mu_);
   // (W1) release: orders this thread's earlier calls (and everything they happen-after) before
   // the supervisor's acquire load of the request (W2).
@@ -106,9 +107,37 @@ bool workers::request_and_wait(std::atomic<std::uint64_t>& requested,
   wake_cv_.notify_one();
   // (W4) acquire: pairs with the supervisor's release store of completed (W3); the frees
   // happened before.
-  done_cv_.wait(lock,
-                [&] { return completed.load(std::memory_order_acquire) >= target || stopped_; });
-  return completed.load(std::memory_order_acquire) >= target;  // acquire: as (W4)
+  const auto served_or_stopped = [&] {
+    return completed.load(std::memory_order_acquire) >= target || stopped_;
+  };
+  if (!done_cv_.wait_for(lock, std::chrono::seconds(1), served_or_stopped)) {
+    if (at_most_a_second) return served::waited_a_second;
+    std::fprintf(stderr,
+                 "rcufree: barrier() has waited 1 s for the engine's flush (a grace period that "
+                 "has not ended, a slow deleter, or a thread inside rcufree that does not run "
+                 "holds it up); it keeps waiting, as it must to be exact\n");
+    done_cv_.wait(lock, served_or_stopped);
+  }
+  // acquire: as (W4).
+  return completed.load(std::memory_order_acquire) >= target ? served::done : served::stopped;
+}
+
+bool workers::flush_and_wait() {
+  return request_and_wait(flush_requested_, flush_completed_, false) == served::done;
+}
+
+bool workers::shrink_and_wait() {
+  switch (request_and_wait(shrink_requested_, shrink_completed_, true)) {
+    case served::done:
+      return true;
+    case served::stopped:
+      return false;
+    case served::waited_a_second:
+      break;
+  }
+  core_.rec.shrink();  // slots held by a stopped thread are skipped here too
+  core_.shrinks.add();
+  return true;
 }
 
 // --- the supervisor ---------------------------------------------------------------------------

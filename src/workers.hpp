@@ -42,9 +42,12 @@ class workers {
   void stop();
 
   // Sleepable callers: ask the supervisor for a flush (barrier) or a shrink and wait for it.
-  // False: the threads stopped before doing it (the caller does it itself).
-  bool flush_and_wait() { return request_and_wait(flush_requested_, flush_completed_); }
-  bool shrink_and_wait() { return request_and_wait(shrink_requested_, shrink_completed_); }
+  // False: the threads stopped before doing it (the caller does it itself). A flush waits as
+  // long as it takes (barrier must be exact) and says so on stderr after a second. A shrink
+  // waits a second at most, then drops the pages on the calling thread: the supervisor may be
+  // held up, say in a barrier's flush that waits for a stopped thread.
+  bool flush_and_wait();
+  bool shrink_and_wait();
   // Any sleepable thread: the supervisor should look now (memory pressure, a head-less caller
   // that had to allocate). Skips the system call when a wake is already on its way.
   void wake_supervisor() noexcept;
@@ -79,8 +82,9 @@ class workers {
   bool ensure_thread(std::size_t i);
   void wake_cpu_thread(std::size_t i);
   void stop_cpu_threads();
-  bool request_and_wait(std::atomic<std::uint64_t>& requested,
-                        std::atomic<std::uint64_t>& completed);
+  enum class served { done, stopped, waited_a_second };
+  served request_and_wait(std::atomic<std::uint64_t>& requested,
+                          std::atomic<std::uint64_t>& completed, bool at_most_a_second);
 
   engine_core& core_;
   const bool per_cpu_;
