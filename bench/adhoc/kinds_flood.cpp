@@ -1,5 +1,7 @@
 // kinds_flood.cpp — 1,000,000 delete_rcu calls from one producer: one type, or five types
-// interleaved call by call (docs/PERFORMANCE.md, "Many reclaim kinds"). Built by hand:
+// interleaved call by call (docs/PERFORMANCE.md, "Many reclaim kinds"). Built by hand, against
+// the static library of the bench build:
+//   cmake --build build/bench --target rcufree_static &&
 //   g++ -O2 -std=c++20 bench/adhoc/kinds_flood.cpp -Iinclude build/bench/librcufree.a \
 //       -lurcu-memb -lpthread -o kinds_flood && ./kinds_flood one && ./kinds_flood mixed
 #include <chrono>

@@ -55,12 +55,13 @@ struct rseq* rseq_area() {
 
 // The engine's protocol, simplified: no kinds, no page change.
 __attribute__((noinline)) bool append_flag(slot& s, void* obj) {
+  // relaxed pre-check, then acquire: pairs with the release store below, of the previous holder.
   if (s.busy.load(std::memory_order_relaxed) || s.busy.exchange(true, std::memory_order_acquire))
     return false;
   block* b = s.open;
   const bool ok = b->count < kRecords;
   if (ok) b->records[b->count++] = obj;
-  s.busy.store(false, std::memory_order_release);
+  s.busy.store(false, std::memory_order_release);  // release: pairs with the acquire above
   return ok;
 }
 
