@@ -43,21 +43,8 @@ rounds=${ROUNDS:-7}
 objects=${OBJECTS:-1000000}
 [ "$quick" -eq 1 ] && rounds=1 && objects=200000
 
-bash scripts/setup.sh
-# The allocators the harness preloads (--alloc): Debian 12's packages, installed if missing.
-alloc_pkgs=(libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4)
-alloc_missing=()
-for p in "${alloc_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || alloc_missing+=("$p")
-done
-if [ ${#alloc_missing[@]} -gt 0 ]; then
-  echo "bench setup: installing ${alloc_missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${alloc_missing[@]}" >/dev/null
-fi
+# With the allocators the harness preloads (--alloc).
+bash scripts/setup.sh libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
 build=build/bench
 out=$build/results
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRCUFREE_BUILD_BENCH=ON -DRCUFREE_WERROR=ON \
@@ -78,23 +65,13 @@ if [ "$issue9" -eq 1 ]; then
   mkdir -p "$d"
   env_txt >"$d/env.txt"
   h=$bin/rcufree_harness
-  rounds=${ROUNDS:-7}
   lfht_seconds=${LFHT_SECONDS:-2}
   idle_rounds=${IDLE_ROUNDS:-3}
   settle_ms=1000
   idle_ms=5000
-  [ "$quick" -eq 1 ] && rounds=1 && objects=200000 && lfht_seconds=0.5 && idle_rounds=1 &&
-    settle_ms=1000 && idle_ms=1000
-  # Both reclaim modes once the engine has config::reclaim_threads; until then the one engine.
-  if "$h" --features | grep -q '^reclaim_mode yes'; then
-    modes=(rcufree@reclaim=per_cpu rcufree@reclaim=single)
-    single=rcufree@reclaim=single
-  else
-    echo "note: this engine has no config::reclaim_threads; measuring its default configuration"
-    modes=(rcufree)
-    single=rcufree
-  fi
-  m=$(IFS=,; echo "${modes[*]}")
+  [ "$quick" -eq 1 ] && lfht_seconds=0.5 && idle_rounds=1 && idle_ms=1000
+  m=rcufree@reclaim=per_cpu,rcufree@reclaim=single
+  single=rcufree@reclaim=single
   echo "reclaim variants: $m" >>"$d/env.txt"
   echo "== issue9 1/5: flood, $rounds rounds x $objects objects, 1 and 2 producers"
   "$h" --threads 1,2 --objects "$objects" --rounds "$rounds" --out "$d/flood" \
@@ -110,9 +87,8 @@ if [ "$issue9" -eq 1 ]; then
     --alloc glibc,jemalloc,mimalloc,tcmalloc --out "$d/alloc" \
     --mechs "floor,rcufree_c,$m,call_rcu,ck_epoch" | tee "$d/alloc.txt"
   echo "== issue9 5/5: same-core vs other-core reclaim through the engine (producer on CPU 0)"
-  pinned="floor@pcpu=0,$single+pcpu=0+wcpu=0,$single+pcpu=0+wcpu=1,call_rcu@pcpu=0+wcpu=0,call_rcu@pcpu=0+wcpu=1"
-  [ "$single" = rcufree ] && pinned="floor@pcpu=0,rcufree@pcpu=0+wcpu=0,rcufree@pcpu=0+wcpu=1,call_rcu@pcpu=0+wcpu=0,call_rcu@pcpu=0+wcpu=1"
-  [ "${#modes[@]}" -gt 1 ] && pinned="$pinned,rcufree@reclaim=per_cpu+pcpu=0"
+  pinned="floor@pcpu=0,$single+pcpu=0+wcpu=0,$single+pcpu=0+wcpu=1,call_rcu@pcpu=0+wcpu=0"
+  pinned="$pinned,call_rcu@pcpu=0+wcpu=1,rcufree@reclaim=per_cpu+pcpu=0"
   "$h" --threads 1 --objects "$objects" --rounds "$rounds" --no-latency \
     --alloc glibc,jemalloc,mimalloc --out "$d/who_frees" --mechs "$pinned" | tee "$d/who_frees.txt"
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$d/env.txt"

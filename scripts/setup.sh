@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what rcufree needs from Debian 12's packages, only if something is missing.
+# Installs what rcufree needs from Debian 12's packages, only if something is missing; extra
+# package names given as arguments are installed too (scripts/bench.sh: the preloaded allocators).
 # Run as root (or with sudo available). Idempotent and quiet when all is there.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config liburcu-dev libboost-dev catch2 libbenchmark-dev
-          libck-dev valgrind gnuplot-nox)
+          libck-dev valgrind gnuplot-nox "$@")
 
 missing=()
 for p in "${packages[@]}"; do

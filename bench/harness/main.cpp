@@ -10,7 +10,6 @@
 //                   [--trickle-objects 1000] [--idle-ms 1000] [--rounds N] [--out DIR]
 //   rcufree_harness --idle [--mechs rcufree,rcufree_c,call_rcu] [--objects N] [--settle-ms 1000]
 //                   [--idle-ms 5000] [--rounds N] [--out DIR]
-//   rcufree_harness --features      # "reclaim_mode yes|no": does this engine have reclaim_threads
 //
 // A mechanism is a name (floor rcufree rcufree_c rcufree_ms rcufree_local call_rcu defer_rcu
 // ck_epoch array512; rcufree_delete and call_rcu_percpu on request; rcufree_cfg when a --cfg-* flag
@@ -43,17 +42,13 @@
 // min-max over rounds and, per round, ratios (call_rcu / this, this / rcufree), then checks the
 // targets of issues 4 and 9. Exit status: non-zero if any child failed or lost or double-freed an
 // object (the smoke test relies on this).
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
@@ -115,44 +110,43 @@ const char* mode_name(mode m) {
 
 // Runs one child (under o.alloc's LD_PRELOAD); returns its exit status and its RESULT record.
 int spawn(const run_options& o, record& out) {
-  const std::vector<std::string> args{"rcufree_harness",
-                                      "--child",
-                                      o.mech,
-                                      "--mode",
-                                      mode_name(o.how),
-                                      "--threads",
-                                      std::to_string(o.threads),
-                                      "--objects",
-                                      std::to_string(o.objects),
-                                      "--size",
-                                      std::to_string(o.size),
-                                      "--tsc-hz",
-                                      std::to_string(o.tsc_hz),
-                                      "--sample-us",
-                                      std::to_string(o.sample_us),
-                                      "--cfg-cached",
-                                      std::to_string(o.cfg.cached),
-                                      "--cfg-tick-us",
-                                      std::to_string(o.cfg.tick_us),
-                                      "--cfg-drain-ms",
-                                      std::to_string(o.cfg.drain_ms),
-                                      "--cfg-soft-cap-kib",
-                                      std::to_string(o.cfg.soft_cap_kib),
-                                      "--local-every",
-                                      std::to_string(o.local_every),
-                                      "--peak-sample-us",
-                                      std::to_string(o.peak_sample_us),
-                                      "--trickle-us",
-                                      std::to_string(o.trickle_us),
-                                      "--trickle-objects",
-                                      std::to_string(o.trickle_objects),
-                                      "--idle-ms",
-                                      std::to_string(o.idle_ms),
-                                      "--settle-ms",
-                                      std::to_string(o.settle_ms),
-                                      "--alloc",
-                                      o.alloc};
-  std::vector<std::string> a = args;
+  std::vector<std::string> a{"rcufree_harness",
+                             "--child",
+                             o.mech,
+                             "--mode",
+                             mode_name(o.how),
+                             "--threads",
+                             std::to_string(o.threads),
+                             "--objects",
+                             std::to_string(o.objects),
+                             "--size",
+                             std::to_string(o.size),
+                             "--tsc-hz",
+                             std::to_string(o.tsc_hz),
+                             "--sample-us",
+                             std::to_string(o.sample_us),
+                             "--cfg-cached",
+                             std::to_string(o.cfg.cached),
+                             "--cfg-tick-us",
+                             std::to_string(o.cfg.tick_us),
+                             "--cfg-drain-ms",
+                             std::to_string(o.cfg.drain_ms),
+                             "--cfg-soft-cap-kib",
+                             std::to_string(o.cfg.soft_cap_kib),
+                             "--local-every",
+                             std::to_string(o.local_every),
+                             "--peak-sample-us",
+                             std::to_string(o.peak_sample_us),
+                             "--trickle-us",
+                             std::to_string(o.trickle_us),
+                             "--trickle-objects",
+                             std::to_string(o.trickle_objects),
+                             "--idle-ms",
+                             std::to_string(o.idle_ms),
+                             "--settle-ms",
+                             std::to_string(o.settle_ms),
+                             "--alloc",
+                             o.alloc};
   if (!o.csv.empty()) a.insert(a.end(), {"--csv", o.csv});
   if (o.fence) a.emplace_back("--fence");
   const char* lib = allocator_library(o.alloc);
@@ -517,8 +511,8 @@ int parent_main(parent_options& p, run_options base) {
       if (p.idle && m != "rcufree" && m != "rcufree_c" && m != "call_rcu") continue;
       p.mechs.push_back(m);
     }
-    // The smoke test covers both reclaim modes once the engine has them (per_cpu is the default).
-    if (p.smoke && has_reclaim_mode<rcufree::config>) p.mechs.push_back("rcufree@reclaim=single");
+    // The smoke test covers both reclaim modes (per_cpu is the default).
+    if (p.smoke) p.mechs.push_back("rcufree@reclaim=single");
   }
   if (!p.out.empty()) mkdir(p.out.c_str(), 0755);
   FILE* raw = p.out.empty() ? nullptr : std::fopen((p.out + "/raw.txt").c_str(), "w");
@@ -733,9 +727,6 @@ int main(int argc, char** argv) {
     else if (a == "--alloc") {  // parent: a list to interleave; child: the one it runs under
       p.allocs = split(next());
       if (!p.allocs.empty()) o.alloc = p.allocs.front();
-    } else if (a == "--features") {
-      std::printf("reclaim_mode %s\n", has_reclaim_mode<rcufree::config> ? "yes" : "no");
-      return 0;
     } else if (a == "--smoke") {
       p.smoke = true;
       p.rounds = 1;

@@ -84,28 +84,6 @@ struct counted_object {
   static inline sharded_counter destroyed;
 };
 
-// config::reclaim_threads (rcufree::reclaim_mode { per_cpu, single }) arrives with the per-CPU
-// reclaim engine (issue 9). Compiled against an engine without the field, asking for a mode is an
-// error rather than a silently mislabelled run. `C` is a template parameter so that the branch
-// naming the field is discarded, not compiled, when the field does not exist.
-template <class C>
-constexpr bool has_reclaim_mode = requires(C c) {
-  c.reclaim_threads;
-};
-
-template <class C>
-bool set_reclaim_mode(C& c, long long mode) {
-  if constexpr (has_reclaim_mode<C>) {
-    using M = std::remove_cvref_t<decltype(c.reclaim_threads)>;
-    c.reclaim_threads = mode == 0 ? M::per_cpu : M::single;
-    return true;
-  } else {
-    (void)c;
-    (void)mode;
-    return false;
-  }
-}
-
 inline rcufree::config make_engine_config(const engine_overrides& ov) {
   rcufree::config c;
   if (ov.cached >= 0) c.cached_pages_per_cpu = static_cast<std::size_t>(ov.cached);
@@ -118,47 +96,34 @@ inline rcufree::config make_engine_config(const engine_overrides& ov) {
   if (ov.page_size >= 0) c.page_size = static_cast<std::size_t>(ov.page_size);
   if (ov.psi >= 0) c.watch_memory_pressure = ov.psi != 0;
   if (ov.backoff_ms >= 0) c.refill_backoff_after_shrink = std::chrono::milliseconds(ov.backoff_ms);
-  if (ov.reclaim >= 0 && !set_reclaim_mode(c, ov.reclaim)) {
-    std::fprintf(stderr,
-                 "bench: reclaim=%s needs rcufree::config::reclaim_threads, which this engine "
-                 "does not have\n",
-                 ov.reclaim == 0 ? "per_cpu" : "single");
-    std::exit(2);
+  if (ov.reclaim >= 0) {
+    c.reclaim_threads =
+        ov.reclaim == 0 ? rcufree::reclaim_mode::per_cpu : rcufree::reclaim_mode::single;
   }
   return c;
 }
 
-// The engine's counters over the run (now - base) as record fields. Fields beyond the contract's
-// fixed list are reported only if this engine's stats has them (operator extras come and go as the
-// engine changes); S is a template parameter for the same reason as in set_reclaim_mode.
-template <class S>
-void put_engine_stats(record& r, const S& s, const S& base) {
+// The engine's counters over the run (now - base) as record fields.
+inline void put_engine_stats(record& r, const rcufree::stats& s, const rcufree::stats& base) {
   put(r, "engine_gp", s.grace_periods - base.grace_periods);
   put(r, "engine_freed", s.freed - base.freed);
   put(r, "engine_queued", s.queued - base.queued);
   put(r, "fallbacks", s.fallback_objects - base.fallback_objects);
   put(r, "page_allocs", s.page_allocs - base.page_allocs);
   put(r, "drains", s.drains - base.drains);
-  if constexpr (requires { s.caller_reclaims; })
-    put(r, "caller_reclaims", s.caller_reclaims - base.caller_reclaims);
-  if constexpr (requires { s.blocks_expired_on_arrival; })
-    put(r, "expired_on_arrival", s.blocks_expired_on_arrival - base.blocks_expired_on_arrival);
-  if constexpr (requires { s.slot_contended; })
-    put(r, "slot_contended", s.slot_contended - base.slot_contended);
-  if constexpr (requires { s.inline_frees; })
-    put(r, "inline_frees", s.inline_frees - base.inline_frees);
-  if constexpr (requires { s.gp_max_us; }) put(r, "gp_max_us", s.gp_max_us);
-  if constexpr (requires { s.expedited_passes; })
-    put(r, "expedited_passes", s.expedited_passes - base.expedited_passes);
+  put(r, "caller_reclaims", s.caller_reclaims - base.caller_reclaims);
+  put(r, "expired_on_arrival", s.blocks_expired_on_arrival - base.blocks_expired_on_arrival);
+  put(r, "slot_contended", s.slot_contended - base.slot_contended);
+  put(r, "inline_frees", s.inline_frees - base.inline_frees);
+  put(r, "gp_max_us", s.gp_max_us);
+  put(r, "expedited_passes", s.expedited_passes - base.expedited_passes);
   // The engine's own high-water mark of pending objects (issue 9), exact where the harness's
   // sampler (every peak_sample_us) can miss a short peak. Since the engine was built.
-  if constexpr (requires { s.peak_pending; }) put(r, "engine_peak_pending", s.peak_pending);
-  if constexpr (requires { s.reclaim_threads; }) put(r, "reclaim_threads", s.reclaim_threads);
-  if constexpr (requires { s.pages_cached_per_cpu; }) {
-    std::uint64_t most = 0;
-    for (auto n : s.pages_cached_per_cpu) most = std::max<std::uint64_t>(most, n);
-    put(r, "pages_cached_max_cpu", most);
-  }
+  put(r, "engine_peak_pending", s.peak_pending);
+  put(r, "reclaim_threads", s.reclaim_threads);
+  std::uint64_t most = 0;
+  for (auto n : s.pages_cached_per_cpu) most = std::max<std::uint64_t>(most, n);
+  put(r, "pages_cached_max_cpu", most);
 }
 
 template <rcufree_variant V>
