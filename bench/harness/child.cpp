@@ -398,15 +398,7 @@ trickle_object::~trickle_object() {
 // Sum of `v`'s values over threads other than `main_tid`, minus the same in `v0`.
 std::uint64_t others_delta(const std::vector<std::pair<int, std::uint64_t>>& v0,
                            const std::vector<std::pair<int, std::uint64_t>>& v, int main_tid) {
-  std::uint64_t d = 0;
-  for (const auto& [tid, x] : v) {
-    if (tid == main_tid) continue;
-    std::uint64_t was = 0;
-    for (const auto& [t0, x0] : v0)
-      if (t0 == tid) was = x0;
-    d += x - std::min(x, was);
-  }
-  return d;
+  return growth_since(v0, v, [main_tid](int tid) { return tid == main_tid; });
 }
 
 void sleep_until(timespec& next, unsigned us) {
@@ -601,15 +593,8 @@ int run_idle(const run_options& o, bool default_engine_mech) {
   };
   auto sum = [&](const std::vector<std::pair<int, std::uint64_t>>& a,
                  const std::vector<std::pair<int, std::uint64_t>>& b, bool mech_only) {
-    std::uint64_t d = 0;
-    for (const auto& [tid, x] : b) {
-      if (tid == me || (mech_only && !is_mech(tid))) continue;
-      std::uint64_t was = 0;
-      for (const auto& [t0, x0] : a)
-        if (t0 == tid) was = x0;
-      d += x - std::min(x, was);
-    }
-    return static_cast<double>(d);
+    return static_cast<double>(
+        growth_since(a, b, [&](int tid) { return tid == me || (mech_only && !is_mech(tid)); }));
   };
   unsigned mech_threads = 0, all_threads = 0;
   for (const auto& [tid, x] : cs1) {

@@ -121,23 +121,34 @@ std::uint64_t thread_preemptions() noexcept {
 
 namespace {
 
-// Field `field` (0: run time in ns, 1: wait time, 2: timeslices) of every thread's schedstat.
-std::vector<std::pair<int, std::uint64_t>> schedstat_field(int field) {
+// One number per thread of this process, read from /proc/self/task/<tid>/<file> by
+// read(FILE*, value&) (false: leave the thread out).
+template <class Read>
+std::vector<std::pair<int, std::uint64_t>> per_task(const char* file, Read read) {
   std::vector<std::pair<int, std::uint64_t>> out;
   DIR* d = opendir("/proc/self/task");
   if (d == nullptr) return out;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    const std::string path = std::string("/proc/self/task/") + e->d_name + "/schedstat";
+    const std::string path = std::string("/proc/self/task/") + e->d_name + "/" + file;
     FILE* f = std::fopen(path.c_str(), "re");
     if (f == nullptr) continue;  // the thread has just exited
-    unsigned long long v[3] = {};
-    if (std::fscanf(f, "%llu %llu %llu", &v[0], &v[1], &v[2]) == 3)
-      out.emplace_back(std::atoi(e->d_name), v[field]);
+    std::uint64_t value = 0;
+    if (read(f, value)) out.emplace_back(std::atoi(e->d_name), value);
     std::fclose(f);
   }
   closedir(d);
   return out;
+}
+
+// Field `field` (0: run time in ns, 1: wait time, 2: timeslices) of every thread's schedstat.
+std::vector<std::pair<int, std::uint64_t>> schedstat_field(int field) {
+  return per_task("schedstat", [field](FILE* f, std::uint64_t& value) {
+    unsigned long long v[3] = {};
+    if (std::fscanf(f, "%llu %llu %llu", &v[0], &v[1], &v[2]) != 3) return false;
+    value = v[field];
+    return true;
+  });
 }
 
 }  // namespace
@@ -214,27 +225,16 @@ int this_tid() noexcept {
 }
 
 std::vector<std::pair<int, std::uint64_t>> task_ctxt_switches() {
-  std::vector<std::pair<int, std::uint64_t>> out;
-  DIR* d = opendir("/proc/self/task");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string path = std::string("/proc/self/task/") + e->d_name + "/status";
-    FILE* f = std::fopen(path.c_str(), "re");
-    if (f == nullptr) continue;  // the thread has just exited
+  return per_task("status", [](FILE* f, std::uint64_t& n) {
     char line[256];
-    std::uint64_t n = 0;
     while (std::fgets(line, sizeof line, f) != nullptr) {
       if (std::strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
         n += std::strtoull(line + 24, nullptr, 10);
       else if (std::strncmp(line, "nonvoluntary_ctxt_switches:", 27) == 0)
         n += std::strtoull(line + 27, nullptr, 10);
     }
-    std::fclose(f);
-    out.emplace_back(std::atoi(e->d_name), n);
-  }
-  closedir(d);
-  return out;
+    return true;
+  });
 }
 
 std::uint64_t process_cpu_ns() noexcept {
@@ -348,6 +348,52 @@ double min_of(const std::vector<double>& v) {
 
 double max_of(const std::vector<double>& v) {
   return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
+}
+
+std::vector<std::string> split(const std::string& comma_list) {
+  std::vector<std::string> v;
+  std::stringstream in(comma_list);
+  for (std::string tok; std::getline(in, tok, ',');)
+    if (!tok.empty()) v.push_back(tok);
+  return v;
+}
+
+double num(const record& r, const char* key) {
+  const std::string* v = find_field(r, key);
+  return v != nullptr ? std::strtod(v->c_str(), nullptr) : 0.0;
+}
+
+std::vector<double> column(const std::vector<record>& rs, const char* key) {
+  std::vector<double> v;
+  for (const auto& r : rs) v.push_back(num(r, key));
+  return v;
+}
+
+std::string spread(const std::vector<double>& v, const char* f) {
+  if (v.empty()) return "-";
+  char a[32], b[32], c[32], out[112];
+  std::snprintf(a, sizeof a, f, median(v));
+  std::snprintf(b, sizeof b, f, min_of(v));
+  std::snprintf(c, sizeof c, f, max_of(v));
+  std::snprintf(out, sizeof out, "%s (%s-%s)", a, b, c);
+  return out;
+}
+
+std::vector<double> paired_ratios(const std::vector<record>& a, const std::vector<record>& b,
+                                  const char* key) {
+  std::vector<double> v;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    if (num(b[i], key) > 0) v.push_back(num(a[i], key) / num(b[i], key));
+  return v;
+}
+
+void publish_report(const std::string& text, const std::string& dir, const char* name) {
+  std::fputs(text.c_str(), stdout);
+  if (dir.empty()) return;
+  if (FILE* f = std::fopen((dir + "/" + name).c_str(), "w")) {
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  }
 }
 
 std::string format_record(const record& r) {

@@ -2,6 +2,7 @@
 // sharded event counters, the grace-period counter and memory readings.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -118,6 +119,21 @@ std::uint64_t thread_preemptions() noexcept;
 // CPU time each thread of this process has run so far, in ns (/proc/self/task/*/schedstat),
 // as (tid, ns) pairs; and the calling thread's id.
 std::vector<std::pair<int, std::uint64_t>> task_runtimes_ns();
+// Per-thread counters (as the task_* readers give them) summed over threads: how much each grew
+// from `before` to `after` (a thread new since counts from 0), leaving out threads skip(tid) names.
+template <class Skip>
+std::uint64_t growth_since(const std::vector<std::pair<int, std::uint64_t>>& before,
+                           const std::vector<std::pair<int, std::uint64_t>>& after, Skip skip) {
+  std::uint64_t d = 0;
+  for (const auto& [tid, x] : after) {
+    if (skip(tid)) continue;
+    std::uint64_t was = 0;
+    for (const auto& [t0, x0] : before)
+      if (t0 == tid) was = x0;
+    d += x - std::min(x, was);
+  }
+  return d;
+}
 // Times each thread was scheduled in so far (schedstat's third field): a thread that sleeps and
 // wakes up adds one per wakeup.
 std::vector<std::pair<int, std::uint64_t>> task_timeslices();
@@ -155,5 +171,24 @@ int spawn_self(const std::vector<std::string>& args, const std::string& preload,
 double median(std::vector<double> v);
 double min_of(const std::vector<double>& v);
 double max_of(const std::vector<double>& v);
+
+// Reports over rounds of records: a field as a number (0 if absent), one field of every round,
+// "median (min-max)" with printf format `f` for each number, and per-round f(a[i], b[i]) or
+// a[i]/b[i] of one field (rounds pair up by index; ratios skip rounds where b's field is not
+// positive).
+std::vector<std::string> split(const std::string& comma_list);
+double num(const record& r, const char* key);
+std::vector<double> column(const std::vector<record>& rs, const char* key);
+std::string spread(const std::vector<double>& v, const char* f = "%.1f");
+template <class F>
+std::vector<double> paired(const std::vector<record>& a, const std::vector<record>& b, F f) {
+  std::vector<double> v;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) v.push_back(f(a[i], b[i]));
+  return v;
+}
+std::vector<double> paired_ratios(const std::vector<record>& a, const std::vector<record>& b,
+                                  const char* key);
+// Writes `text` to stdout, and to dir/name when dir is not empty.
+void publish_report(const std::string& text, const std::string& dir, const char* name);
 
 }  // namespace bench

@@ -74,14 +74,6 @@ struct parent_options {
   std::string out;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> v;
-  std::stringstream in(s);
-  for (std::string tok; std::getline(in, tok, ',');)
-    if (!tok.empty()) v.push_back(tok);
-  return v;
-}
-
 double tsc_hz() {  // TSC ticks per second against CLOCK_MONOTONIC over 50 ms
   const auto t0 = std::chrono::steady_clock::now();
   const std::uint64_t c0 = ticks();
@@ -153,43 +145,12 @@ int spawn(const run_options& o, record& out) {
   return spawn_self(a, lib != nullptr ? lib : "", out);
 }
 
-double num(const record& r, const char* key) {
-  const std::string* v = find_field(r, key);
-  return v != nullptr ? std::strtod(v->c_str(), nullptr) : 0.0;
-}
-
 // results[threads][mech] = one record per round
 using table = std::map<unsigned, std::map<std::string, std::vector<record>>>;
-
-std::vector<double> column(const std::vector<record>& rs, const char* key) {
-  std::vector<double> v;
-  for (const auto& r : rs) v.push_back(num(r, key));
-  return v;
-}
-
-// Per-round ratios a/b of `key` (rounds pair up by index).
-std::vector<double> paired_ratios(const std::vector<record>& a, const std::vector<record>& b,
-                                  const char* key) {
-  std::vector<double> v;
-  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    if (num(b[i], key) > 0) v.push_back(num(a[i], key) / num(b[i], key));
-  return v;
-}
 
 // Their median.
 double paired_ratio(const std::vector<record>& a, const std::vector<record>& b, const char* key) {
   return median(paired_ratios(a, b, key));
-}
-
-// "median (min-max)" with printf format `f` for each number.
-std::string spread(const std::vector<double>& v, const char* f = "%.1f") {
-  if (v.empty()) return "-";
-  char a[32], b[32], c[32], out[112];
-  std::snprintf(a, sizeof a, f, median(v));
-  std::snprintf(b, sizeof b, f, min_of(v));
-  std::snprintf(c, sizeof c, f, max_of(v));
-  std::snprintf(out, sizeof out, "%s (%s-%s)", a, b, c);
-  return out;
 }
 
 // The per-round peak of pending objects: the larger of the harness's sampler (every
@@ -544,13 +505,7 @@ int parent_main(parent_options& p, run_options base) {
     if (raw) std::fclose(raw);
     report rep;
     summarize_trickle(p, base, tr, rep);
-    std::fputs(rep.text.c_str(), stdout);
-    if (!p.out.empty()) {
-      if (FILE* f = std::fopen((p.out + "/trickle.md").c_str(), "w")) {
-        std::fputs(rep.text.c_str(), f);
-        std::fclose(f);
-      }
-    }
+    publish_report(rep.text, p.out, "trickle.md");
     if (failures) std::fprintf(stderr, "%d run(s) FAILED\n", failures);
     return failures ? 1 : 0;
   }
@@ -568,13 +523,7 @@ int parent_main(parent_options& p, run_options base) {
     if (raw) std::fclose(raw);
     report rep;
     summarize_idle(p, base, idle, rep);
-    std::fputs(rep.text.c_str(), stdout);
-    if (!p.out.empty()) {
-      if (FILE* f = std::fopen((p.out + "/idle.md").c_str(), "w")) {
-        std::fputs(rep.text.c_str(), f);
-        std::fclose(f);
-      }
-    }
+    publish_report(rep.text, p.out, "idle.md");
     if (failures) std::fprintf(stderr, "%d run(s) FAILED\n", failures);
     return failures ? 1 : 0;
   }
@@ -635,13 +584,7 @@ int parent_main(parent_options& p, run_options base) {
       rep.line("\n## Allocator: %s%s\n", alloc.c_str(), alloc == "glibc" ? "" : " (LD_PRELOAD)");
     summarize(p, base, tput_by[alloc], lat_by[alloc], rep);
   }
-  std::fputs(rep.text.c_str(), stdout);
-  if (!p.out.empty()) {
-    if (FILE* f = std::fopen((p.out + "/summary.md").c_str(), "w")) {
-      std::fputs(rep.text.c_str(), f);
-      std::fclose(f);
-    }
-  }
+  publish_report(rep.text, p.out, "summary.md");
   if (failures) std::fprintf(stderr, "%d run(s) FAILED\n", failures);
   return failures ? 1 : 0;
 }

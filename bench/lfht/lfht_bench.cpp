@@ -105,10 +105,14 @@ void free_node_cb(rcu_head* h) {
 // The three ways an unlinked node is handed over, and how each counts what it freed.
 class reclaimer {
  public:
-  explicit reclaimer(const options& o) : name_(base_name(o.mech)) {
+  explicit reclaimer(const options& o) {
     bench::engine_overrides ov;
-    std::string n;
-    if (!bench::parse_spec(o.mech, n, ov)) std::exit(2);
+    if (!bench::parse_spec(o.mech, name_, ov)) std::exit(2);
+    if (ov.every >= 0 || ov.shrink >= 0 || ov.pcpu >= 0 || ov.wcpu >= 0) {
+      std::fprintf(stderr, "lfht: '%s': every, shrink, pcpu and wcpu are flood-harness keys\n",
+                   o.mech.c_str());
+      std::exit(2);
+    }
     if (name_ == "rcufree") {
       eng_ = std::make_unique<rcufree::engine>(bench::make_engine_config(ov));
     } else if (name_ == "call_rcu") {
@@ -127,7 +131,6 @@ class reclaimer {
     base_ = engine().snapshot();
     freed_cb0_ = g_freed_cb.sum();
   }
-  static std::string base_name(const std::string& spec) { return spec.substr(0, spec.find('@')); }
   bool is_rcufree() const { return name_ != "call_rcu"; }
   rcufree::engine& engine() const { return eng_ ? *eng_ : rcufree::default_engine(); }
 
@@ -320,13 +323,8 @@ int child_main(const options& o) {
   }
   const int me = bench::this_tid();
   const int st = sampler_tid.load(std::memory_order_relaxed);  // relaxed: joined
-  for (const auto& [tid, ns] : cpu1) {
-    if (tid == me || tid == st) continue;
-    std::uint64_t was = 0;
-    for (const auto& [t0id, ns0] : cpu0)
-      if (t0id == tid) was = ns0;
-    cpu_other += static_cast<double>(ns - std::min(ns, was));
-  }
+  cpu_other = static_cast<double>(
+      bench::growth_since(cpu0, cpu1, [&](int tid) { return tid == me || tid == st; }));
   const std::uint64_t freed = rec.freed();
   const double w = static_cast<double>(std::max<std::uint64_t>(writes, 1));
   record r;
@@ -369,43 +367,19 @@ struct parent_options {
   std::string out;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> v;
-  for (std::size_t at = 0; at <= s.size();) {
-    const std::size_t comma = std::min(s.find(',', at), s.size());
-    if (comma > at) v.push_back(s.substr(at, comma - at));
-    at = comma + 1;
-  }
-  return v;
-}
+using bench::column;
+using bench::num;
+using bench::paired;
+using bench::split;
+using bench::spread;
 
-double num(const record& r, const char* key) {
-  const std::string* v = bench::find_field(r, key);
-  return v != nullptr ? std::strtod(v->c_str(), nullptr) : 0.0;
-}
-
-std::vector<double> column(const std::vector<record>& rs, const char* key) {
-  std::vector<double> v;
-  for (const auto& r : rs) v.push_back(num(r, key));
-  return v;
-}
-
-std::string spread(const std::vector<double>& v, const char* f) {
-  if (v.empty()) return "-";
-  char a[32], b[32], c[32], out[112];
-  std::snprintf(a, sizeof a, f, bench::median(v));
-  std::snprintf(b, sizeof b, f, bench::min_of(v));
-  std::snprintf(c, sizeof c, f, bench::max_of(v));
-  std::snprintf(out, sizeof out, "%s (%s-%s)", a, b, c);
-  return out;
-}
-
-// Per-round f(a[i], b[i]) (rounds pair up by index).
-template <class F>
-std::vector<double> paired(const std::vector<record>& a, const std::vector<record>& b, F f) {
-  std::vector<double> v;
-  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i) v.push_back(f(a[i], b[i]));
-  return v;
+// Per round, the share of objects that took the fallback list (rounds without the field skipped).
+std::vector<double> fallback_shares(const std::vector<record>& rs) {
+  std::vector<double> fb;
+  for (const auto& r : rs)
+    if (bench::find_field(r, "fallbacks") != nullptr)
+      fb.push_back(100.0 * num(r, "fallbacks") / std::max(1.0, num(r, "engine_queued")));
+  return fb;
 }
 
 int parent_main(const parent_options& p, const options& base) {
@@ -483,18 +457,15 @@ int parent_main(const parent_options& p, const options& base) {
       for (const auto& m : p.mechs) {
         const auto& rs = row[m];
         if (rs.empty()) continue;
-        std::vector<double> ws, rd, fb, pk, rss;
+        std::vector<double> ws, rd, pk, rss;
         for (const auto& r : rs) {
           ws.push_back(num(r, "writes_s") / 1e6);
           rd.push_back(num(r, "reads_s") / 1e6);
-          if (bench::find_field(r, "fallbacks") != nullptr)
-            fb.push_back(100.0 * num(r, "fallbacks") / std::max(1.0, num(r, "engine_queued")));
           pk.push_back(std::max(num(r, "peak_pending"), num(r, "engine_peak_pending")));
           rss.push_back(num(r, "rss_peak_kib") / 1024);
         }
-        const auto ratio = paired(rs, cr, [](const record& a, const record& b) {
-          return num(a, "writes_s") / num(b, "writes_s");
-        });
+        const std::vector<double> fb = fallback_shares(rs);
+        const auto ratio = bench::paired_ratios(rs, cr, "writes_s");
         const auto drss = paired(rs, cr, [](const record& a, const record& b) {
           return (num(a, "rss_peak_kib") - num(b, "rss_peak_kib")) / 1024;
         });
@@ -518,12 +489,8 @@ int parent_main(const parent_options& p, const options& base) {
       for (const auto& m : p.mechs) {
         const auto& rs = row[m];
         if (rs.empty() || m.rfind("rcufree", 0) != 0 || cr.empty()) continue;
-        const auto ratio = bench::median(paired(rs, cr, [](const record& a, const record& b) {
-          return num(a, "writes_s") / num(b, "writes_s");
-        }));
-        std::vector<double> fb;
-        for (const auto& r : rs)
-          fb.push_back(100.0 * num(r, "fallbacks") / std::max(1.0, num(r, "engine_queued")));
+        const double ratio = bench::median(bench::paired_ratios(rs, cr, "writes_s"));
+        const std::vector<double> fb = fallback_shares(rs);
         std::snprintf(buf, sizeof buf,
                       "- %s: writes/s %.2fx call_rcu's (target >= 1.0x): %s; fallback %.2f %% "
                       "(target <= 5 %%): %s",
@@ -533,13 +500,7 @@ int parent_main(const parent_options& p, const options& base) {
       }
     }
   }
-  std::fputs(text.c_str(), stdout);
-  if (!p.out.empty()) {
-    if (FILE* f = std::fopen((p.out + "/lfht.md").c_str(), "w")) {
-      std::fputs(text.c_str(), f);
-      std::fclose(f);
-    }
-  }
+  bench::publish_report(text, p.out, "lfht.md");
   if (failures) std::fprintf(stderr, "%d run(s) FAILED\n", failures);
   return failures ? 1 : 0;
 }
