@@ -141,7 +141,6 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
       std::chrono::duration_cast<std::chrono::milliseconds>(core_.cfg.worker_tick).count());
   reclaim_batch batch;
   batch.scope = scope;
-  st.next_due_ms = kNever;
   report_pending(i, pending_of(i));
 
   // 1. The open block, under the busy flag: closed (onto the closed list) once it has aged
@@ -163,7 +162,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
             s.close_locked(gp);
           } else {
             left_open = true;
-            st.next_due_ms = o->opened_ms + drain_ms;
+            batch.next_due_ms = o->opened_ms + drain_ms;
           }
         }
         st.open_seen = left_open ? ~std::uint64_t{0} : s.queued.get();
@@ -205,7 +204,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
       st.fallback_since = kNever;
       if (batch.fallback != nullptr) batch.cookie = std::max(batch.cookie, gp.snapshot());
     } else {
-      st.next_due_ms = std::min(st.next_due_ms, st.fallback_since + drain_ms);
+      batch.next_due_ms = std::min(batch.next_due_ms, st.fallback_since + drain_ms);
     }
   }
   if (!batch.empty()) {
@@ -283,7 +282,7 @@ pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
     r.ran_dry = restock(i);
   }
   r.pending = pending_of(i) != 0;
-  r.next_due_ms = state_[i].next_due_ms;
+  r.next_due_ms = batch.next_due_ms;
   return r;
 }
 

@@ -41,6 +41,7 @@ struct reclaim_batch {
                                  // link its pusher had not stored (past its grace period)
   std::uint64_t cookie = 0;      // the largest cookie of all of it (0: none needs a grace period)
   reclaim_scope scope = reclaim_scope::periodic;
+  std::uint32_t next_due_ms = ~std::uint32_t{0};  // when what take() left aging falls due
   bool empty() const noexcept {
     return blocks == nullptr && fallback == nullptr && resumed == nullptr;
   }
@@ -134,7 +135,6 @@ class reclaimer {
     std::uint64_t open_seen = 0;            // slot.queued when a pass last left no open block
     std::uint64_t fallback_taken = 0;       // slot.fallback_queued at the last take of the list
     std::uint32_t fallback_since = kNever;  // engine time the list was first seen non-empty
-    std::uint32_t next_due_ms = kNever;
     std::atomic<std::uint64_t> reported_pending{0};  // this slot's share of pending_ (written
                                                      // under mu, read by anyone: relaxed)
     owned_counter freed;                             // objects freed from this slot
