@@ -16,38 +16,25 @@
 namespace rcufree::detail {
 
 // Lives at the start of a page of page_size bytes; records[] fills the rest.
-// Invariants: 0 <= count <= capacity; capacity == (page_size - sizeof(block)) / sizeof(void*);
-// records[0] is a marker whenever count > 0; last_kind is the kind of the last marker. While open,
-// only the holder of its slot's busy flag touches it; once pushed to a closed list it is immutable
-// until a reclaimer frees it.
+// Invariants: capacity == (page_size - sizeof(block)) / sizeof(void*); while open, the slot's fill
+// word counts its records and objects and only the holder of a slot flag writes it (the atomic
+// path's rseq section appends same-kind objects, percpu.hpp); count and objects are written from
+// that word when it closes: then 0 <= count <= capacity and records[0] is a marker whenever
+// count > 0. last_kind is the kind of the last marker. Once pushed to a closed list a block is
+// immutable until a reclaimer frees it.
 struct block {
   std::atomic<block*> next{nullptr};  // link in a closed list or a reclaim chain
   std::uint64_t cookie = 0;           // grace-period sequence after which records may be freed
   const reclaim_kind* last_kind = nullptr;
-  std::uint32_t count = 0;  // records[0..count) are markers and objects
+  std::uint32_t count = 0;  // records[0..count) are markers and objects (once closed)
   std::uint32_t capacity;
-  std::uint32_t objects = 0;  // records that are objects (count minus markers)
+  std::uint32_t objects = 0;  // records that are objects (count minus markers; once closed)
   std::uint32_t opened_ms;    // engine's coarse clock when the first record went in
 
   block(std::size_t page_size, std::uint32_t now_ms)
       : capacity(static_cast<std::uint32_t>(records_in(page_size))), opened_ms(now_ms) {}
 
   void** records() noexcept { return reinterpret_cast<void**>(this + 1); }
-
-  // Appends obj (and a marker first if its kind differs from the last one). False when there is
-  // no room for both: the block is then as good as full.
-  bool try_append(void* obj, const reclaim_kind* kind) noexcept {
-    if (kind != last_kind) {
-      if (capacity - count < 2) return false;
-      records()[count++] = marker(kind);
-      last_kind = kind;
-    } else if (count == capacity) {
-      return false;
-    }
-    records()[count++] = obj;
-    ++objects;
-    return true;
-  }
 
   // Calls fn(kind, objects, n) for every run, in order.
   template <class Fn>

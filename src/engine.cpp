@@ -24,8 +24,9 @@ std::size_t possible_cpus() {
 cpu_slot* make_slots(std::size_t n, const config& cfg) {
   void* raw = ::operator new (sizeof(cpu_slot) * n, std::align_val_t{alignof(cpu_slot)});
   auto* slots = static_cast<cpu_slot*>(raw);
+  const bool rseq = rseq_usable();
   for (std::size_t i = 0; i < n; ++i)
-    new (&slots[i]) cpu_slot(cfg.cached_pages_per_cpu, cfg.page_size);
+    new (&slots[i]) cpu_slot(i, cfg.cached_pages_per_cpu, cfg.page_size, rseq);
   return slots;
 }
 

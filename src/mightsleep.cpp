@@ -13,6 +13,7 @@
 
 #include "engine_core.hpp"
 #include "misuse.hpp"
+#include "patience.hpp"
 
 namespace rcufree {
 namespace {
@@ -90,9 +91,10 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   //    forever (the holder might be this thread, interrupted by the signal handler we run in).
   const std::size_t cpu = core.this_cpu();
   detail::cpu_slot& s = core.slots[cpu];
-  if (s.enter_waiting(8)) {
+  detail::patience wait(detail::patience::kind::brief, cpu, "the busy flag");
+  if (const detail::cpu_slot::entry e = s.enter(wait)) {
     const bool queued = s.append_locked(obj, kind, core.gp, core.clock);
-    s.leave();
+    s.leave(e);
     if (queued) {
       // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
       // sleepable caller helps): free them on this thread, unless this CPU's reclaimer is at it.
@@ -111,10 +113,12 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   }
   // 2. No page pooled: allocate one here (we may sleep); the reclaim threads restock the pool.
   if (void* page = core.allocate_page()) {
-    detail::cpu_slot& t = core.this_cpu_slot();  // we may have migrated while allocating
-    if (t.enter_waiting(8)) {
+    const std::size_t now_cpu = core.this_cpu();  // we may have migrated while allocating
+    detail::cpu_slot& t = core.slots[now_cpu];
+    detail::patience wait_again(detail::patience::kind::brief, now_cpu, "the busy flag");
+    if (const detail::cpu_slot::entry e = t.enter(wait_again)) {
       t.append_to_page_locked(page, obj, kind, core.gp, core.clock);
-      t.leave();
+      t.leave(e);
       core.threads.wake_supervisor();
       return true;
     }

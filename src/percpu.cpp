@@ -16,6 +16,7 @@
 
 #include "engine_core.hpp"
 #include "misuse.hpp"
+#include "patience.hpp"
 
 namespace rcufree {
 
@@ -40,35 +41,52 @@ void detail::queue_with_head(engine_core& core, void* obj, rcu_head* head,
   }
   core.debug->on_queue(obj, /*atomic_path=*/true);
 #endif
-  cpu_slot& s = core.this_cpu_slot();
-  if (s.try_enter()) {
-    const bool queued = s.append_locked(obj, kind, core.gp, core.clock);
-    s.leave();
+  cpu_slot* s = &core.this_cpu_slot();
+  if (s->rseq) {
+    // A sequence is tried at most three times: each restart means this thread was preempted,
+    // migrated or signalled inside it, and the next try reads the CPU again.
+    for (int tries = 0; tries < 3; ++tries) {
+      const std::int32_t cpu = rseq_cpu();
+      if (cpu < 0 || static_cast<std::size_t>(cpu) >= core.slot_count) break;  // no sequence here
+      s = &core.slots[cpu];
+      const auto here = static_cast<std::uint32_t>(cpu);
+      rseq_result r = rseq_append(s->head, here, obj, &kind);
+      if (r == rseq_result::committed) return;
+      if (r == rseq_result::other) {  // a page change or a new kind: under the `here` flag
+        r = rseq_enter(s->head, here);
+        if (r == rseq_result::committed) {
+          const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
+          s->leave(cpu_slot::entry{cpu_slot::entry::here});
+          if (queued) return;
+          break;
+        }
+      }
+      if (r == rseq_result::held) {
+        s->contended.add();
+        break;
+      }
+    }
+  } else if (const cpu_slot::entry e = s->try_enter_by_exchange()) {
+    const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
+    s->leave(e);
     if (queued) return;
   } else {
-    s.contended.add();
+    s->contended.add();
   }
   // head >= obj: the member-pointer form guarantees it; the C API checks it before calling here.
   const auto offset =
       reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj);
-  s.fallback.push(head, detail::fallback_kind_for(kind, offset));
-  s.fallback_queued.add();  // after the push: the reclaimer learns of the list from the list
+  s->fallback.push(head, detail::fallback_kind_for(kind, offset));
+  s->fallback_queued.add();  // after the push: the reclaimer learns of the list from the list
 }
 
 namespace detail {
 
-// The CPU this thread runs on. glibc (2.35+) registers an rseq area for every thread, in which
-// the kernel keeps cpu_id current: one load from thread-local memory, where sched_getcpu() costs
-// 15-30 ns on this machine (it goes through the vDSO). Where rseq is not registered (valgrind,
-// GLIBC_TUNABLES=glibc.pthread.rseq=0, old kernels) cpu_id is negative: ask sched_getcpu().
+// The CPU this thread runs on: the rseq area's cpu_id (rseq_cpu(), one thread-local load, where
+// sched_getcpu() costs 15-30 ns on this machine through the vDSO), else sched_getcpu().
 static inline int current_cpu() noexcept {
-  if (__rseq_size >= offsetof(struct rseq, cpu_id) + sizeof(std::uint32_t)) {
-    const auto* area = reinterpret_cast<const volatile struct rseq*>(
-        static_cast<const char*>(__builtin_thread_pointer()) + __rseq_offset);
-    const auto cpu = static_cast<std::int32_t>(area->cpu_id);
-    if (cpu >= 0) return cpu;
-  }
-  return sched_getcpu();
+  const std::int32_t cpu = rseq_cpu();
+  return cpu >= 0 ? cpu : sched_getcpu();
 }
 
 std::size_t engine_core::this_cpu() const noexcept {
@@ -93,27 +111,41 @@ void cpu_slot::append_to_page_locked(void* page, void* obj, const reclaim_kind& 
                                      const grace_period& gp, const coarse_clock& clock) noexcept {
   close_locked(gp);
   block* b = new (page) block(page_size, clock.now());  // the clock read: once per page
-  b->try_append(obj, &kind);  // an empty page has room for a marker and an object
-  open = b;
-  queued.add();
+  b->records()[0] = block::marker(&kind);
+  b->records()[1] = obj;
+  b->last_kind = &kind;
+  // relaxed: ordered by the flags (B1/B2, M1-M3).
+  head.fill.store(2 * kOneRecord + kOneObject, std::memory_order_relaxed);
+  head.open = b;
   blocks_opened.add();
 }
 
 void cpu_slot::close_locked(const grace_period& gp) noexcept {
-  block* b = open;
+  block* b = head.open;
   if (b == nullptr) return;
-  open = nullptr;
+  // relaxed: ordered by the flags.
+  const std::uint64_t f = head.fill.load(std::memory_order_relaxed);
+  b->count = static_cast<std::uint32_t>(f);
+  b->objects = static_cast<std::uint32_t>(f >> 32);
+  closed_objects.add(b->objects);
+  // (F1) release: the count above before the emptied fill; pairs with (F2) in queued().
+  head.fill.store(0, std::memory_order_release);
+  head.open = nullptr;
   b->cookie = gp.snapshot();  // a full fence; once per block, not per object
   closed.push(b);             // (S1) publishes the records to the reclaimer
 }
 
 cpu_slot::adopted cpu_slot::adopt_in_child() noexcept {
   // relaxed: no other thread exists here.
-  if (busy.load(std::memory_order_relaxed)) {
-    open = nullptr;
-    busy.store(false, std::memory_order_relaxed);
+  if (held()) {
+    head.open = nullptr;
+    // Still queued (queued() does not change): the reclaimer counts them abandoned.
+    closed_objects.add(head.fill.load(std::memory_order_relaxed) >> 32);
+    head.fill.store(0, std::memory_order_relaxed);
+    head.here.store(0, std::memory_order_relaxed);
+    head.elsewhere.store(0, std::memory_order_relaxed);
   }
-  adopted a{open != nullptr ? open->objects : 0, closed.take_all()};
+  adopted a{head.fill.load(std::memory_order_relaxed) >> 32, closed.take_all()};
   block_stack::cut_at_missing_link(a.closed);
   rcu_head* listed = fallback.take_all();
   fallback_list::stack::cut_at_missing_link(listed);
@@ -122,14 +154,50 @@ cpu_slot::adopted cpu_slot::adopt_in_child() noexcept {
   return a;
 }
 
-bool cpu_slot::enter_waiting_slow(unsigned max_yields) noexcept {
-  for (unsigned spins = 0, yields = 0;; ++spins) {
-    if (try_enter()) return true;
-    if (spins >= 100) {
-      if (yields++ >= max_yields) return false;
-      sched_yield();
+cpu_slot::entry cpu_slot::try_enter() noexcept {
+  if (!rseq) return try_enter_by_exchange();
+  if (rseq_cpu() == static_cast<std::int32_t>(cpu)) {
+    switch (rseq_enter(head, cpu)) {
+      case rseq_result::committed:
+        return entry{entry::here};
+      case rseq_result::held:
+        return entry{};
+      default:
+        break;  // moved: take it from elsewhere
     }
   }
+  if (!try_exchange()) return entry{};
+  return claim_from_here_holders(nullptr) ? entry{entry::elsewhere} : entry{};
+}
+
+cpu_slot::entry cpu_slot::enter(patience& wait) noexcept {
+  if (!rseq) {
+    for (;;) {
+      if (const entry e = try_enter_by_exchange()) return e;
+      if (!wait.again()) return entry{};
+    }
+  }
+  while (rseq_cpu() == static_cast<std::int32_t>(cpu)) {
+    if (rseq_enter(head, cpu) == rseq_result::committed) return entry{entry::here};
+    if (!wait.again()) return entry{};
+  }
+  while (!try_exchange()) {
+    if (!wait.again()) return entry{};
+  }
+  return claim_from_here_holders(&wait) ? entry{entry::elsewhere} : entry{};
+}
+
+bool cpu_slot::claim_from_here_holders(patience* wait) noexcept {
+  // (M1) the exchange (done), then every sequence on this CPU restarted or committed.
+  restart_sequences_on(cpu);
+  // (M3) acquire: pairs with (B2) of the `here` holder.
+  while (head.here.load(std::memory_order_acquire) != 0) {
+    if (wait == nullptr || !wait->again()) {
+      head.elsewhere.store(0, std::memory_order_release);  // (B2)
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace detail

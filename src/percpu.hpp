@@ -16,6 +16,7 @@
 #include "fallback_list.hpp"
 #include "grace_period.hpp"
 #include "page_pool.hpp"
+#include "rseq_section.hpp"
 #include "wait_free_stack.hpp"
 
 namespace rcufree::detail {
@@ -26,55 +27,102 @@ struct block_link {
 };
 using block_stack = wait_free_stack<block, block_link>;
 
-// Cache-line aligned, one per possible CPU, allocated when the engine is built.
-// Invariant: queued == objects put in blocks here (open, closed, or freed since);
-//            fallback_queued == objects pushed on `fallback`.
-struct alignas(128) cpu_slot {
-  cpu_slot(std::size_t cached_pages, std::size_t page_bytes)
-      : page_size(page_bytes), pool(cached_pages) {}
-  const std::size_t page_size;
+class patience;
 
-  // --- owned by the busy-flag holder ---
-  std::atomic<bool> busy{false};
-  block* open = nullptr;        // the block taking pointers, or null
-  owned_counter queued;         // objects put in blocks
-  owned_counter blocks_opened;  // pages taken into use here
-  page_pool pool;               // consumer side under the busy flag
+// Cache-line aligned, one per possible CPU, allocated when the engine is built.
+// Invariant: queued() == objects put in blocks here (open, closed, or freed since)
+//                     == closed_objects + (head.fill >> 32);
+//            fallback_queued == objects pushed on `fallback`.
+//
+// Two protocols, one per engine (rseq_section.hpp says when the first is usable):
+//   rseq       the atomic path appends same-kind objects to the open block inside a restartable
+//              sequence, and takes the `here` flag inside one for anything else (a page change,
+//              a new kind). Threads not on this slot's CPU take the `elsewhere` flag by exchange,
+//              then restart the sequences running on the CPU and wait for `here` to be free.
+//   exchange   everyone takes `elsewhere` by exchange (valgrind, ThreadSanitizer, not x86-64).
+// Ordering pairs:
+//   (B1) taking a flag (the exchange's acquire; the sequence's load of the flags: x86 loads are
+//        acquire) pairs with (B2), the release store of the previous holder's leave(): its open
+//        block, fill, pool position and counters are visible.
+//   (M1) elsewhere-taker: the exchange, then membarrier(PRIVATE_EXPEDITED_RSEQ) on the slot's CPU,
+//        pairs with (M2), a sequence's load of `elsewhere` before its commit: a sequence that
+//        read it free before the exchange is restarted (and then reads it held), or committed
+//        and visible, when membarrier returns.
+//   (M3) elsewhere-taker: the acquire load of `here` after (M1) pairs with (B2) of a `here`
+//        holder, which it waits for.
+struct alignas(128) cpu_slot {
+  cpu_slot(std::size_t cpu_number, std::size_t cached_pages, std::size_t page_bytes,
+           bool rseq_sections)
+      : page_size(page_bytes),
+        cpu(static_cast<std::uint32_t>(cpu_number)),
+        rseq(rseq_sections),
+        pool(cached_pages) {}
+  const std::size_t page_size;
+  const std::uint32_t cpu;  // this slot's CPU number
+  const bool rseq;          // the protocol: rseq sections, or the exchange flag only
+
+  // --- owned by the holder of a flag (and the rseq append's commit) ---
+  slot_head head;
+  owned_counter closed_objects;  // objects in blocks closed here
+  owned_counter blocks_opened;   // pages taken into use here
+  page_pool pool;                // consumer side under a flag
 
   // --- shared: wait-free pushes from any thread, taken by the reclaimer ---
   alignas(64) block_stack closed;  // full or aged blocks, stamped with their cookie
   fallback_list fallback;          // objects linked through their heads
   stat_counter fallback_queued;
-  stat_counter contended;  // calls that found busy taken
+  stat_counter contended;  // calls that found a flag taken
 
-  // Wait-free try-lock. Never waits.
-  bool try_enter() noexcept {
-    // relaxed pre-check keeps a contended line shared instead of bouncing it with an RMW.
-    if (busy.load(std::memory_order_relaxed)) return false;
-    // (B1) acquire: pairs with (B2) of the previous holder; makes its open block, pool position
-    // and counters visible.
-    return !busy.exchange(true, std::memory_order_acquire);
-  }
-  void leave() noexcept {
-    // (B2) release: publishes this holder's writes; pairs with (B1).
-    busy.store(false, std::memory_order_release);
-  }
-  // Sleepable callers only: spins, then yields, until the slot is free. Returns false after
-  // `max_yields` yields (the holder may be this very thread, interrupted, or stopped for good).
-  bool enter_waiting(unsigned max_yields) noexcept {
-    return try_enter() || enter_waiting_slow(max_yields);
-  }
-  bool enter_waiting_slow(unsigned max_yields) noexcept;
+  // Which flag a holder has; true when it has one. leave() gives it back.
+  struct entry {
+    enum : std::uint8_t { none, here, elsewhere } flag = none;
+    explicit operator bool() const noexcept { return flag != none; }
+  };
 
-  // --- the queueing steps (percpu.cpp), each under the busy flag ---
+  // Atomic-safe, exchange protocol only (the rseq protocol's atomic entry is rseq_enter): never
+  // waits, never makes a system call.
+  entry try_enter_by_exchange() noexcept {
+    return try_exchange() ? entry{entry::elsewhere} : entry{};
+  }
+  // Sleepable (rseq protocol: a system call when the caller is not on this CPU): one try from
+  // any thread. Fails if a flag is held.
+  entry try_enter() noexcept;
+  // Sleepable: waits for a held flag as `wait` allows (patience.hpp).
+  entry enter(patience& wait) noexcept;
+  void leave(entry e) noexcept {
+    // (B2) release: publishes this holder's writes; pairs with (B1) of the next holder and with
+    // (M3).
+    if (e.flag == entry::here) head.here.store(0, std::memory_order_release);
+    if (e.flag == entry::elsewhere) head.elsewhere.store(0, std::memory_order_release);
+  }
+  bool held() const noexcept {
+    // relaxed: a snapshot for statistics and tests.
+    return head.here.load(std::memory_order_relaxed) != 0 ||
+           head.elsewhere.load(std::memory_order_relaxed) != 0;
+  }
+
+  // --- the queueing steps (percpu.cpp), each under a flag ---
   // Appends obj to the open block, closing it and opening a pooled page when it has no room.
   // False: no page at hand (the caller takes the fallback list); a full block is closed anyway.
   // The common case (room in the open block) is inline; the page change is not.
   bool append_locked(void* obj, const reclaim_kind& kind, const grace_period& gp,
                      const coarse_clock& clock) noexcept {
-    if (open != nullptr && open->try_append(obj, &kind)) {
-      queued.add();
-      return true;
+    if (block* b = head.open) {
+      // relaxed: the fill word's writers are ordered by the flags (B1/B2, M1-M3).
+      const std::uint64_t f = head.fill.load(std::memory_order_relaxed);
+      const auto used = static_cast<std::uint32_t>(f);
+      if (&kind == b->last_kind && used < b->capacity) {
+        b->records()[used] = obj;
+        head.fill.store(f + kOneRecord + kOneObject, std::memory_order_relaxed);
+        return true;
+      }
+      if (&kind != b->last_kind && b->capacity - used >= 2) {
+        b->records()[used] = block::marker(&kind);
+        b->records()[used + 1] = obj;
+        b->last_kind = &kind;
+        head.fill.store(f + 2 * kOneRecord + kOneObject, std::memory_order_relaxed);
+        return true;
+      }
     }
     return append_to_pooled_page_locked(obj, kind, gp, clock);
   }
@@ -88,19 +136,36 @@ struct alignas(128) cpu_slot {
   // Stamps the open block with a cookie and pushes it on `closed`. Does nothing if none is open.
   void close_locked(const grace_period& gp) noexcept;
 
-  // fork child, single-threaded: a busy flag held at the fork means its holder was between steps
-  // (a count stored before its record, an open block half installed): that open block is not
-  // trusted and is abandoned, page and all; the flag is cleared. Both lists are cut at their first
-  // link a parent thread never stored; the fallback list stays here, the closed list goes to the
-  // reclaimer.
+  // fork child, single-threaded: a flag held at the fork means its holder was between steps
+  // (a record stored before its marker, an open block half installed): that open block is not
+  // trusted and is abandoned, page and all; the flags are cleared. (An rseq append either
+  // committed or did not happen.) Both lists are cut at their first link a parent thread never
+  // stored; the fallback list stays here, the closed list goes to the reclaimer.
   struct adopted {
     std::uint64_t objects;  // in the open block and on the fallback list, for the child to free
     block* closed;          // the closed list, taken and cut, for the reclaimer to join
   };
   adopted adopt_in_child() noexcept;
 
+  // Objects put in blocks here so far. Never less than the truth (close_locked orders its two
+  // stores for that: F1/F2). A hint for other threads.
+  std::uint64_t queued() const noexcept {
+    // (F2) acquire: pairs with (F1); a fill emptied by a close comes with that close's count.
+    const std::uint64_t f = head.fill.load(std::memory_order_acquire);
+    return closed_objects.get() + (f >> 32);
+  }
   // Objects handed to this slot so far (blocks and fallback list). A hint for other threads.
-  std::uint64_t handed_over() const noexcept { return queued.get() + fallback_queued.get(); }
+  std::uint64_t handed_over() const noexcept { return queued() + fallback_queued.get(); }
+
+ private:
+  bool try_exchange() noexcept {
+    // relaxed pre-check keeps a contended line shared instead of bouncing it with an RMW.
+    if (head.elsewhere.load(std::memory_order_relaxed) != 0) return false;
+    // (B1) acquire: pairs with (B2).
+    return head.elsewhere.exchange(1, std::memory_order_acquire) == 0;
+  }
+  // rseq protocol, after try_exchange(): (M1), then (M3) as `wait` allows (null: one look).
+  bool claim_from_here_holders(patience* wait) noexcept;
 };
 
 }  // namespace rcufree::detail

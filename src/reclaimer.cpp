@@ -147,17 +147,16 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
   //    past drain_interval, or at once for a flush. Visited only if the slot queued something
   //    since the last pass left it with no open block.
   if (all || scope == reclaim_scope::periodic) {
-    if (all || s.queued.get() != st.open_seen) {
+    if (all || s.queued() != st.open_seen) {
       // A flush must be exact, so it waits for the flag; other passes come back later (the
       // holder may be stopped for good: a debugger, a signal handler that never returns).
       patience wait(patience_of(i, scope), i, "the busy flag");
-      bool entered = s.try_enter();
-      while (!entered && wait.again()) entered = s.try_enter();
+      const cpu_slot::entry entered = s.enter(wait);
       if (!entered && scope == reclaim_scope::final_drain)
         st.left_behind.store(true, std::memory_order_relaxed);
       if (entered) {
         bool left_open = false;
-        if (const block* o = s.open) {
+        if (const block* o = s.head.open) {
           if (all || age(now, o->opened_ms) + tick_ms >= drain_ms) {
             s.close_locked(gp);
           } else {
@@ -165,8 +164,8 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
             batch.next_due_ms = o->opened_ms + drain_ms;
           }
         }
-        st.open_seen = left_open ? ~std::uint64_t{0} : s.queued.get();
-        s.leave();
+        st.open_seen = left_open ? ~std::uint64_t{0} : s.queued();
+        s.leave(entered);
       }
     }
   }
@@ -346,9 +345,11 @@ bool reclaimer::restock(std::size_t i) noexcept {
   // relaxed: a back-off hint shared by the reclaimers.
   if (reached(now, refill_resume_ms_.load(std::memory_order_relaxed))) refill(i);
   // Pages over a lowered target go back (consumer side: only if the flag is free right now).
-  if (s.pool.size() > s.pool.target() && s.try_enter()) {
-    release_pages_over(s, s.pool.target());
-    s.leave();
+  if (s.pool.size() > s.pool.target()) {
+    if (const cpu_slot::entry e = s.try_enter()) {
+      release_pages_over(s, s.pool.target());
+      s.leave(e);
+    }
   }
   return ran_dry;
 }
@@ -389,12 +390,11 @@ void reclaimer::shrink() noexcept {
 bool reclaimer::drop_pages(std::size_t i, patience::kind k) noexcept {
   cpu_slot& s = core_.slots[i];
   patience wait(k, i, "the busy flag");
-  bool entered = s.try_enter();
-  while (!entered && wait.again()) entered = s.try_enter();
+  const cpu_slot::entry entered = s.enter(wait);
   if (!entered) return false;
   release_pages_over(s, 0);
   s.pool.reset_target();
-  s.leave();
+  s.leave(entered);
   return true;
 }
 

@@ -12,6 +12,7 @@ set(RCUFREE_SOURCES
   src/percpu.cpp
   src/pressure.cpp
   src/reclaimer.cpp
+  src/rseq_section.cpp
   src/stats.cpp
   src/stats_sampler.cpp
   src/workers.cpp)

@@ -16,14 +16,6 @@
 //    calls over 10 us per 100,000 for both, with involuntary context switches per 100,000 calls
 //    (getrusage RUSAGE_THREAD). It asserts only that every thread finished and nothing was lost:
 //    timing goes into docs/atomic-context.md, not into assertions.
-#include <rcufree/rcufree.hpp>
-
-#include <catch2/catch.hpp>
-
-#include "atomic_support.hpp"
-#include "cpus.hpp"
-#include "engine_core.hpp"
-
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,12 +23,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <rcufree/rcufree.hpp>
 #include <thread>
 #include <vector>
+
+#include "atomic_support.hpp"
+#include "cpus.hpp"
+#include "engine_core.hpp"
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -52,13 +50,16 @@ using freeable = raw_object<0>;
 // --- 1. slots held forever ------------------------------------------------------------------
 
 // Takes every slot's busy flag (waiting for the worker if it holds one right now).
-void hold_every_slot(rcufree::detail::engine_core& core) {
+std::vector<rcufree::detail::cpu_slot::entry> hold_every_slot(rcufree::detail::engine_core& core) {
+  std::vector<rcufree::detail::cpu_slot::entry> held(core.slot_count);
   for (std::size_t i = 0; i < core.slot_count; ++i) {
-    while (!core.slots[i].try_enter()) std::this_thread::yield();
+    while (!(held[i] = core.slots[i].try_enter())) std::this_thread::yield();
   }
+  return held;
 }
-void release_every_slot(rcufree::detail::engine_core& core) {
-  for (std::size_t i = 0; i < core.slot_count; ++i) core.slots[i].leave();
+void release_every_slot(rcufree::detail::engine_core& core,
+                        const std::vector<rcufree::detail::cpu_slot::entry>& held) {
+  for (std::size_t i = 0; i < core.slot_count; ++i) core.slots[i].leave(held[i]);
 }
 
 }  // namespace
@@ -74,7 +75,8 @@ TEST_CASE("CPU slots held forever by stalled threads hold up neither callers nor
   std::vector<deletable*> objects;
   for (std::uint32_t i = 0; i < kObjects; ++i) objects.push_back(new deletable(&book, i));
 
-  hold_every_slot(core);  // as if a thread on every CPU were preempted inside, for good
+  const auto held =
+      hold_every_slot(core);  // as if a thread on every CPU were preempted inside, for good
   const auto before = eng.snapshot();
   // Callers on both CPUs (two threads; the scheduler spreads them) all return.
   std::atomic<std::uint64_t> heartbeat{0};
@@ -98,17 +100,16 @@ TEST_CASE("CPU slots held forever by stalled threads hold up neither callers nor
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   const std::uint64_t freed_while_held = book.total();
-  release_every_slot(core);
+  release_every_slot(core, held);
   eng.barrier();
 
-  std::printf("[atomic] slots held forever: %u calls returned, %llu found their slot busy, %llu "
-              "went to the fallback list, %llu freed by the worker before the slots were "
-              "released\n",
-              kObjects,
-              static_cast<unsigned long long>(after_calls.slot_contended - before.slot_contended),
-              static_cast<unsigned long long>(after_calls.fallback_objects -
-                                              before.fallback_objects),
-              static_cast<unsigned long long>(freed_while_held));
+  std::printf(
+      "[atomic] slots held forever: %u calls returned, %llu found their slot busy, %llu "
+      "went to the fallback list, %llu freed by the worker before the slots were "
+      "released\n",
+      kObjects, static_cast<unsigned long long>(after_calls.slot_contended - before.slot_contended),
+      static_cast<unsigned long long>(after_calls.fallback_objects - before.fallback_objects),
+      static_cast<unsigned long long>(freed_while_held));
   std::fflush(stdout);
   CHECK(after_calls.slot_contended - before.slot_contended == kObjects);
   CHECK(after_calls.fallback_objects - before.fallback_objects == kObjects);
@@ -122,7 +123,7 @@ namespace {
 
 std::atomic<bool> g_frozen{false};
 std::atomic<bool> g_resume{false};
-std::atomic<bool> g_in_engine{false};      // set by the looping thread around each call
+std::atomic<bool> g_in_engine{false};  // set by the looping thread around each call
 std::atomic<bool> g_frozen_in_engine{false};
 
 void on_freeze(int) {
@@ -146,8 +147,9 @@ using rcufree_test::pin_to;
 
 TEST_CASE("A thread stopped anywhere inside the engine holds up no other caller on its CPU") {
   if (kTsan) {
-    WARN("skipped under ThreadSanitizer: it defers asynchronous signals to its next interception "
-         "point, so a signal cannot stop a thread at an arbitrary instruction of the engine");
+    WARN(
+        "skipped under ThreadSanitizer: it defers asynchronous signals to its next interception "
+        "point, so a signal cannot stop a thread at an arbitrary instruction of the engine");
     return;
   }
   const std::vector<int> cpus = allowed_cpus();
@@ -227,8 +229,7 @@ TEST_CASE("A thread stopped anywhere inside the engine holds up no other caller 
       // relaxed: published by the handler's release store of g_frozen, acquired above.
       const bool was_inside = g_frozen_in_engine.load(std::memory_order_relaxed);
       // relaxed: a snapshot for the statistics; the victim is stopped, so it is stable.
-      const bool held = core.slots[static_cast<std::size_t>(victim_cpu) % core.slot_count]
-                            .busy.load(std::memory_order_relaxed);
+      const bool held = core.slots[static_cast<std::size_t>(victim_cpu) % core.slot_count].held();
       // Move onto the victim's CPU and make a burst of calls there.
       pin_to(victim_cpu);
       const bool on_victim_cpu = sched_getcpu() == victim_cpu;
@@ -261,11 +262,12 @@ TEST_CASE("A thread stopped anywhere inside the engine holds up no other caller 
   }
   eng.barrier();
 
-  std::printf("[atomic] stopped thread: stopped %u times, %u of them inside an engine call and %u "
-              "while holding its CPU's slot; %u bursts of %u calls ran on that CPU meanwhile (%u "
-              "there), %llu of their calls found the slot busy and took the fallback list\n",
-              rounds, inside, holding_slot, rounds, kBurst, bursts_on_victim_cpu,
-              static_cast<unsigned long long>(contended));
+  std::printf(
+      "[atomic] stopped thread: stopped %u times, %u of them inside an engine call and %u "
+      "while holding its CPU's slot; %u bursts of %u calls ran on that CPU meanwhile (%u "
+      "there), %llu of their calls found the slot busy and took the fallback list\n",
+      rounds, inside, holding_slot, rounds, kBurst, bursts_on_victim_cpu,
+      static_cast<unsigned long long>(contended));
   std::fflush(stdout);
   CHECK(rounds > 100);
   CHECK(inside > 0);
@@ -293,7 +295,9 @@ inline std::uint64_t ticks_end() noexcept {
 inline std::uint64_t ticks_begin() noexcept {
   return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
-inline std::uint64_t ticks_end() noexcept { return ticks_begin(); }
+inline std::uint64_t ticks_end() noexcept {
+  return ticks_begin();
+}
 #endif
 
 double ns_per_tick() {
@@ -326,8 +330,8 @@ struct distribution {
       return static_cast<double>(ticks[i]) * ns_per;
     };
     const auto over = static_cast<double>(
-        ticks.end() - std::upper_bound(ticks.begin(), ticks.end(),
-                                       static_cast<std::uint32_t>(10'000 / ns_per)));
+        ticks.end() -
+        std::upper_bound(ticks.begin(), ticks.end(), static_cast<std::uint32_t>(10'000 / ns_per)));
     const double per100k = 100'000.0 / static_cast<double>(ticks.size());
     double in_calls_ms = 0;  // time spent inside the timed region, all calls together
     for (std::uint32_t t : ticks) in_calls_ms += static_cast<double>(t) * ns_per / 1e6;
@@ -340,8 +344,9 @@ struct distribution {
 
 }  // namespace
 
-TEST_CASE("Thirty-two threads on two cores all finish and lose nothing while the worker is "
-          "slowed") {
+TEST_CASE(
+    "Thirty-two threads on two cores all finish and lose nothing while the worker is "
+    "slowed") {
   constexpr int kThreads = 32, kRounds = 2;
   // per thread and round; a tenth under the sanitizers, which slow every call 10-50x
   constexpr std::uint32_t kCallsPerRound = kTsan || kAsan ? 1'250 : 12'500;
@@ -426,23 +431,24 @@ TEST_CASE("Thirty-two threads on two cores all finish and lose nothing while the
   eng.barrier();
   const auto after = eng.snapshot();
 
-  std::printf("[atomic] oversubscription: %d threads on %u CPUs, %d interleaved rounds of %u calls "
-              "per thread each way; slow worker (2 ms per page, 10 ms tick); ns from the cycle "
-              "counter (%.3f ns/tick)\n",
-              kThreads, std::thread::hardware_concurrency(), kRounds, kCallsPerRound, ns_per);
+  std::printf(
+      "[atomic] oversubscription: %d threads on %u CPUs, %d interleaved rounds of %u calls "
+      "per thread each way; slow worker (2 ms per page, 10 ms tick); ns from the cycle "
+      "counter (%.3f ns/tick)\n",
+      kThreads, std::thread::hardware_concurrency(), kRounds, kCallsPerRound, ns_per);
   std::printf("[atomic]   %-22s %8s %6s %6s %7s %10s %10s %9s %9s %12s\n", "call (ns)", "calls",
               "p50", "p99", "p99.9", "max", ">10us/100k", "invsw/100k", "in-call ms",
               ">10us/in-ms");
   empty_fn.print("empty function", ns_per);
   engine_calls.print("kfree_rcu/delete_rcu", ns_per);
-  std::printf("[atomic]   engine: page path %llu, fallback %llu, slot found busy %llu (a "
-              "preempted holder: a waiting design would have waited there), grace periods %llu\n",
-              static_cast<unsigned long long>((after_calls.queued - after_calls.fallback_objects) -
-                                              (before.queued - before.fallback_objects)),
-              static_cast<unsigned long long>(after_calls.fallback_objects -
-                                              before.fallback_objects),
-              static_cast<unsigned long long>(after_calls.slot_contended - before.slot_contended),
-              static_cast<unsigned long long>(after_calls.grace_periods - before.grace_periods));
+  std::printf(
+      "[atomic]   engine: page path %llu, fallback %llu, slot found busy %llu (a "
+      "preempted holder: a waiting design would have waited there), grace periods %llu\n",
+      static_cast<unsigned long long>((after_calls.queued - after_calls.fallback_objects) -
+                                      (before.queued - before.fallback_objects)),
+      static_cast<unsigned long long>(after_calls.fallback_objects - before.fallback_objects),
+      static_cast<unsigned long long>(after_calls.slot_contended - before.slot_contended),
+      static_cast<unsigned long long>(after_calls.grace_periods - before.grace_periods));
   std::fflush(stdout);
 
   CHECK(completed == std::uint64_t{kThreads} * kRounds * kCallsPerRound);

@@ -1,19 +1,18 @@
 // lifecycle_test.cpp — nothing is lost across thread exit, several engines, engine destruction,
 // process exit of the default engine, and CPU migration (CONTRACT promise 6).
-#include "child_process.hpp"
-#include "cpus.hpp"
-#include "torture_support.hpp"
-#include "tsan_grace.hpp"
-
 #include <sched.h>
 #include <urcu/urcu-memb.h>
 
 #include <catch2/catch.hpp>
-
 #include <cstdio>
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include "child_process.hpp"
+#include "cpus.hpp"
+#include "torture_support.hpp"
+#include "tsan_grace.hpp"
 
 using namespace std::chrono_literals;
 using torture::entry;
@@ -37,7 +36,6 @@ void check_all_freed(const torture::tracker& tr) {
   CHECK(tr.early_frees() == 0);
   CHECK(tr.ungraced_frees() == 0);
 }
-
 
 }  // namespace
 
@@ -76,7 +74,8 @@ TEST_CASE("several engines at once each free their own objects", "[lifecycle]") 
   for (unsigned t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < 300; ++round) {
-        queue_all_kinds(tr, *engines[(t + unsigned(round)) % engines.size()], 2, t * 1000 + unsigned(round));
+        queue_all_kinds(tr, *engines[(t + unsigned(round)) % engines.size()], 2,
+                        t * 1000 + unsigned(round));
       }
     });
   }
@@ -90,7 +89,8 @@ TEST_CASE("several engines at once each free their own objects", "[lifecycle]") 
     queued += st.queued;
   }
   rcufree::barrier();
-  // No cache: every two-argument object rode its own head (head-less calls allocate for themselves).
+  // No cache: every two-argument object rode its own head (head-less calls allocate for
+  // themselves).
   CHECK(engines[1]->snapshot().fallback_objects > 0);
   CHECK(engines[1]->snapshot().pages_cached == 0);
   while (!engines.empty()) engines.pop_back();  // destroyed in reverse order of creation
@@ -99,7 +99,8 @@ TEST_CASE("several engines at once each free their own objects", "[lifecycle]") 
         tr.created_total());
 }
 
-TEST_CASE("an engine destroyed with a large backlog frees all of it in its destructor", "[lifecycle]") {
+TEST_CASE("an engine destroyed with a large backlog frees all of it in its destructor",
+          "[lifecycle]") {
   torture::tracker tr;
   std::uint64_t pending = 0;
   double destroy_ms = 0;
@@ -125,7 +126,8 @@ TEST_CASE("an engine destroyed with a large backlog frees all of it in its destr
     pending = eng->snapshot().pending;
     const auto start = std::chrono::steady_clock::now();
     eng.reset();
-    destroy_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    destroy_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
   std::printf("[backlog] %llu objects pending at destruction, destructor took %.1f ms\n",
               (unsigned long long)pending, destroy_ms);
@@ -144,11 +146,12 @@ TEST_CASE("destroying an engine waits for the readers of its backlog", "[lifecyc
     urcu_memb_register_thread();
     urcu_memb_read_lock();
     torture::node* seen = slot.load(std::memory_order_acquire);  // pairs with the initial store
-    seen->holders.fetch_add(1, std::memory_order_relaxed);      // relaxed: see on_reclaim
+    seen->holders.fetch_add(1, std::memory_order_relaxed);       // relaxed: see on_reclaim
     phase.store(1, std::memory_order_release);  // pairs with the main thread's acquire loop
     while (phase.load(std::memory_order_acquire) != 2) std::this_thread::sleep_for(1ms);
     // relaxed: read after join.
-    alive_at_end.store(torture::read_once(seen->magic) == torture::kAlive, std::memory_order_relaxed);
+    alive_at_end.store(torture::read_once(seen->magic) == torture::kAlive,
+                       std::memory_order_relaxed);
     seen->holders.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see on_reclaim
     rcufree_test::reader_section_ends();
     urcu_memb_read_unlock();
@@ -173,7 +176,8 @@ TEST_CASE("destroying an engine waits for the readers of its backlog", "[lifecyc
   check_all_freed(tr);
 }
 
-TEST_CASE("the default engine frees everything still queued when the process exits", "[lifecycle]") {
+TEST_CASE("the default engine frees everything still queued when the process exits",
+          "[lifecycle]") {
   const auto out = torture::run_child({TORTURE_CHILD, "exit-default", "2000"});
   INFO(out.err);
   REQUIRE_FALSE(out.timed_out);
@@ -212,7 +216,7 @@ TEST_CASE("queueing while the thread migrates between CPUs 0 and 1 loses nothing
   const auto& core = rcufree::engine_access::core(eng);
   std::uint64_t busy_slots = 0;
   for (std::size_t i = 0; i < core.slot_count; ++i) {
-    if (core.slots[i].queued.get() > 0) ++busy_slots;
+    if (core.slots[i].queued() > 0) ++busy_slots;
   }
   CHECK(busy_slots >= 2);
   eng.barrier();
@@ -220,7 +224,8 @@ TEST_CASE("queueing while the thread migrates between CPUs 0 and 1 loses nothing
   check_all_freed(tr);
 }
 
-TEST_CASE("a partly filled block on a CPU nobody runs on any more is drained on time", "[lifecycle]") {
+TEST_CASE("a partly filled block on a CPU nobody runs on any more is drained on time",
+          "[lifecycle]") {
   const auto cpus = allowed_cpus();
   if (cpus.size() < 2) {
     WARN("fewer than two CPUs allowed: not tested");
@@ -240,7 +245,8 @@ TEST_CASE("a partly filled block on a CPU nobody runs on any more is drained on 
   while (tr.reclaimed_total() < 10 && std::chrono::steady_clock::now() - start < 3s) {
     std::this_thread::sleep_for(1ms);
   }
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::printf("[stranded block] freed without barrier after %.1f ms (drain interval 20 ms)\n", ms);
   CHECK(tr.reclaimed_total() == 10);  // no barrier: the worker's own timer drained it
   CHECK(ms < 1000);

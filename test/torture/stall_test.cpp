@@ -163,18 +163,20 @@ TEST_CASE(
   eng->reserve_pages(4);
   for (int i = 0; i < 10; ++i) eng->delete_rcu(new counted(&deaths), &counted::head);
   rcufree::detail::cpu_slot& s = core.this_cpu_slot();
-  REQUIRE(s.try_enter());  // this thread is "inside kfree_rcu" at the fork
-  rcufree::detail::block* b = s.open;
+  const auto entered = s.try_enter();  // this thread is "inside kfree_rcu" at the fork
+  REQUIRE(entered);
+  rcufree::detail::block* b = s.head.open;
   REQUIRE(b != nullptr);
-  // The count is stored, the record is not: records[count - 1] holds a stale word.
-  b->records()[b->count] = reinterpret_cast<void*>(std::uintptr_t{0x40});
-  ++b->count;
-  ++b->objects;
+  // The fill word is stored, the record is not: the last record holds a stale word.
+  const std::uint64_t fill = s.head.fill.load();
+  b->records()[static_cast<std::uint32_t>(fill)] = reinterpret_cast<void*>(std::uintptr_t{0x40});
+  s.head.fill.store(fill + rcufree::detail::kOneRecord + rcufree::detail::kOneObject);
   const forked child = in_child(
       [&] {
         eng->barrier();  // used to free 0x40 (and the 10 objects the parent frees too)
         const auto st = eng->snapshot();
-        if (deaths.load() != 0 || st.fork_abandoned != 10) return 2;
+        // 11: the ten objects and the record whose count was stored (the fill word counts it).
+        if (deaths.load() != 0 || st.fork_abandoned != 11) return 2;
         for (int i = 0; i < 100; ++i) eng->delete_rcu(new counted(&deaths), &counted::head);
         eng->barrier();  // the slot works again in the child
         if (deaths.load() != 100) return 3;
@@ -186,9 +188,8 @@ TEST_CASE(
   CHECK_FALSE(child.timed_out);
   CHECK(child.signal == 0);
   CHECK(child.exit_code == 0);
-  --b->count;
-  --b->objects;
-  s.leave();
+  s.head.fill.store(fill);
+  s.leave(entered);
   eng->barrier();
   CHECK(deaths.load() == 10);
 }
@@ -330,11 +331,12 @@ TEST_CASE(
         [] {
           rcufree::engine eng;
           auto& core = rcufree::engine_access::core(eng);
+          std::vector<rcufree::detail::cpu_slot::entry> held(core.slot_count);
           for (std::size_t i = 0; i < core.slot_count; ++i) {
-            if (!core.slots[i].try_enter()) return 2;  // "stopped" holders on every CPU
+            if (!(held[i] = core.slots[i].try_enter())) return 2;  // "stopped" holders on every CPU
           }
           eng.shrink();
-          for (std::size_t i = 0; i < core.slot_count; ++i) core.slots[i].leave();
+          for (std::size_t i = 0; i < core.slot_count; ++i) core.slots[i].leave(held[i]);
           return 0;
         },
         30s);
@@ -439,10 +441,11 @@ TEST_CASE(
           rcufree::engine eng(quiet());
           eng.delete_rcu(new counted(&deaths), &counted::head);
           rcufree::detail::cpu_slot& s = rcufree::engine_access::core(eng).this_cpu_slot();
-          if (!s.try_enter()) return 2;
+          const auto entered = s.try_enter();
+          if (!entered) return 2;
           std::thread holder([&] {  // resumes after 1.5 s
             std::this_thread::sleep_for(1500ms);
-            s.leave();
+            s.leave(entered);
           });
           eng.barrier();
           holder.join();
