@@ -228,6 +228,7 @@ stats engine::snapshot() const {
   st.oldest_pending_ms = c.rec.oldest_pending_ms.load(std::memory_order_relaxed);
   st.gp_last_us = c.gp.last_us();
   st.gp_max_us = c.gp.max_us();
+  st.rseq_appends = c.slots[0].rseq ? 1 : 0;
   return st;
 }
 

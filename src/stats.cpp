@@ -34,6 +34,7 @@ void for_each_counter(const stats& st, Fn&& fn) {
   fn("peak_pending", st.peak_pending);
   fn("reclaim_threads", st.reclaim_threads);
   fn("fork_abandoned", st.fork_abandoned);
+  fn("rseq_appends", st.rseq_appends);
 }
 
 void append_array(std::string& out, const char* key, const std::vector<std::uint64_t>& values) {
