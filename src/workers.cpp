@@ -212,9 +212,13 @@ void workers::supervise() {
       sleep = std::chrono::microseconds(0);
     } else if (found) {
       sleep = tick;
+    } else if (pending && per_cpu_) {
+      // CPU threads are on it; one of them may be asleep where a producer just moved: it is
+      // woken within a tick.
+      sleep = tick;
     } else if (pending) {
-      // Work is aging here, or CPU threads are on it: look again when the first item falls due,
-      // at least a tick and at most the short cap later (new CPUs may start flooding meanwhile).
+      // Work is aging here: look again when the first item falls due, at least a tick and at
+      // most the short cap later (new CPUs may start flooding meanwhile).
       sleep = std::clamp(until(now, next_due_ms_), tick, short_cap);
     } else {
       const auto cap =
@@ -370,7 +374,9 @@ void workers::cpu_main(std::size_t i) {
     } else if (r.found) {
       sleep = tick;
     } else if (r.pending) {
-      sleep = std::clamp(until(now, r.next_due_ms), tick, short_cap);
+      // Items aging here: look again when the first falls due, and at least every tick (the
+      // producer that left may come back: 2-3 ms of its flood would empty the pool).
+      sleep = std::clamp(until(now, r.next_due_ms), dry_tick, tick);
     } else if (!reached(now, quiet_since + kQuietMs)) {
       // Nothing here now, but there was within a second: a producer that migrated to another
       // CPU often comes back. Keep looking, backing off to a tick.
