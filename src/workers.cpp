@@ -321,7 +321,7 @@ void workers::cpu_main(std::size_t i) {
 
   cpu_thread& t = cpu_[i];
   reclaimer& rec = core_.rec;
-  const auto tick = tick_, short_cap = short_cap_;
+  const auto tick = tick_;
   const auto dry_tick = std::min(tick, kDryTick);
   std::chrono::microseconds sleep{0};
   bool idle = false;
