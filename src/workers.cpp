@@ -212,13 +212,13 @@ void workers::supervise() {
       sleep = std::chrono::microseconds(0);
     } else if (found) {
       sleep = tick;
-    } else if (pending && per_cpu_) {
-      // CPU threads are on it; one of them may be asleep where a producer just moved: it is
-      // woken within a tick.
+    } else if (pending && cpu_unwatched_) {
+      // CPU threads are on the work; a producer may move to a CPU no thread watches (none
+      // started there, or it went idle): the supervisor sees it within a tick.
       sleep = tick;
     } else if (pending) {
-      // Work is aging here: look again when the first item falls due, at least a tick and at
-      // most the short cap later (new CPUs may start flooding meanwhile).
+      // Work is aging here, or CPU threads watch every CPU: look again when the first item
+      // falls due, at least a tick and at most the short cap later.
       sleep = std::clamp(until(now, next_due_ms_), tick, short_cap);
     } else {
       const auto cap =
@@ -232,7 +232,11 @@ bool workers::poll(bool expedite, bool& pending) {
   reclaimer& rec = core_.rec;
   bool found = false;
   next_due_ms_ = reclaimer::kNever;
+  cpu_unwatched_ = false;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    // relaxed: a hint for the pacing below; a stale value costs a look a tick early or late.
+    if (per_cpu_ && (!cpu_[i].thread.joinable() || cpu_[i].idle.load(std::memory_order_relaxed)))
+      cpu_unwatched_ = true;
     if (rec.pending_of(i) == 0) {
       // A quiet slot: let its pool decay (or refill), unless someone is reclaiming it right now.
       std::unique_lock<std::mutex> lock(rec.lock_of(i), std::try_to_lock);
