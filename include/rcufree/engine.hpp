@@ -13,11 +13,13 @@
 //   node* old = replace_under_lock(...);         // unlink: readers may still hold `old`
 //   eng.kfree_rcu(old, &node::head);             // std::free(old) after a grace period
 //
-// Overheads (docs/PERFORMANCE.md): the two-argument call is 7 ns on a 2-core AMD EPYC VM and 12 ns
-// on a 2-core Xeon VM in a micro-benchmark (one atomic exchange on a per-CPU flag, one store),
-// 23-25 ns inside a million-object flood on the Xeon; grace periods (about a microsecond with
-// expedited membarrier, shared by all waiters) and frees run on the reclaim threads. A
-// million-object flood costs 54-66 ns of CPU per object in all (call_rcu: 160-330).
+// Overheads (docs/PERFORMANCE.md, measured on a 2-core Xeon VM): the two-argument call is 6 ns
+// in a micro-benchmark and 10-11 ns net inside a million-object flood (p50 18 ns and p99.9 70 ns
+// with the timer), a restartable sequence of plain loads and stores on x86-64 Linux (23-25 ns
+// with the atomic exchange it replaced, which waits for the flood's outstanding stores);
+// grace periods (about a microsecond with expedited membarrier, shared by all waiters) and frees
+// run on the reclaim threads. A million-object flood costs 51-53 ns of CPU per object in all
+// (call_rcu: 190-330).
 //
 // Every call says its context below: whether it may block, allocate, or run inside a read-side
 // critical section or an atomic_scope.
