@@ -137,7 +137,7 @@ const rcufree::detail::reclaim_kind& call_kind_for(void (*fn)(void*), const char
 
 // The C API's two-argument forms, on any engine. Checked before anything is queued, whichever
 // path the object would take: two compares.
-void queue_checked(rcufree::engine& eng, void* obj, rcu_head* head,
+void queue_checked(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
                    const rcufree::detail::reclaim_kind& kind, const char* call) noexcept {
   if (obj == nullptr) return;
   if (reinterpret_cast<std::uintptr_t>(head) < reinterpret_cast<std::uintptr_t>(obj)) {
@@ -148,15 +148,16 @@ void queue_checked(rcufree::engine& eng, void* obj, rcu_head* head,
                   call);
     RCUFREE_MISUSE_FATAL(sentence);
   }
-  rcufree::detail::queue_with_head(rcufree::engine_access::core(eng), obj, head, kind);
+  rcufree::detail::queue_with_head(core, obj, head, kind);
 }
 
-void kfree_with_head(rcufree::engine& eng, void* obj, rcu_head* head, const char* call) noexcept {
-  queue_checked(eng, obj, head, rcufree::detail::free_kind, call);
+void kfree_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
+                     const char* call) noexcept {
+  queue_checked(core, obj, head, rcufree::detail::free_kind, call);
 }
 
-void call_with_head(rcufree::engine& eng, void* obj, rcu_head* head, void (*fn)(void*),
-                    const char* call) noexcept {
+void call_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
+                    void (*fn)(void*), const char* call) noexcept {
   if (obj == nullptr) return;
   if (fn == nullptr) {
     char sentence[120];
@@ -164,7 +165,7 @@ void call_with_head(rcufree::engine& eng, void* obj, rcu_head* head, void (*fn)(
                   call);
     RCUFREE_MISUSE_FATAL(sentence);
   }
-  queue_checked(eng, obj, head, call_kind_for(fn, call), call);
+  queue_checked(core, obj, head, call_kind_for(fn, call), call);
 }
 
 void stats_json(const rcufree::engine& eng, char* buf, std::size_t len) noexcept {
@@ -186,11 +187,11 @@ extern "C" {
 // ---- the default engine ----
 
 void rcufree_kfree_rcu(void* obj, struct rcu_head* head) noexcept {
-  kfree_with_head(rcufree::detail::the_default_engine(), obj, head, "rcufree_kfree_rcu");
+  kfree_with_head(rcufree::detail::the_default_core(), obj, head, "rcufree_kfree_rcu");
 }
 
 void rcufree_call(void* obj, struct rcu_head* head, void (*fn)(void*)) noexcept {
-  call_with_head(rcufree::detail::the_default_engine(), obj, head, fn, "rcufree_call");
+  call_with_head(rcufree::detail::the_default_core(), obj, head, fn, "rcufree_call");
 }
 
 void rcufree_kvfree_rcu_mightsleep(void* ptr) noexcept {
@@ -369,13 +370,14 @@ void rcufree_engine_destroy(struct rcufree_engine* eng) noexcept {
 
 void rcufree_engine_kfree_rcu(struct rcufree_engine* eng, void* obj,
                               struct rcu_head* head) noexcept {
-  kfree_with_head(engine_of(eng, "rcufree_engine_kfree_rcu"), obj, head,
-                  "rcufree_engine_kfree_rcu");
+  kfree_with_head(rcufree::engine_access::core(engine_of(eng, "rcufree_engine_kfree_rcu")), obj,
+                  head, "rcufree_engine_kfree_rcu");
 }
 
 void rcufree_engine_call(struct rcufree_engine* eng, void* obj, struct rcu_head* head,
                          void (*fn)(void*)) noexcept {
-  call_with_head(engine_of(eng, "rcufree_engine_call"), obj, head, fn, "rcufree_engine_call");
+  call_with_head(rcufree::engine_access::core(engine_of(eng, "rcufree_engine_call")), obj, head, fn,
+                 "rcufree_engine_call");
 }
 
 void rcufree_engine_kvfree_rcu_mightsleep(struct rcufree_engine* eng, void* ptr) noexcept {

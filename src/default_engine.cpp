@@ -16,6 +16,9 @@ void drain_at_exit() {
 engine* build() {
   engine* e = new (g_storage) engine();  // never destroyed: late callers stay safe
   std::atexit(drain_at_exit);
+  // release: the engine, built, before its address; pairs with the acquire in
+  // the_default_core().
+  detail::g_default_core.store(&engine_access::core(*e), std::memory_order_release);
   return e;
 }
 
@@ -24,6 +27,8 @@ engine* build() {
 [[maybe_unused]] const bool g_built_at_load = (detail::the_default_engine(), true);
 
 }  // namespace
+
+constinit std::atomic<detail::engine_core*> detail::g_default_core{nullptr};
 
 engine& detail::the_default_engine() noexcept {
   static engine* const instance = build();  // thread-safe one-time initialization

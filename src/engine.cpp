@@ -21,10 +21,9 @@ std::size_t possible_cpus() {
   return n > 0 ? static_cast<std::size_t>(n) : 1;
 }
 
-cpu_slot* make_slots(std::size_t n, const config& cfg) {
+cpu_slot* make_slots(std::size_t n, const config& cfg, bool rseq) {
   void* raw = ::operator new (sizeof(cpu_slot) * n, std::align_val_t{alignof(cpu_slot)});
   auto* slots = static_cast<cpu_slot*>(raw);
-  const bool rseq = rseq_usable();
   for (std::size_t i = 0; i < n; ++i)
     new (&slots[i]) cpu_slot(i, cfg.cached_pages_per_cpu, cfg.page_size, rseq);
   return slots;
@@ -36,7 +35,8 @@ engine_core::engine_core(config c)
     : cfg((c.validate(), std::move(c))),
       gp(cfg.flavor != nullptr ? cfg.flavor : &urcu_memb_flavor),
       slot_count(possible_cpus()),
-      slots(make_slots(slot_count, cfg)),
+      rseq(rseq_usable()),
+      slots(make_slots(slot_count, cfg, rseq)),
       rec(*this),
       threads(*this),
       inline_batches_(slot_count) {
@@ -228,7 +228,7 @@ stats engine::snapshot() const {
   st.oldest_pending_ms = c.rec.oldest_pending_ms.load(std::memory_order_relaxed);
   st.gp_last_us = c.gp.last_us();
   st.gp_max_us = c.gp.max_us();
-  st.rseq_appends = c.slots[0].rseq ? 1 : 0;
+  st.rseq_appends = c.rseq ? 1 : 0;
   return st;
 }
 

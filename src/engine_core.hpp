@@ -92,6 +92,7 @@ class engine_core {
   config cfg;
   grace_period gp;
   std::size_t slot_count;
+  bool rseq;        // the slots' protocol: restartable sequences (rseq_section.hpp), or exchange
   cpu_slot* slots;  // slot_count slots, cache-line aligned, built in the constructor
   coarse_clock clock;
   reclaimer rec;
@@ -152,3 +153,15 @@ struct engine_access {
   static detail::engine_core& core(engine& e) noexcept { return *e.core_; }
 };
 }  // namespace rcufree
+
+namespace rcufree::detail {
+// The default engine's core once built (when the library loads), else null.
+extern constinit std::atomic<engine_core*> g_default_core;
+// The C API's way to the default engine: one load where the_default_engine() is a call and a
+// guard check (a caller that runs before the library's initializers builds it there).
+inline engine_core& the_default_core() noexcept {
+  // acquire: pairs with the release store in default_engine.cpp's build().
+  if (engine_core* c = g_default_core.load(std::memory_order_acquire)) return *c;
+  return engine_access::core(the_default_engine());
+}
+}  // namespace rcufree::detail

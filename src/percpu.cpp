@@ -1,12 +1,14 @@
-// percpu.cpp — the atomic path: the two-argument kfree_rcu/delete_rcu.
+// percpu.cpp — the atomic path (the two-argument kfree_rcu/delete_rcu), and how a CPU slot's
+// flags are taken (percpu.hpp has the protocol).
 //
-// Per call: find this CPU's slot (one load from glibc's rseq area: no system call), take
-// its busy flag with one exchange, store the pointer in the open block, release the flag. A busy
-// flag already taken (another thread on this CPU was preempted inside, or a signal handler
+// Per call, inline: this CPU from glibc's rseq area (one load), then one restartable sequence
+// that appends the pointer to the CPU's open block (rseq_section.hpp). Out of line: a page change
+// or a new kind under the own-CPU flag; with the exchange protocol, the exchange flag. A flag
+// already taken (another thread on this CPU was preempted inside, or a signal handler
 // interrupted this very thread inside) is never waited for: the object goes to the fallback list
 // instead. So is an object for which no empty page is pooled. Nothing here allocates, blocks or
-// makes a system call; every loop is bounded (the fallback registry size). Misuse found here
-// always aborts (it may be a signal handler: no exception may leave it).
+// makes a system call; every loop is bounded (three sequences, the fallback registry size).
+// Misuse found here always aborts (it may be a signal handler: no exception may leave it).
 #include <sched.h>
 #include <sys/rseq.h>
 
@@ -26,6 +28,63 @@ void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_ki
   detail::queue_with_head(*core_, obj, head, kind);
 }
 
+namespace {
+
+// The atomic path past a first sequence that did not commit (`first`, on `cpu`), or could not
+// run (the exchange protocol, no rseq area, a CPU past the slots): out of line, so that the
+// inline path saves no registers.
+[[gnu::noinline]] void queue_slow(detail::engine_core& core, void* obj, rcu_head* head,
+                                  const detail::reclaim_kind& kind, std::int32_t cpu,
+                                  detail::rseq_result first) {
+  using detail::rseq_result;
+  cpu_slot* s = nullptr;
+  if (core.rseq) {
+    // Three sequences at most: each restart means this thread was preempted, migrated or
+    // signalled inside one, and the next try reads the CPU again.
+    rseq_result r = first;
+    for (int tries = 1;; ++tries) {
+      if (static_cast<std::uint32_t>(cpu) >= core.slot_count) break;  // no sequence there
+      s = &core.slots[cpu];
+      const auto here = static_cast<std::uint32_t>(cpu);
+      if (r == rseq_result::other) {  // a page change or a new kind: under the `here` flag
+        r = detail::rseq_enter(s->head, here);
+        if (r == rseq_result::committed) {
+          const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
+          s->leave(cpu_slot::entry{cpu_slot::entry::here});
+          if (queued) return;
+          break;
+        }
+      }
+      if (r == rseq_result::held) {
+        s->contended.add();
+        break;
+      }
+      if (tries == 3) break;
+      cpu = detail::rseq_cpu_registered();
+      if (static_cast<std::uint32_t>(cpu) >= core.slot_count) break;
+      r = detail::rseq_append(core.slots[cpu].head, static_cast<std::uint32_t>(cpu), obj, &kind);
+      if (r == rseq_result::committed) return;
+    }
+    if (s == nullptr) s = &core.this_cpu_slot();
+  } else {
+    s = &core.this_cpu_slot();
+    if (const cpu_slot::entry e = s->try_enter_by_exchange()) {
+      const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
+      s->leave(e);
+      if (queued) return;
+    } else {
+      s->contended.add();
+    }
+  }
+  // head >= obj: the member-pointer form guarantees it; the C API checks it before calling here.
+  const auto offset =
+      reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj);
+  s->fallback.push(head, detail::fallback_kind_for(kind, offset));
+  s->fallback_queued.add();  // after the push: the reclaimer learns of the list from the list
+}
+
+}  // namespace
+
 void detail::queue_with_head(engine_core& core, void* obj, rcu_head* head,
                              const reclaim_kind& kind) {
 #ifdef RCUFREE_DEBUG
@@ -41,43 +100,17 @@ void detail::queue_with_head(engine_core& core, void* obj, rcu_head* head,
   }
   core.debug->on_queue(obj, /*atomic_path=*/true);
 #endif
-  cpu_slot* s = &core.this_cpu_slot();
-  if (s->rseq) {
-    // A sequence is tried at most three times: each restart means this thread was preempted,
-    // migrated or signalled inside it, and the next try reads the CPU again.
-    for (int tries = 0; tries < 3; ++tries) {
-      const std::int32_t cpu = rseq_cpu();
-      if (cpu < 0 || static_cast<std::size_t>(cpu) >= core.slot_count) break;  // no sequence here
-      s = &core.slots[cpu];
-      const auto here = static_cast<std::uint32_t>(cpu);
-      rseq_result r = rseq_append(s->head, here, obj, &kind);
+  // The common case inline: one sequence appending to this CPU's open block.
+  std::int32_t cpu = -1;
+  rseq_result r = rseq_result::moved;
+  if (core.rseq) {
+    cpu = rseq_cpu_registered();  // negative only in a thread without an rseq area
+    if (static_cast<std::uint32_t>(cpu) < core.slot_count) {
+      r = rseq_append(core.slots[cpu].head, static_cast<std::uint32_t>(cpu), obj, &kind);
       if (r == rseq_result::committed) return;
-      if (r == rseq_result::other) {  // a page change or a new kind: under the `here` flag
-        r = rseq_enter(s->head, here);
-        if (r == rseq_result::committed) {
-          const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
-          s->leave(cpu_slot::entry{cpu_slot::entry::here});
-          if (queued) return;
-          break;
-        }
-      }
-      if (r == rseq_result::held) {
-        s->contended.add();
-        break;
-      }
     }
-  } else if (const cpu_slot::entry e = s->try_enter_by_exchange()) {
-    const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
-    s->leave(e);
-    if (queued) return;
-  } else {
-    s->contended.add();
   }
-  // head >= obj: the member-pointer form guarantees it; the C API checks it before calling here.
-  const auto offset =
-      reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj);
-  s->fallback.push(head, detail::fallback_kind_for(kind, offset));
-  s->fallback_queued.add();  // after the push: the reclaimer learns of the list from the list
+  queue_slow(core, obj, head, kind, cpu, r);
 }
 
 namespace detail {

@@ -69,9 +69,12 @@ inline struct rseq* rseq_area() noexcept {
 // The CPU this thread runs on, as the kernel keeps it in the thread's rseq area (glibc 2.35+
 // registers one for every thread): one thread-local load. Negative where no area is registered
 // (valgrind, GLIBC_TUNABLES=glibc.pthread.rseq=0, old kernels).
+inline std::int32_t rseq_cpu_registered() noexcept {  // once rseq_usable() said yes
+  return static_cast<std::int32_t>(static_cast<const volatile struct rseq*>(rseq_area())->cpu_id);
+}
 inline std::int32_t rseq_cpu() noexcept {
   if (__rseq_size < offsetof(struct rseq, cpu_id) + sizeof(std::uint32_t)) return -1;
-  return static_cast<std::int32_t>(static_cast<const volatile struct rseq*>(rseq_area())->cpu_id);
+  return rseq_cpu_registered();
 }
 
 #if defined(__x86_64__)
