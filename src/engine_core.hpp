@@ -134,10 +134,33 @@ void unregister_engine(engine_core* e);
 // True when the library was built with RCUFREE_DEBUG (double-queue and use-after-destroy checks).
 bool debug_checks_enabled() noexcept;
 
-// The atomic path (percpu.cpp) and the default engine (default_engine.cpp) under hidden names:
-// the C API calls these directly. Its exported twins (engine::queue_with_head, default_engine())
-// are reached through the PLT even from inside the library, a call each on every C call.
-void queue_with_head(engine_core& core, void* obj, rcu_head* head, const reclaim_kind& kind);
+// The atomic path under hidden names, for the library's own callers (the C API, and
+// engine::queue_with_head, the exported twin C++ callers reach): the common case inline, one
+// sequence appending to this CPU's open block (rseq_section.hpp); the rest out of line in
+// percpu.cpp, after a first sequence that did not commit (`first`, on `cpu`) or could not run
+// (the exchange protocol, no rseq area, a CPU past the slots), so the inline path saves no
+// registers.
+void queue_slow(engine_core& core, void* obj, rcu_head* head, const reclaim_kind& kind,
+                std::int32_t cpu, rseq_result first);
+#ifdef RCUFREE_DEBUG
+void check_queue(engine_core& core, void* obj);  // liveness, odd address, queued twice
+#endif
+inline void queue_with_head(engine_core& core, void* obj, rcu_head* head,
+                            const reclaim_kind& kind) {
+#ifdef RCUFREE_DEBUG
+  check_queue(core, obj);
+#endif
+  std::int32_t cpu = -1;
+  rseq_result r = rseq_result::moved;
+  if (core.rseq) {
+    cpu = rseq_cpu_registered();  // negative only in a thread without an rseq area
+    if (static_cast<std::uint32_t>(cpu) < core.slot_count) {
+      r = rseq_append(core.slots[cpu].head, static_cast<std::uint32_t>(cpu), obj, &kind);
+      if (r == rseq_result::committed) return;
+    }
+  }
+  queue_slow(core, obj, head, kind, cpu, r);
+}
 
 // Calls that may sleep report misuse (naming `call`, mightsleep.cpp) inside an atomic_scope or a
 // read-side critical section; those that wait for the engine's own work (barrier, shrink,

@@ -28,14 +28,8 @@ void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_ki
   detail::queue_with_head(*core_, obj, head, kind);
 }
 
-namespace {
-
-// The atomic path past a first sequence that did not commit (`first`, on `cpu`), or could not
-// run (the exchange protocol, no rseq area, a CPU past the slots): out of line, so that the
-// inline path saves no registers.
-[[gnu::noinline]] void queue_slow(detail::engine_core& core, void* obj, rcu_head* head,
-                                  const detail::reclaim_kind& kind, std::int32_t cpu,
-                                  detail::rseq_result first) {
+void detail::queue_slow(engine_core& core, void* obj, rcu_head* head, const reclaim_kind& kind,
+                        std::int32_t cpu, rseq_result first) {
   using detail::rseq_result;
   cpu_slot* s = nullptr;
   if (core.rseq) {
@@ -83,11 +77,8 @@ namespace {
   s->fallback_queued.add();  // after the push: the reclaimer learns of the list from the list
 }
 
-}  // namespace
-
-void detail::queue_with_head(engine_core& core, void* obj, rcu_head* head,
-                             const reclaim_kind& kind) {
 #ifdef RCUFREE_DEBUG
+void detail::check_queue(engine_core& core, void* obj) {
   // relaxed: a best-effort check for use after destruction.
   if (core.magic.load(std::memory_order_relaxed) != detail::engine_core::kAlive) {
     RCUFREE_MISUSE_FATAL(
@@ -99,19 +90,8 @@ void detail::queue_with_head(engine_core& core, void* obj, rcu_head* head,
         "from malloc or operator new");
   }
   core.debug->on_queue(obj, /*atomic_path=*/true);
-#endif
-  // The common case inline: one sequence appending to this CPU's open block.
-  std::int32_t cpu = -1;
-  rseq_result r = rseq_result::moved;
-  if (core.rseq) {
-    cpu = rseq_cpu_registered();  // negative only in a thread without an rseq area
-    if (static_cast<std::uint32_t>(cpu) < core.slot_count) {
-      r = rseq_append(core.slots[cpu].head, static_cast<std::uint32_t>(cpu), obj, &kind);
-      if (r == rseq_result::committed) return;
-    }
-  }
-  queue_slow(core, obj, head, kind, cpu, r);
 }
+#endif
 
 namespace detail {
 
