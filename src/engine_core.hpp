@@ -145,8 +145,9 @@ void queue_slow(engine_core& core, void* obj, rcu_head* head, const reclaim_kind
 #ifdef RCUFREE_DEBUG
 void check_queue(engine_core& core, void* obj);  // liveness, odd address, queued twice
 #endif
-inline void queue_with_head(engine_core& core, void* obj, rcu_head* head,
-                            const reclaim_kind& kind) {
+[[gnu::always_inline]] static inline void queue_with_head(engine_core& core, void* obj,
+                                                          rcu_head* head,
+                                                          const reclaim_kind& kind) {
 #ifdef RCUFREE_DEBUG
   check_queue(core, obj);
 #endif

@@ -81,9 +81,13 @@ inline std::int32_t rseq_cpu() noexcept {
 
 // The section runs from label 1 to label 2; its descriptor is in __rseq_cs; the abort address,
 // label 4, follows glibc's registered signature (RSEQ_SIG, 0x53053053 on x86) inside a ud1
-// instruction, as the kernel requires.
-inline rseq_result rseq_append(slot_head& h, std::uint32_t cpu, void* obj,
-                               const reclaim_kind* kind) noexcept {
+// instruction, as the kernel requires. Both sequences, and every inline function that uses them,
+// have internal linkage and are always inlined: a descriptor in __rseq_cs points into the code
+// around it, and an out-of-line copy in a COMDAT group that the linker discards (another
+// translation unit's copy kept) would leave it pointing into a discarded section.
+[[gnu::always_inline]] static inline rseq_result rseq_append(slot_head& h, std::uint32_t cpu,
+                                                             void* obj,
+                                                             const reclaim_kind* kind) noexcept {
   struct rseq* rs = rseq_area();
   asm goto(
       ".pushsection __rseq_cs, \"aw\"\n\t"
@@ -136,7 +140,8 @@ moved:
   return rseq_result::moved;
 }
 
-inline rseq_result rseq_enter(slot_head& h, std::uint32_t cpu) noexcept {
+[[gnu::always_inline]] static inline rseq_result rseq_enter(slot_head& h,
+                                                            std::uint32_t cpu) noexcept {
   struct rseq* rs = rseq_area();
   asm goto(
       ".pushsection __rseq_cs, \"aw\"\n\t"
@@ -172,10 +177,11 @@ moved:
   return rseq_result::moved;
 }
 #else
-inline rseq_result rseq_append(slot_head&, std::uint32_t, void*, const reclaim_kind*) noexcept {
+static inline rseq_result rseq_append(slot_head&, std::uint32_t, void*,
+                                      const reclaim_kind*) noexcept {
   return rseq_result::moved;  // never called: rseq_usable() is false here
 }
-inline rseq_result rseq_enter(slot_head&, std::uint32_t) noexcept {
+static inline rseq_result rseq_enter(slot_head&, std::uint32_t) noexcept {
   return rseq_result::moved;
 }
 #endif
