@@ -79,9 +79,34 @@ inline std::int32_t rseq_cpu() noexcept {
 
 #if defined(__x86_64__)
 
-// The section runs from label 1 to label 2; its descriptor is in __rseq_cs; the abort address,
-// label 4, follows glibc's registered signature (RSEQ_SIG, 0x53053053 on x86) inside a ud1
-// instruction, as the kernel requires. Both sequences, and every inline function that uses them,
+// Every sequence is RCUFREE_RSEQ_START, its body, its commit, RCUFREE_RSEQ_END. START puts the
+// descriptor in __rseq_cs (the section runs from label 1 to label 2, the abort address is label
+// 4), registers it in the thread's area and, first thing in the section, checks that the thread
+// runs on the CPU expected (operands rs, cpu, cs_off, cpu_off; clobbers rax). END puts the abort
+// address in __rseq_failure, after glibc's registered signature (RSEQ_SIG, 0x53053053 on x86)
+// inside a ud1 instruction, as the kernel requires, jumping to the C++ label `moved`.
+#define RCUFREE_RSEQ_START              \
+  ".pushsection __rseq_cs, \"aw\"\n\t"  \
+  ".balign 32\n\t"                      \
+  "3:\n\t"                              \
+  ".long 0, 0\n\t"                      \
+  ".quad 1f, (2f - 1f), 4f\n\t"         \
+  ".popsection\n\t"                     \
+  "leaq 3b(%%rip), %%rax\n\t"           \
+  "movq %%rax, %c[cs_off](%[rs])\n\t"   \
+  "1:\n\t"                              \
+  "cmpl %[cpu], %c[cpu_off](%[rs])\n\t" \
+  "jnz 4f\n\t"
+#define RCUFREE_RSEQ_END                    \
+  "2:\n\t"                                  \
+  ".pushsection __rseq_failure, \"ax\"\n\t" \
+  ".byte 0x0f, 0xb9, 0x3d\n\t"              \
+  ".long 0x53053053\n\t"                    \
+  "4:\n\t"                                  \
+  "jmp %l[moved]\n\t"                       \
+  ".popsection\n\t"
+
+// Both sequences, and every inline function that uses them,
 // have internal linkage and are always inlined: a descriptor in __rseq_cs points into the code
 // around it, and an out-of-line copy in a COMDAT group that the linker discards (another
 // translation unit's copy kept) would leave it pointing into a discarded section.
@@ -90,17 +115,7 @@ inline std::int32_t rseq_cpu() noexcept {
                                                              const reclaim_kind* kind) noexcept {
   struct rseq* rs = rseq_area();
   asm goto(
-      ".pushsection __rseq_cs, \"aw\"\n\t"
-      ".balign 32\n\t"
-      "3:\n\t"
-      ".long 0, 0\n\t"
-      ".quad 1f, (2f - 1f), 4f\n\t"
-      ".popsection\n\t"
-      "leaq 3b(%%rip), %%rax\n\t"
-      "movq %%rax, %c[cs_off](%[rs])\n\t"
-      "1:\n\t"
-      "cmpl %[cpu], %c[cpu_off](%[rs])\n\t"
-      "jnz 4f\n\t"
+      RCUFREE_RSEQ_START
       "cmpw $0, %c[flags](%[h])\n\t"  // both flags: here, elsewhere
       "jnz %l[held]\n\t"
       "movq %c[open](%[h]), %%rcx\n\t"
@@ -116,13 +131,7 @@ inline std::int32_t rseq_cpu() noexcept {
       "movabsq $0x100000001, %%rax\n\t"  // one record, one object
       "addq %%rax, %%rdx\n\t"
       "movq %%rdx, %c[fill](%[h])\n\t"  // the commit
-      "2:\n\t"
-      ".pushsection __rseq_failure, \"ax\"\n\t"
-      ".byte 0x0f, 0xb9, 0x3d\n\t"
-      ".long 0x53053053\n\t"
-      "4:\n\t"
-      "jmp %l[moved]\n\t"
-      ".popsection\n\t"
+      RCUFREE_RSEQ_END
       :
       : [rs] "r"(rs), [cpu] "r"(cpu), [h] "r"(&h), [obj] "r"(obj), [kind] "r"(kind),
         [cs_off] "i"(offsetof(struct rseq, rseq_cs)), [cpu_off] "i"(offsetof(struct rseq, cpu_id)),
@@ -144,27 +153,11 @@ moved:
                                                             std::uint32_t cpu) noexcept {
   struct rseq* rs = rseq_area();
   asm goto(
-      ".pushsection __rseq_cs, \"aw\"\n\t"
-      ".balign 32\n\t"
-      "3:\n\t"
-      ".long 0, 0\n\t"
-      ".quad 1f, (2f - 1f), 4f\n\t"
-      ".popsection\n\t"
-      "leaq 3b(%%rip), %%rax\n\t"
-      "movq %%rax, %c[cs_off](%[rs])\n\t"
-      "1:\n\t"
-      "cmpl %[cpu], %c[cpu_off](%[rs])\n\t"
-      "jnz 4f\n\t"
+      RCUFREE_RSEQ_START
       "cmpw $0, %c[flags](%[h])\n\t"
       "jnz %l[held]\n\t"
       "movb $1, %c[flags](%[h])\n\t"  // the commit: `here` taken
-      "2:\n\t"
-      ".pushsection __rseq_failure, \"ax\"\n\t"
-      ".byte 0x0f, 0xb9, 0x3d\n\t"
-      ".long 0x53053053\n\t"
-      "4:\n\t"
-      "jmp %l[moved]\n\t"
-      ".popsection\n\t"
+      RCUFREE_RSEQ_END
       :
       : [rs] "r"(rs), [cpu] "r"(cpu), [h] "r"(&h), [cs_off] "i"(offsetof(struct rseq, rseq_cs)),
         [cpu_off] "i"(offsetof(struct rseq, cpu_id)), [flags] "i"(offsetof(slot_head, here))

@@ -12,7 +12,9 @@
 // Two loops: `call` appends one fixed pointer (the call alone); `flood` mallocs 64 B, writes a
 // byte and appends (the seeds' test, with the frees on this thread). Kinds are interleaved within
 // each of 9 rounds; medians (min-max) of ns per call. x86-64 only. Built by hand:
-//   g++ -O2 -std=c++20 bench/adhoc/rseq_append.cpp -o rseq_append && ./rseq_append
+//   g++ -O2 -std=c++20 -Iinclude -Isrc bench/adhoc/rseq_append.cpp -o rseq_append && ./rseq_append
+// The sequence's frame (descriptor, CPU check, abort address) is the engine's own
+// (src/rseq_section.hpp); the body is this simplified slot's.
 #include <sys/rseq.h>
 
 #include <algorithm>
@@ -23,6 +25,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
+
+#include "rseq_section.hpp"
 
 #if !defined(__x86_64__)
 int main() {
@@ -72,24 +76,12 @@ __attribute__((noinline)) bool append_plain(slot& s, void* obj) {
   return true;
 }
 
-// The critical section runs from label 1 to label 2; the commit is the store of the new count.
-// Its descriptor lives in __rseq_cs; the abort handler is preceded by glibc's registered
-// signature (0x53053053 on x86) inside a ud1 instruction, as the kernel requires.
+// The commit is the store of the new count.
 __attribute__((noinline)) bool append_rseq(slot& s, void* obj) {
   struct rseq* rs = rseq_area();
   const std::uint32_t cpu = rs->cpu_id_start;
   asm goto(
-      ".pushsection __rseq_cs, \"aw\"\n\t"
-      ".balign 32\n\t"
-      "3:\n\t"
-      ".long 0, 0\n\t"
-      ".quad 1f, (2f - 1f), 4f\n\t"
-      ".popsection\n\t"
-      "leaq 3b(%%rip), %%rax\n\t"
-      "movq %%rax, %c[cs_off](%[rs])\n\t"
-      "1:\n\t"
-      "cmpl %[cpu], %c[cpu_off](%[rs])\n\t"
-      "jnz 4f\n\t"
+      RCUFREE_RSEQ_START
       "cmpb $0, (%[slot])\n\t"
       "jnz 4f\n\t"
       "movq 8(%[slot]), %%rcx\n\t"
@@ -99,22 +91,16 @@ __attribute__((noinline)) bool append_rseq(slot& s, void* obj) {
       "movq %[obj], 8(%%rcx,%%rdx,8)\n\t"
       "incl %%edx\n\t"
       "movl %%edx, (%%rcx)\n\t"  // commit
-      "2:\n\t"
-      ".pushsection __rseq_failure, \"ax\"\n\t"
-      ".byte 0x0f, 0xb9, 0x3d\n\t"
-      ".long 0x53053053\n\t"
-      "4:\n\t"
-      "jmp %l[aborted]\n\t"
-      ".popsection\n\t"
+      RCUFREE_RSEQ_END
       :
       : [rs] "r"(rs), [cpu] "r"(cpu), [slot] "r"(&s), [obj] "r"(obj), [cap] "i"(kRecords),
         [cs_off] "i"(offsetof(struct rseq, rseq_cs)), [cpu_off] "i"(offsetof(struct rseq, cpu_id))
       : "rax", "rcx", "rdx", "memory", "cc"
-      : full, aborted);
+      : full, moved);
   return true;
 full:
   return false;
-aborted:
+moved:
   return false;  // the engine would retry or take its busy-flag path
 }
 
