@@ -11,6 +11,7 @@
 #include <new>
 
 #include "coarse_clock.hpp"
+#include "cpu_pacing.hpp"
 #include "engine_core.hpp"
 
 namespace rcufree::detail {
@@ -18,16 +19,10 @@ namespace {
 
 thread_local const workers* t_owner = nullptr;  // the workers object this thread belongs to
 
-constexpr std::chrono::microseconds kDryTick{100};      // pass interval while a pool runs dry
+constexpr std::chrono::microseconds kDryTick{100};      // a CPU thread's passes while flooded
 constexpr std::chrono::microseconds kIdleCap{125'000};  // supervisor sleep after a quiet second
-constexpr std::uint32_t kQuietMs = 1000;
+constexpr std::uint32_t kQuietMs = cpu_pacing::kQuietMs;
 constexpr std::uint32_t kRetryStartMs = 1000;  // after a failed thread start
-
-std::chrono::microseconds until(std::uint32_t now, std::uint32_t due) noexcept {
-  if (due == reclaimer::kNever) return std::chrono::microseconds::max();
-  return std::chrono::microseconds(
-      reached(now, due) ? 0 : 1000 * std::int64_t{static_cast<std::int32_t>(due - now)});
-}
 
 // Linux 6.12+ (EEVDF): a fair-class thread may ask for a shorter time slice, which gives it an
 // earlier virtual deadline, so that when its timer fires it preempts the producer sharing its
@@ -219,7 +214,7 @@ void workers::supervise() {
     } else if (pending) {
       // Work is aging here, or CPU threads watch every CPU: look again when the first item
       // falls due, at least a tick and at most the short cap later.
-      sleep = std::clamp(until(now, next_due_ms_), tick, short_cap);
+      sleep = std::clamp(time_until(now, next_due_ms_), tick, short_cap);
     } else {
       const auto cap =
           reached(now, quiet_since + kQuietMs) ? std::max(short_cap, kIdleCap) : short_cap;
@@ -325,11 +320,11 @@ void workers::cpu_main(std::size_t i) {
 
   cpu_thread& t = cpu_[i];
   reclaimer& rec = core_.rec;
-  const auto tick = tick_;
-  const auto dry_tick = std::min(tick, kDryTick);
+  const cpu_pacing pacing(tick_, kDryTick);
   std::chrono::microseconds sleep{0};
   bool idle = false;
   std::uint32_t quiet_since = core_.now_ms();
+  auto last_pass = std::chrono::steady_clock::now();
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(t.mu);
@@ -373,18 +368,17 @@ void workers::cpu_main(std::size_t i) {
     idle = false;
     const std::uint32_t now = core_.now_ms();
     if (r.found || r.pending) quiet_since = now;
-    if (expedite || r.ran_dry) {
-      sleep = dry_tick;
-    } else if (r.found) {
-      sleep = tick;
-    } else if (r.pending) {
-      // Items aging here: look again when the first falls due, and at least every tick (the
-      // producer that left may come back: 2-3 ms of its flood would empty the pool).
-      sleep = std::clamp(until(now, r.next_due_ms), dry_tick, tick);
-    } else if (!reached(now, quiet_since + kQuietMs)) {
-      // Nothing here now, but there was within a second: a producer that migrated to another
-      // CPU often comes back. Keep looking, backing off to a tick.
-      sleep = std::clamp(sleep * 2, dry_tick, tick);
+    const auto pass_end = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(pass_end - last_pass).count();
+    last_pass = pass_end;
+    const cpu_pacing::seen seen{expedite || r.ran_dry || cpu_pacing::flood_rate(r.freed, ms),
+                                r.found,
+                                r.pending,
+                                now,
+                                r.next_due_ms,
+                                quiet_since};
+    if (const auto next = pacing.next(seen, sleep)) {
+      sleep = *next;
     } else {
       idle = true;
     }

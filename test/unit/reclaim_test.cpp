@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "counted.hpp"
+#include "cpu_pacing.hpp"
 #include "cpus.hpp"
 #include "engine_core.hpp"
 
@@ -320,4 +321,29 @@ TEST_CASE("a CPU thread with objects aging in its slot looks at it again every t
   CHECK(deaths.load() < 600);  // the open block still ages: the thread had something to look at
   eng.barrier();
   CHECK(deaths.load() == 600);
+}
+
+TEST_CASE("a CPU thread's pacing after each kind of pass") {
+  using rcufree::detail::cpu_pacing;
+  using us = std::chrono::microseconds;
+  const cpu_pacing pacing(us(1000), us(100));
+  const std::uint32_t never = ~std::uint32_t{0};
+  // Flooded (the flood rate, a dry pool, or over the soft cap): every 100 us.
+  CHECK(cpu_pacing::flood_rate(8000, 1.0));
+  CHECK(cpu_pacing::flood_rate(4000, 0.2));
+  CHECK_FALSE(cpu_pacing::flood_rate(2200, 1.0));  // the cds_lfht client's rate per CPU
+  CHECK_FALSE(cpu_pacing::flood_rate(5, 0.0));
+  CHECK(pacing.next({true, true, true, 50, never, 50}, us(1000)) == us(100));
+  // Busy below the flood rate: every tick.
+  CHECK(pacing.next({false, true, true, 50, never, 50}, us(100)) == us(1000));
+  // Only aging objects: when the first falls due, within [100 us, 1 tick].
+  CHECK(pacing.next({false, false, true, 50, never, 50}, us(100)) == us(1000));
+  CHECK(pacing.next({false, false, true, 50, 60, 50}, us(100)) == us(1000));
+  CHECK(pacing.next({false, false, true, 50, 50, 50}, us(100)) == us(100));
+  // Quiet within a second of work: backing off from 100 us to a tick.
+  CHECK(pacing.next({false, false, false, 100, never, 50}, us(0)) == us(100));
+  CHECK(pacing.next({false, false, false, 100, never, 50}, us(400)) == us(800));
+  CHECK(pacing.next({false, false, false, 100, never, 50}, us(800)) == us(1000));
+  // Quiet for a second: idle, no timed wake-up.
+  CHECK_FALSE(pacing.next({false, false, false, 1050, never, 50}, us(1000)).has_value());
 }
