@@ -51,8 +51,8 @@ struct RCUFREE_API config {
   std::chrono::milliseconds drain_interval{20};
 
   // How often the reclaim threads look for work while they find some (atomic callers cannot wake
-  // them: that would be a system call); a CPU thread whose page pool ran dry looks every 100 us
-  // (or every tick, if shorter). Must be > 0 and <= drain_interval. With nothing pending the
+  // them: that would be a system call); a CPU thread whose page pool ran dry, or that frees at a
+  // flood's rate (8,000 objects per ms or more), looks every 100 us (or every tick, if shorter). Must be > 0 and <= drain_interval. With nothing pending the
   // supervisor backs off, doubling its sleep up to min(drain_interval, 8 x worker_tick), and after
   // a quiet second up to 125 ms: an idle engine wakes about 8 times a second, and a flood that
   // starts after a quiet second goes unnoticed for up to 125 ms (its objects take the fallback
