@@ -233,6 +233,7 @@ void rcufree_config_init_size(struct rcufree_config* cfg, size_t size) noexcept 
   full.page_arg = nullptr;
   full.free_bulk = nullptr;
   full.free_arg = nullptr;
+  full.realtime_reclaim = d.realtime_reclaim ? 1 : 0;
   // Only the bytes the caller has; a caller built against a newer header gets zeros past ours,
   // which is what rcufree_engine_new accepts for fields it does not know.
   const std::size_t known = size < sizeof full ? size : sizeof full;
@@ -331,6 +332,9 @@ struct rcufree_engine* rcufree_engine_new(const struct rcufree_config* cfg) noex
   if (RCUFREE_C_FIELD_WITHIN(size, refill_backoff_after_shrink_ms)) {
     c.refill_backoff_after_shrink =
         std::chrono::milliseconds(static_cast<long long>(cfg->refill_backoff_after_shrink_ms));
+  }
+  if (RCUFREE_C_FIELD_WITHIN(size, realtime_reclaim)) {
+    c.realtime_reclaim = cfg->realtime_reclaim != 0;
   }
   if (RCUFREE_C_FIELD_WITHIN(size, page_arg)) {
     void* const arg = cfg->page_arg;

@@ -224,6 +224,7 @@ stats engine::snapshot() const {
   st.expedited_passes = c.expedited_passes.get();
   st.pressure_watch_armed = c.pressure_watch_armed() ? 1 : 0;
   st.reclaim_threads = c.threads.cpu_threads_started();
+  st.reclaim_threads_realtime = c.threads.cpu_threads_realtime();
   // relaxed: statistic.
   st.oldest_pending_ms = c.rec.oldest_pending_ms.load(std::memory_order_relaxed);
   st.gp_last_us = c.gp.last_us();

@@ -33,6 +33,7 @@ void for_each_counter(const stats& st, Fn&& fn) {
   fn("gp_max_us", st.gp_max_us);
   fn("peak_pending", st.peak_pending);
   fn("reclaim_threads", st.reclaim_threads);
+  fn("reclaim_threads_realtime", st.reclaim_threads_realtime);
   fn("fork_abandoned", st.fork_abandoned);
   fn("rseq_appends", st.rseq_appends);
 }

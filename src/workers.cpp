@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #include "coarse_clock.hpp"
@@ -266,6 +267,23 @@ void workers::shrink_all() {
 
 // --- CPU threads ------------------------------------------------------------------------------
 
+void workers::become_realtime() noexcept {
+  sched_param p{};
+  p.sched_priority = 1;
+  const int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &p);
+  if (err == 0) {
+    realtime_.add();
+    return;
+  }
+  // relaxed: only which thread says it matters, once.
+  if (said_realtime_refused_.exchange(true, std::memory_order_relaxed)) return;
+  std::fprintf(stderr,
+               "rcufree: config.realtime_reclaim: SCHED_FIFO for the reclaim threads was refused "
+               "(%s; it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least 1); they run in the "
+               "normal scheduling class\n",
+               std::strerror(err));
+}
+
 bool workers::ensure_thread(std::size_t i) {
   cpu_thread& t = cpu_[i];
   if (t.thread.joinable()) return true;
@@ -314,6 +332,7 @@ void workers::cpu_main(std::size_t i) {
   CPU_SET(static_cast<int>(i), &one);
   (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
   request_short_slice();
+  if (core_.cfg.realtime_reclaim) become_realtime();
   char name[16];
   std::snprintf(name, sizeof name, "rcufree-cpu%zu", i % 10000);
   pthread_setname_np(pthread_self(), name);

@@ -54,6 +54,7 @@ class workers {
   // True on the supervisor or any CPU thread of this engine.
   bool on_engine_thread() const noexcept;
   std::size_t cpu_threads_started() const noexcept { return started_.get(); }
+  std::size_t cpu_threads_realtime() const noexcept { return realtime_.get(); }
 
   // fork(): park every thread between passes (prepare), resume (parent), start afresh (child).
   void prepare_fork();
@@ -78,6 +79,7 @@ class workers {
   void supervise();
   void cpu_main(std::size_t i);
   bool poll(bool expedite, bool& pending);  // one supervisor look at every slot
+  void become_realtime() noexcept;          // a CPU thread, config::realtime_reclaim
   void shrink_all();
   bool ensure_thread(std::size_t i);
   void wake_cpu_thread(std::size_t i);
@@ -98,6 +100,8 @@ class workers {
   // started, or idle); a producer moving there is seen by the supervisor only.
   bool cpu_unwatched_ = false;
   stat_counter started_;
+  stat_counter realtime_;  // CPU threads that got SCHED_FIFO (config::realtime_reclaim)
+  std::atomic<bool> said_realtime_refused_{false};
 
   std::mutex mu_;                    // the supervisor's flags
   std::condition_variable wake_cv_;  // the supervisor sleeps here

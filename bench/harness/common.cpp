@@ -198,6 +198,7 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
                       {"every", &engine_overrides::every},
                       {"shrink", &engine_overrides::shrink},
                       {"reclaim", &engine_overrides::reclaim},
+                      {"rt", &engine_overrides::rt},
                       {"pcpu", &engine_overrides::pcpu},
                       {"wcpu", &engine_overrides::wcpu}};
     bool known = false;
@@ -210,7 +211,7 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
     if (!known) {
       std::fprintf(stderr,
                    "bench: unknown override '%s' in '%s' (keys: cached tick_us drain_ms "
-                   "soft_cap_kib assumed_bytes sleepable page_size psi backoff_ms every shrink "
+                   "soft_cap_kib assumed_bytes sleepable page_size psi backoff_ms rt every shrink "
                    "reclaim=per_cpu|single "
                    "pcpu wcpu)\n",
                    key.c_str(), spec.c_str());

@@ -31,6 +31,7 @@ struct engine_overrides {
   // config::reclaim_threads: 0 = reclaim_mode::per_cpu, 1 = reclaim_mode::single (spelled
   // "reclaim=per_cpu" / "reclaim=single" in a spec). An engine without that field rejects it.
   long long reclaim = -1;
+  long long rt = -1;  // realtime_reclaim (0 or 1)
   // Placement, for any mechanism (not config fields): pcpu pins producer thread t to CPU
   // (pcpu + t) mod the CPU count; wcpu pins every other thread that exists when the flood starts
   // (the engine's or liburcu's workers; not the main thread, the producers or the sampler) to CPU
@@ -41,7 +42,7 @@ struct engine_overrides {
   bool config_any() const {
     return cached >= 0 || tick_us >= 0 || drain_ms >= 0 || soft_cap_kib >= 0 ||
            assumed_bytes >= 0 || sleepable >= 0 || page_size >= 0 || psi >= 0 || backoff_ms >= 0 ||
-           reclaim >= 0;
+           reclaim >= 0 || rt >= 0;
   }
   bool any() const { return config_any() || every >= 0 || shrink >= 0 || pcpu >= 0 || wcpu >= 0; }
 };

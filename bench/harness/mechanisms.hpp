@@ -95,6 +95,7 @@ inline rcufree::config make_engine_config(const engine_overrides& ov) {
   if (ov.sleepable >= 0) c.sleepable_callers_reclaim = ov.sleepable != 0;
   if (ov.page_size >= 0) c.page_size = static_cast<std::size_t>(ov.page_size);
   if (ov.psi >= 0) c.watch_memory_pressure = ov.psi != 0;
+  if (ov.rt >= 0) c.realtime_reclaim = ov.rt != 0;
   if (ov.backoff_ms >= 0) c.refill_backoff_after_shrink = std::chrono::milliseconds(ov.backoff_ms);
   if (ov.reclaim >= 0) {
     c.reclaim_threads =

@@ -109,6 +109,9 @@ struct rcufree_config {
    * inline. NULL (the default): free() each. Runs on the engine's reclaim threads. */
   void (*free_bulk)(void *free_arg, void *const *objects, size_t n);
   void *free_arg;
+  /* Nonzero: each per-CPU reclaim thread asks for SCHED_FIFO priority 1 (needs CAP_SYS_NICE or an
+   * RLIMIT_RTPRIO >= 1; refused: said once on stderr, the threads stay in the normal class). */
+  int realtime_reclaim;
 };
 
 /* struct rcufree_config's reclaim_threads. */

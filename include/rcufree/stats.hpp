@@ -42,9 +42,11 @@ struct RCUFREE_API stats {
   std::uint64_t peak_pending = 0;          // most objects pending at once (sampled by reclaim
                                            // passes and the supervisor; a floor)
   std::uint64_t reclaim_threads = 0;       // per-CPU reclaim threads started so far
-  std::uint64_t fork_abandoned = 0;        // in a fork child: objects other parent threads were
-                                           // half-way through queueing or freeing at the fork,
-                                           // not freed here (the parent frees its copies)
+  std::uint64_t reclaim_threads_realtime = 0;  // of those, how many got SCHED_FIFO
+                                               // (config.realtime_reclaim)
+  std::uint64_t fork_abandoned = 0;            // in a fork child: objects other parent threads were
+                                               // half-way through queueing or freeing at the fork,
+                                               // not freed here (the parent frees its copies)
   std::uint64_t rseq_appends = 0;  // 1 when two-argument calls append inside a restartable
                                    // sequence (x86-64 Linux with rseq; 0: the busy flag's
                                    // exchange, as under valgrind, ThreadSanitizer or

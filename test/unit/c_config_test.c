@@ -145,6 +145,10 @@ int main(void) {
   cfg.reclaim_threads = RCUFREE_RECLAIM_SINGLE;
   works(rcufree_engine_new(&cfg), "a single reclaim thread works");
   rcufree_config_init(&cfg);
+  check(cfg.realtime_reclaim == 0, "realtime_reclaim is off by default");
+  cfg.realtime_reclaim = 1; /* granted or refused (then said on stderr), the engine works */
+  works(rcufree_engine_new(&cfg), "realtime reclaim threads work");
+  rcufree_config_init(&cfg);
   cfg.pending_soft_cap_bytes = 0;
   rejected(&cfg, "config->pending_soft_cap_bytes", "a zero soft cap is rejected");
   rcufree_config_init(&cfg);

@@ -347,3 +347,57 @@ TEST_CASE("a CPU thread's pacing after each kind of pass") {
   // Quiet for a second: idle, no timed wake-up.
   CHECK_FALSE(pacing.next({false, false, false, 1050, never, 50}, us(1000)).has_value());
 }
+
+namespace {
+// The scheduling policy of this process's thread named `name`, or -1 if there is none.
+int policy_of_thread(const std::string& name) {
+  int policy = -1;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return policy;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+    std::string got;
+    std::getline(comm, got);
+    if (got == name) policy = sched_getscheduler(static_cast<pid_t>(std::stoi(e->d_name)));
+  }
+  closedir(dir);
+  return policy;
+}
+}  // namespace
+
+TEST_CASE("config.realtime_reclaim runs the CPU threads in SCHED_FIFO where the process may") {
+  bool permitted = false;  // written by the probe thread, read after join
+  std::thread([&] {
+    sched_param p{};
+    p.sched_priority = 1;
+    permitted = pthread_setschedparam(pthread_self(), SCHED_FIFO, &p) == 0;
+  }).join();
+  rcufree::config cfg;
+  cfg.realtime_reclaim = true;
+  rcufree::engine eng(cfg);
+  std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp), read after barrier
+  const int cpu = allowed_cpus().at(0);
+  {
+    pinned on(cpu);
+    REQUIRE(on.ok());
+    for (int i = 0; i < 2000; ++i) eng.delete_rcu(new counted(&deaths), &counted::head);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (eng.snapshot().reclaim_threads == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(eng.snapshot().reclaim_threads >= 1);
+  std::this_thread::sleep_for(50ms);  // the thread names itself and sets its policy first
+  const int policy = policy_of_thread("rcufree-cpu" + std::to_string(cpu));
+  const auto st = eng.snapshot();
+  std::printf("realtime_reclaim: SCHED_FIFO %s here; the CPU thread's policy %d, %llu of %llu "
+              "threads real-time\n",
+              permitted ? "permitted" : "refused", policy,
+              static_cast<unsigned long long>(st.reclaim_threads_realtime),
+              static_cast<unsigned long long>(st.reclaim_threads));
+  CHECK(policy == (permitted ? SCHED_FIFO : SCHED_OTHER));
+  CHECK(st.reclaim_threads_realtime == (permitted ? st.reclaim_threads : 0));
+  eng.barrier();
+  CHECK(deaths.load() == 2000);
+}
