@@ -1,7 +1,7 @@
 // engine_core.hpp — what an engine is made of, and what its parts share.
 //
 // The parts, each owning its state (docs/design.md has the map):
-//   cpu_slot[]      percpu.hpp/.cpp    the atomic path: busy flag, open block, page pool's
+//   cpu_slot[]      percpu.hpp/.cpp    the atomic path: slot flags, open block, page pool's
 //                                      consumer side, closed and fallback lists
 //   page_pool       page_pool.hpp      one CPU's empty pages and their demand-driven target
 //   reclaimer       reclaimer.hpp/.cpp take, wait for the grace period, free, recycle, restock

@@ -7,7 +7,7 @@
 //            may start (grace_period::lock_for_fork) while fork() runs;
 //   parent:  unlock and resume;
 //   child:   only the forking thread exists. Locks and condition variables are rebuilt fresh,
-//            busy flags that other (now absent) threads held are cleared, and a new supervisor is
+//            slot flags that other (now absent) threads held are cleared, and a new supervisor is
 //            started (CPU threads again on demand); objects queued before the fork are freed by
 //            the child's copy of the engine (the parent frees its own), as liburcu's child
 //            inherits pending call_rcu callbacks.
@@ -81,7 +81,7 @@ void engine_core::parent_after_fork() {
 
 void engine_core::child_after_fork() {
   gp.reset_in_child();
-  rec.adopt_in_child();  // before any thread starts: clears busy flags, cuts unfinished lists
+  rec.adopt_in_child();  // before any thread starts: clears slot flags, cuts unfinished lists
   new (&inline_mu_) std::mutex();
   threads.child_after_fork();
   if (pressure_) {

@@ -91,7 +91,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   //    forever (the holder might be this thread, interrupted by the signal handler we run in).
   const std::size_t cpu = core.this_cpu();
   detail::cpu_slot& s = core.slots[cpu];
-  detail::patience wait(detail::patience::kind::brief, cpu, "the busy flag");
+  detail::patience wait(detail::patience::kind::brief, cpu, "the slot's flag");
   if (const detail::cpu_slot::entry e = s.enter(wait)) {
     const bool queued = s.append_locked(obj, kind, core.gp, core.clock);
     s.leave(e);
@@ -115,7 +115,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   if (void* page = core.allocate_page()) {
     const std::size_t now_cpu = core.this_cpu();  // we may have migrated while allocating
     detail::cpu_slot& t = core.slots[now_cpu];
-    detail::patience wait_again(detail::patience::kind::brief, now_cpu, "the busy flag");
+    detail::patience wait_again(detail::patience::kind::brief, now_cpu, "the slot's flag");
     if (const detail::cpu_slot::entry e = t.enter(wait_again)) {
       t.append_to_page_locked(page, obj, kind, core.gp, core.clock);
       t.leave(e);

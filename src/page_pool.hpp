@@ -1,7 +1,7 @@
 // page_pool.hpp — one CPU's empty pages: the ring the atomic path takes from, and its sizing.
 //
 // Two sides, each serialized by its own owner:
-//   consumer  the holder of the CPU slot's busy flag (atomic callers, head-less callers, a
+//   consumer  the holder of a CPU slot flag (atomic callers, head-less callers, a
 //             shrink): take(), drop(). Wait-free, no allocation, no system call.
 //   producer  the holder of the slot's reclaim lock (its reclaim thread, the single worker, a
 //             caller reclaiming for itself): put(), retarget(). It refills and recycles here.
@@ -36,7 +36,7 @@ class page_pool {
         resting_(static_cast<std::uint32_t>(std::min(bound, kResting))),
         target_(resting_) {}
 
-  // --- consumer (busy-flag holder) ---
+  // --- consumer (slot-flag holder) ---
   void* take() noexcept {
     void* page = nullptr;
     if (!ring_.pop(page)) {

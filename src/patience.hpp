@@ -1,6 +1,6 @@
 // patience.hpp — how long a reclaimer waits for a thread that holds up a slot.
 //
-// Another thread can hold up a reclaimer in three ways: it holds the slot's busy flag, it pushed
+// Another thread can hold up a reclaimer in three ways: it holds the slot's flag, it pushed
 // a node and has not stored the node's link yet, or it holds the slot's reclaim lock (a caller
 // in reclaim_local() or a head-less call helping). Usually it is only preempted, for microseconds;
 // it may also be stopped for good (a debugger, SIGSTOP, starved by real-time threads, gone by
@@ -25,7 +25,7 @@ class patience {
  public:
   enum class kind { brief, barrier, teardown };
 
-  // `cpu` and `what` ("the busy flag", "a list link its pusher has not stored") go into the
+  // `cpu` and `what` ("the slot's flag", "a list link its pusher has not stored") go into the
   // reports.
   patience(kind k, std::size_t cpu, const char* what) noexcept : kind_(k), cpu_(cpu), what_(what) {}
 

@@ -1,6 +1,6 @@
 // percpu.hpp — one CPU's slot: where the atomic path puts objects.
 //
-// The slot owns what atomic callers touch: the busy flag, the open block, the page pool's
+// The slot owns what atomic callers touch: its two flags, the open block, the page pool's
 // consumer side, and the two wait-free lists the reclaimer takes from (closed blocks, fallback
 // objects). What the reclaimer keeps per CPU (its lock, aging state, freed counts) is its own
 // (reclaimer.hpp).

@@ -143,14 +143,14 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
   batch.scope = scope;
   report_pending(i, pending_of(i));
 
-  // 1. The open block, under the busy flag: closed (onto the closed list) once it has aged
+  // 1. The open block, under the slot flag: closed (onto the closed list) once it has aged
   //    past drain_interval, or at once for a flush. Visited only if the slot queued something
   //    since the last pass left it with no open block.
   if (all || scope == reclaim_scope::periodic) {
     if (all || s.queued() != st.open_seen) {
       // A flush must be exact, so it waits for the flag; other passes come back later (the
       // holder may be stopped for good: a debugger, a signal handler that never returns).
-      patience wait(patience_of(i, scope), i, "the busy flag");
+      patience wait(patience_of(i, scope), i, "the slot's flag");
       const cpu_slot::entry entered = s.enter(wait);
       if (!entered && scope == reclaim_scope::final_drain)
         st.left_behind.store(true, std::memory_order_relaxed);
@@ -170,7 +170,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
     }
   }
 
-  // 2. Closed blocks, after the busy section: blocks are closed only under the busy flag, so
+  // 2. Closed blocks, after the busy section: blocks are closed only under the slot flag, so
   //    this catches every close that happened before (barrier exactness).
   //    Where an earlier pass stopped at an unstored link, it resumes there first, and takes the
   //    list again only once that chain is done (one stalled chain per slot at most).
@@ -389,7 +389,7 @@ void reclaimer::shrink() noexcept {
 
 bool reclaimer::drop_pages(std::size_t i, patience::kind k) noexcept {
   cpu_slot& s = core_.slots[i];
-  patience wait(k, i, "the busy flag");
+  patience wait(k, i, "the slot's flag");
   const cpu_slot::entry entered = s.enter(wait);
   if (!entered) return false;
   release_pages_over(s, 0);

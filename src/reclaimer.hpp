@@ -24,11 +24,11 @@ class engine_core;
 // What one pass takes from its slot.
 enum class reclaim_scope {
   periodic,       // closed blocks; the open block once aged; the fallback list once due
-  everything,     // barrier's flush: all of it, now; waits for a held busy flag (exactness),
+  everything,     // barrier's flush: all of it, now; waits for a held slot flag (exactness),
                   // saying so on stderr once it has waited a second
   final_drain,    // destruction, process exit: as everything, but waits at most 2 s for a held
-                  // busy flag, then says what it leaves behind and goes on
-  expedited,      // over the soft cap: all of it, now, but a held busy flag is skipped
+                  // slot flag, then says what it leaves behind and goes on
+  expedited,      // over the soft cap: all of it, now, but a held slot flag is skipped
   caller_closed,  // a head-less caller helping: closed blocks only
   caller_all,     // reclaim_local(): closed blocks and the fallback list
 };
@@ -84,15 +84,15 @@ class reclaimer {
   // Returns true if it freed anything.
   bool flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept;
 
-  // shrink(): gives back every slot's cached pages (a slot whose reclaim lock or busy flag stays
+  // shrink(): gives back every slot's cached pages (a slot whose reclaim lock or slot flag stays
   // held, by a stopped thread, is skipped), then no refills for refill_backoff_after_shrink.
   void shrink() noexcept;
-  // Gives back every cached page of slot i. Needs lock_of(i) and the slot's busy flag,
+  // Gives back every cached page of slot i. Needs lock_of(i) and a flag of the slot,
   // which it waits for a bounded time; returns false if the flag stayed held.
   bool drop_pages(std::size_t i, patience::kind k) noexcept;
 
   // fork child, single-threaded: every reclaim lock anew; nothing a parent thread may have been
-  // writing at the fork is trusted: the open block of a slot whose busy flag was held, and every
+  // writing at the fork is trusted: the open block of a slot whose flag was held, and every
   // list past a link that was never stored, are abandoned (not freed here, counted, said once on
   // stderr; stats: abandoned()).
   void adopt_in_child() noexcept;
@@ -123,7 +123,7 @@ class reclaimer {
 
  private:
   void report_pending(std::size_t i, std::uint64_t now_pending) noexcept;
-  // Gives pooled pages back to the allocator until `keep` remain. Needs s's busy flag.
+  // Gives pooled pages back to the allocator until `keep` remain. Needs a flag of s.
   void release_pages_over(cpu_slot& s, std::size_t keep) noexcept;
   patience::kind patience_of(std::size_t i, reclaim_scope scope) const noexcept;
   block* collect_blocks(std::size_t i, block* chain, reclaim_batch& batch, std::uint32_t now,

@@ -6,8 +6,8 @@
 // preempted, migrated or signalled before the last instruction, the commit, retires. Run on the
 // slot of the CPU it checks, it is atomic against every other thread on that CPU (they can only
 // run while it is not running) and against signal handlers of its own thread, with plain loads
-// and one plain store: no locked instruction (the busy flag's exchange costs 9-10 ns here, the
-// section 2 ns: bench/adhoc/rseq_append.cpp).
+// and one plain store: no locked instruction (an exchange that takes a slot flag costs 9-10 ns
+// here, the section 2 ns: bench/adhoc/rseq_append.cpp).
 //
 // It is not atomic against threads on OTHER CPUs. Those take the slot's exchange flag and then
 // call membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ) on the slot's CPU: every sequence running
@@ -23,7 +23,7 @@
 //
 // x86-64 only; elsewhere, under ThreadSanitizer (which cannot see the kernel's restarts) and in
 // threads without a registered rseq area (valgrind, GLIBC_TUNABLES=glibc.pthread.rseq=0) the
-// engine keeps its busy-flag protocol: rseq_usable() says which.
+// engine keeps the exchange-flag protocol: rseq_usable() says which.
 #pragma once
 
 #include <sys/rseq.h>

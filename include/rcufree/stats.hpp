@@ -48,8 +48,8 @@ struct RCUFREE_API stats {
                                                // half-way through queueing or freeing at the fork,
                                                // not freed here (the parent frees its copies)
   std::uint64_t rseq_appends = 0;  // 1 when two-argument calls append inside a restartable
-                                   // sequence (x86-64 Linux with rseq; 0: the busy flag's
-                                   // exchange, as under valgrind, ThreadSanitizer or
+                                   // sequence (x86-64 Linux with rseq; 0: a flag taken with an
+                                   // atomic exchange, as under valgrind, ThreadSanitizer or
                                    // RCUFREE_NO_RSEQ=1)
   std::vector<std::uint64_t> pages_in_use_per_cpu;
   std::vector<std::uint64_t> pages_cached_per_cpu;  // each CPU's pool (<= cached_pages_per_cpu)

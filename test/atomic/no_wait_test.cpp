@@ -1,12 +1,12 @@
 // Promise 2, part three: the two-argument form never waits for anyone, and a thread preempted
 // (or stopped) inside the engine holds no one up.
 //
-// 1. Deterministic: every CPU slot's busy flag is taken and never given back, as if a thread on
+// 1. Deterministic: every CPU slot's flag is taken and never given back, as if a thread on
 //    every CPU had been preempted inside the engine forever. Calls on every CPU still return (they
 //    take the fallback list), and the worker still reclaims them.
 // 2. A real thread stopped at arbitrary instructions: a thread pinned to one CPU calls the engine
 //    in a loop; a signal stops it (its handler spins until released) wherever it happens to be —
-//    between taking its slot's busy flag and releasing it, between a fallback push's exchange and
+//    between taking its slot's flag and releasing it, between a fallback push's exchange and
 //    its link store, while closing a block. Meanwhile another thread moves onto that CPU and makes
 //    100 calls, which must all return. A watchdog turns a hang into a failure.
 // 3. Oversubscription: 32 threads on 2 cores call the two-argument form while the worker is slowed
@@ -49,7 +49,7 @@ using freeable = raw_object<0>;
 
 // --- 1. slots held forever ------------------------------------------------------------------
 
-// Takes every slot's busy flag (waiting for the worker if it holds one right now).
+// Takes every slot's flag (waiting for the worker if it holds one right now).
 std::vector<rcufree::detail::cpu_slot::entry> hold_every_slot(rcufree::detail::engine_core& core) {
   std::vector<rcufree::detail::cpu_slot::entry> held(core.slot_count);
   for (std::size_t i = 0; i < core.slot_count; ++i) {

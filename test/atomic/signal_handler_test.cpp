@@ -4,7 +4,7 @@
 // A POSIX timer aimed at one thread (SIGEV_THREAD_ID) fires every 100 us. The thread calls the
 // two-argument form in a tight loop; the handler calls it for four more objects each time it runs.
 // Small pages, a small cache and a fast worker make the interrupted call land anywhere: in the
-// middle of a block append holding the CPU slot's busy flag, between a fallback push's exchange and
+// middle of a block append holding the CPU slot's flag, between a fallback push's exchange and
 // its link store, while a block is being closed, while a fallback kind is being registered. The
 // handler then finds the slot busy and takes the fallback list; a push it interrupts is completed
 // by the interrupted thread after the handler returns.

@@ -1,7 +1,7 @@
 // fork_test.cpp — fork() while other threads are queueing.
 //
 // The parent must lose nothing. The child inherits the engines' memory but none of their worker
-// threads, possibly a CPU slot whose busy flag a parent thread held at the instant of fork, and
+// threads, possibly a CPU slot whose flag a parent thread held at the instant of fork, and
 // liburcu's reader registry with threads that do not exist in it. The contract wants the child to
 // be able to use the engines, as liburcu's call_rcu workers are recreated in a child
 // (call_rcu_after_fork_child). The child reports its progress through a pipe one stage at a time,

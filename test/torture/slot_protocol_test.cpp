@@ -69,7 +69,7 @@ TEST_CASE(
     const int target = (round / cpus.size()) % 2 == 0 ? on : cpus[(round + 1) % cpus.size()];
     rcufree::detail::cpu_slot& s = core.slots[static_cast<std::size_t>(target)];
     rcufree::detail::patience wait(rcufree::detail::patience::kind::brief,
-                                   static_cast<std::size_t>(target), "the busy flag");
+                                   static_cast<std::size_t>(target), "the slot's flag");
     const rcufree::detail::cpu_slot::entry e = s.enter(wait);
     if (!e) continue;  // a producer preempted while it held the own-CPU flag: another round
     (e.flag == rcufree::detail::cpu_slot::entry::here ? holds_here : holds_elsewhere) += 1;

@@ -1,7 +1,7 @@
 // stall_test.cpp — fork, stalled threads and re-entrant deleters: no hang, no early free.
 //
 // Each case puts a thread (or the forking thread itself) at a known point: between the two
-// steps of a wait-free push, holding a CPU slot's busy flag with a half-written record, inside a
+// steps of a wait-free push, holding a CPU slot's flag with a half-written record, inside a
 // head-less call's grace-period wait, inside a deleter. Every case runs the part that used to hang
 // in a child process with a deadline, so a hang is a failure with a message, not a stuck suite.
 #include <poll.h>
