@@ -127,8 +127,8 @@ void cpu_slot::append_to_page_locked(void* page, void* obj, const reclaim_kind& 
   b->records()[0] = block::marker(&kind);
   b->records()[1] = obj;
   b->last_kind = &kind;
-  // relaxed: ordered by the flags (B1/B2, M1-M3).
-  head.fill.store(2 * kOneRecord + kOneObject, std::memory_order_relaxed);
+  // (F1) release: after close_locked's closed count; ordered for the other writers by the flags.
+  head.fill.store(2 * kOneRecord + kOneObject, std::memory_order_release);
   head.open = b;
   blocks_opened.add();
 }
@@ -141,7 +141,9 @@ void cpu_slot::close_locked(const grace_period& gp) noexcept {
   b->count = static_cast<std::uint32_t>(f);
   b->objects = static_cast<std::uint32_t>(f >> 32);
   closed_objects.add(b->objects);
-  // (F1) release: the count above before the emptied fill; pairs with (F2) in queued().
+  // (F1) release: the count above before the emptied fill; pairs with (F2) in queued(). Every
+  // later store of the fill word is release too, so a reader that sees a refilled word also sees
+  // this count.
   head.fill.store(0, std::memory_order_release);
   head.open = nullptr;
   b->cookie = gp.snapshot();  // a full fence; once per block, not per object

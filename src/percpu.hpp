@@ -108,19 +108,20 @@ struct alignas(128) cpu_slot {
   bool append_locked(void* obj, const reclaim_kind& kind, const grace_period& gp,
                      const coarse_clock& clock) noexcept {
     if (block* b = head.open) {
-      // relaxed: the fill word's writers are ordered by the flags (B1/B2, M1-M3).
+      // relaxed: the fill word's writers are ordered by the flags (B1/B2, M1-M3); its stores
+      // are (F1) for queued(): see close_locked.
       const std::uint64_t f = head.fill.load(std::memory_order_relaxed);
       const auto used = static_cast<std::uint32_t>(f);
       if (&kind == b->last_kind && used < b->capacity) {
         b->records()[used] = obj;
-        head.fill.store(f + kOneRecord + kOneObject, std::memory_order_relaxed);
+        head.fill.store(f + kOneRecord + kOneObject, std::memory_order_release);
         return true;
       }
       if (&kind != b->last_kind && b->capacity - used >= 2) {
         b->records()[used] = block::marker(&kind);
         b->records()[used + 1] = obj;
         b->last_kind = &kind;
-        head.fill.store(f + 2 * kOneRecord + kOneObject, std::memory_order_relaxed);
+        head.fill.store(f + 2 * kOneRecord + kOneObject, std::memory_order_release);
         return true;
       }
     }
@@ -147,10 +148,12 @@ struct alignas(128) cpu_slot {
   };
   adopted adopt_in_child() noexcept;
 
-  // Objects put in blocks here so far. Never less than the truth (close_locked orders its two
-  // stores for that: F1/F2). A hint for other threads.
+  // Objects put in blocks here so far. Never less than the truth (F1/F2). A hint for other
+  // threads.
   std::uint64_t queued() const noexcept {
-    // (F2) acquire: pairs with (F1); a fill emptied by a close comes with that close's count.
+    // (F2) acquire: pairs with (F1), every store of the fill word (release; the sequence's commit
+    // is a plain x86 store after a compiler barrier): a fill seen comes with the closed count
+    // of every close before it, the one that emptied it included.
     const std::uint64_t f = head.fill.load(std::memory_order_acquire);
     return closed_objects.get() + (f >> 32);
   }

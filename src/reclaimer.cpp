@@ -153,7 +153,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
       patience wait(patience_of(i, scope), i, "the slot's flag");
       const cpu_slot::entry entered = s.enter(wait);
       if (!entered && scope == reclaim_scope::final_drain)
-        st.left_behind.store(true, std::memory_order_relaxed);
+        st.left_behind.store(true, std::memory_order_relaxed);  // relaxed: see left_behind
       if (entered) {
         bool left_open = false;
         if (const block* o = s.head.open) {
@@ -257,7 +257,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
     *chain = nullptr;
     if (stalled == nullptr) continue;
     if (batch.scope == reclaim_scope::final_drain)
-      st.left_behind.store(true, std::memory_order_relaxed);
+      st.left_behind.store(true, std::memory_order_relaxed);  // relaxed: see left_behind
     // Only a teardown can stop in both chains of one pass; it leaves the second one behind.
     if (st.fallback_stalled == nullptr) st.fallback_stalled = stalled;
   }
@@ -293,7 +293,7 @@ block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& bat
     while ((next = block_stack::try_next(chain)) == block_stack::link_pending()) {
       // Its pusher will still write chain->next: the block must stay as it is until then.
       if (!wait.again()) {
-        if (batch.scope == reclaim_scope::final_drain)
+        if (batch.scope == reclaim_scope::final_drain)  // relaxed: see left_behind
           state_[i].left_behind.store(true, std::memory_order_relaxed);
         return chain;
       }

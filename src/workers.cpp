@@ -3,7 +3,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "coarse_clock.hpp"
 #include "cpu_pacing.hpp"
 #include "engine_core.hpp"
+#include "time_slice.hpp"
 
 namespace rcufree::detail {
 namespace {
@@ -24,24 +24,6 @@ constexpr std::chrono::microseconds kDryTick{100};      // a CPU thread's passes
 constexpr std::chrono::microseconds kIdleCap{125'000};  // supervisor sleep after a quiet second
 constexpr std::uint32_t kQuietMs = cpu_pacing::kQuietMs;
 constexpr std::uint32_t kRetryStartMs = 1000;  // after a failed thread start
-
-// Linux 6.12+ (EEVDF): a fair-class thread may ask for a shorter time slice, which gives it an
-// earlier virtual deadline, so that when its timer fires it preempts the producer sharing its
-// core instead of waiting for the producer's slice (0.75-3 ms) to end. No privilege is needed;
-// older kernels ignore or refuse it, and the thread then simply runs at the usual slice.
-void request_short_slice() noexcept {
-  struct {
-    std::uint32_t size, policy;
-    std::uint64_t flags;
-    std::int32_t nice;
-    std::uint32_t priority;
-    std::uint64_t runtime, deadline, period;
-  } attr{};
-  attr.size = sizeof attr;  // SCHED_ATTR_SIZE_VER0
-  attr.policy = SCHED_OTHER;
-  attr.runtime = 100'000;  // ns: the shortest slice the kernel accepts
-  (void)syscall(SYS_sched_setattr, 0, &attr, 0u);
-}
 
 }  // namespace
 
@@ -331,7 +313,7 @@ void workers::cpu_main(std::size_t i) {
   CPU_ZERO(&one);
   CPU_SET(static_cast<int>(i), &one);
   (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-  request_short_slice();
+  (void)request_time_slice(kShortestSliceNs);  // its wake-ups preempt a flooding producer
   if (core_.cfg.realtime_reclaim) become_realtime();
   char name[16];
   std::snprintf(name, sizeof name, "rcufree-cpu%zu", i % 10000);

@@ -4,12 +4,12 @@
 // for `work` microseconds (or, with a trailing %, that share of the time since its last work
 // ended: a reclaimer keeping up with a producer), 3,000 times; printed: how late each wake-up
 // ran (median, p90, p99, max). With `slice_us` > 0 it first asks for that time slice
-// (sched_setattr, Linux 6.12+), as the engine's CPU threads do. Built by hand:
-//   g++ -O2 -std=c++20 -pthread bench/adhoc/wake_latency.cpp -o wake_latency
+// (src/time_slice.hpp: sched_setattr, Linux 6.12+), as the engine's CPU threads do.
+// Built by hand:
+//   g++ -O2 -std=c++20 -pthread -Isrc bench/adhoc/wake_latency.cpp -o wake_latency
 //   for s in 0 100; do for w in 0 20 50 40%; do ./wake_latency $s $w; done; done
 #include <pthread.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "time_slice.hpp"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -31,20 +33,6 @@ void pin_to_cpu0() {
   CPU_ZERO(&one);
   CPU_SET(0, &one);
   pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-}
-
-bool request_slice(std::uint64_t ns) {
-  struct {
-    std::uint32_t size, policy;
-    std::uint64_t flags;
-    std::int32_t nice;
-    std::uint32_t priority;
-    std::uint64_t runtime, deadline, period;
-  } attr{};
-  attr.size = sizeof attr;
-  attr.policy = SCHED_OTHER;
-  attr.runtime = ns;
-  return syscall(SYS_sched_setattr, 0, &attr, 0u) == 0;
 }
 
 void busy_until(clock_type::time_point end) {
@@ -72,7 +60,8 @@ int main(int argc, char** argv) {
     }
   });
   pin_to_cpu0();
-  if (slice_us > 0 && !request_slice(static_cast<std::uint64_t>(slice_us) * 1000))
+  if (slice_us > 0 &&
+      !rcufree::detail::request_time_slice(static_cast<std::uint64_t>(slice_us) * 1000))
     std::perror("sched_setattr");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
 
