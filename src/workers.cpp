@@ -272,7 +272,7 @@ bool workers::ensure_thread(std::size_t i) {
   const std::uint32_t now = core_.now_ms();
   if (t.failed && !reached(now, t.failed_ms + kRetryStartMs)) return false;
   try {
-    t.thread = std::thread([this, i] { cpu_main(i); });
+    t.thread.start(static_cast<int>(i), [this, i] { cpu_main(i); });
   } catch (...) {  // no thread to be had (resource limits): the supervisor reclaims this slot
     t.failed = true;
     t.failed_ms = now;
@@ -307,12 +307,7 @@ void workers::stop_cpu_threads() {
 
 void workers::cpu_main(std::size_t i) {
   t_owner = this;
-  // Bind to CPU i. Where that is refused (CPU i left the allowed set since its slot got work)
-  // the thread runs unbound: still correct, only the frees are no longer local.
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(static_cast<int>(i), &one);
-  (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+  // Already on CPU i (bound_thread), or unbound where CPU i left the allowed set.
   (void)request_time_slice(kShortestSliceNs);  // its wake-ups preempt a flooding producer
   if (core_.cfg.realtime_reclaim) become_realtime();
   char name[16];
@@ -437,7 +432,7 @@ void workers::child_after_fork() {
     cpu_thread& t = cpu_[i];
     new (&t.mu) std::mutex();
     new (&t.cv) std::condition_variable();
-    new (&t.thread) std::thread();
+    t.thread.forget();
     t.wake = t.stop = t.parked = t.failed = false;
     t.idle.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
   }

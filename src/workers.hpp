@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bound_thread.hpp"
 #include "reclaimer.hpp"
 
 namespace rcufree::detail {
@@ -63,8 +64,8 @@ class workers {
 
  private:
   struct alignas(128) cpu_thread {
-    std::thread thread;  // joinable while it runs; started and joined by the supervisor only
-    std::mutex mu;       // guards the flags below
+    bound_thread thread;  // joinable while it runs; started and joined by the supervisor only
+    std::mutex mu;        // guards the flags below
     std::condition_variable cv;  // the thread sleeps here; fork handlers wait here for `parked`
     bool wake = false;
     bool stop = false;
