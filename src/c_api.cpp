@@ -135,25 +135,34 @@ const rcufree::detail::reclaim_kind& call_kind_for(void (*fn)(void*), const char
   return *k;
 }
 
+// Out of line and cold, so that the two-argument calls keep no sentence buffer on their stack
+// and save no registers: their fast path is a few loads and compares.
+[[noreturn, gnu::cold, gnu::noinline]] void head_before_object(const char* call) noexcept {
+  char sentence[200];
+  std::snprintf(sentence, sizeof sentence,
+                "%s: the rcu_head lies before the object's start; pass a pointer to the struct "
+                "rcu_head member inside the object being freed",
+                call);
+  RCUFREE_MISUSE_FATAL(sentence);
+}
+
 // The C API's two-argument forms, on any engine. Checked before anything is queued, whichever
 // path the object would take: two compares.
 void queue_checked(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
                    const rcufree::detail::reclaim_kind& kind, const char* call) noexcept {
   if (obj == nullptr) return;
-  if (reinterpret_cast<std::uintptr_t>(head) < reinterpret_cast<std::uintptr_t>(obj)) {
-    char sentence[200];
-    std::snprintf(sentence, sizeof sentence,
-                  "%s: the rcu_head lies before the object's start; pass a pointer to the struct "
-                  "rcu_head member inside the object being freed",
-                  call);
-    RCUFREE_MISUSE_FATAL(sentence);
-  }
+  if (reinterpret_cast<std::uintptr_t>(head) < reinterpret_cast<std::uintptr_t>(obj))
+    head_before_object(call);
   rcufree::detail::queue_with_head(core, obj, head, kind);
 }
 
 void kfree_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
                      const char* call) noexcept {
   queue_checked(core, obj, head, rcufree::detail::free_kind, call);
+}
+
+[[gnu::cold, gnu::noinline]] void kfree_before_default_core(void* obj, rcu_head* head) noexcept {
+  kfree_with_head(rcufree::detail::the_default_core(), obj, head, "rcufree_kfree_rcu");
 }
 
 void call_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
@@ -187,7 +196,14 @@ extern "C" {
 // ---- the default engine ----
 
 void rcufree_kfree_rcu(void* obj, struct rcu_head* head) noexcept {
-  kfree_with_head(rcufree::detail::the_default_core(), obj, head, "rcufree_kfree_rcu");
+  // acquire: pairs with the release store in default_engine.cpp's build(). The first calls
+  // before that (from other libraries' constructors) go out of line, as a tail call, so that
+  // this path makes no call and saves no register.
+  rcufree::detail::engine_core* core =
+      rcufree::detail::g_default_core.load(std::memory_order_acquire);
+  if (core == nullptr) [[unlikely]]
+    return kfree_before_default_core(obj, head);
+  kfree_with_head(*core, obj, head, "rcufree_kfree_rcu");
 }
 
 void rcufree_call(void* obj, struct rcu_head* head, void (*fn)(void*)) noexcept {
