@@ -1,5 +1,5 @@
-// time_slice.hpp — asking the scheduler for a shorter time slice (the CPU threads; also
-// bench/adhoc/wake_latency.cpp, which measures what it buys).
+// time_slice.hpp — asking the scheduler for a shorter time slice (the supervisor, whose CPU
+// threads inherit it; also bench/adhoc/wake_latency.cpp, which measures what it buys).
 //
 // Linux 6.12+ (EEVDF): a fair-class thread may ask for a shorter time slice, which gives it an
 // earlier virtual deadline, so that when its timer fires it preempts a busy thread sharing its
@@ -17,7 +17,9 @@ namespace rcufree::detail {
 
 inline constexpr std::uint64_t kShortestSliceNs = 100'000;  // the shortest the kernel accepts
 
-// For the calling thread; true if the kernel took it.
+// For the calling thread, keeping its policy and nice value; true if the kernel took it. Threads
+// it creates afterwards inherit the slice (clone copies the scheduling attributes). Real-time and
+// deadline threads are left alone (false).
 inline bool request_time_slice(std::uint64_t ns) noexcept {
   struct {
     std::uint32_t size, policy;
@@ -26,8 +28,10 @@ inline bool request_time_slice(std::uint64_t ns) noexcept {
     std::uint32_t priority;
     std::uint64_t runtime, deadline, period;
   } attr{};
+  if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0u) != 0) return false;
+  if (attr.policy != SCHED_OTHER && attr.policy != SCHED_BATCH) return false;
   attr.size = sizeof attr;  // SCHED_ATTR_SIZE_VER0
-  attr.policy = SCHED_OTHER;
+  attr.flags &= 0x01;       // SCHED_FLAG_RESET_ON_FORK stays as it was; util-clamp flags need VER1
   attr.runtime = ns;
   return syscall(SYS_sched_setattr, 0, &attr, 0u) == 0;
 }

@@ -1,6 +1,5 @@
 // Per-CPU reclaim, page pools, shared grace periods, mixed kinds, idle cost (issue: per-CPU
 // reclaim). Real liburcu grace periods throughout.
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <urcu/urcu-memb.h>
@@ -22,6 +21,7 @@
 #include "cpu_pacing.hpp"
 #include "cpus.hpp"
 #include "engine_core.hpp"
+#include "threads.hpp"
 
 using namespace std::chrono_literals;
 using rcufree_test::counted;
@@ -239,23 +239,14 @@ namespace {
 // default: every engine thread), from /proc.
 std::uint64_t rcufree_thread_switches(const std::string& prefix = "rcufree-") {
   std::uint64_t total = 0;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return 0;
-  while (dirent* e = readdir(dir)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string base = std::string("/proc/self/task/") + e->d_name;
-    std::ifstream comm(base + "/comm");
-    std::string name;
-    std::getline(comm, name);
-    if (name.rfind(prefix, 0) != 0) continue;
-    std::ifstream status(base + "/status");
+  for (const pid_t tid : rcufree_test::threads_named(prefix, true)) {
+    std::ifstream status("/proc/self/task/" + std::to_string(tid) + "/status");
     for (std::string line; std::getline(status, line);) {
       if (line.find("ctxt_switches:") != std::string::npos) {
         total += std::stoull(line.substr(line.find(':') + 1));
       }
     }
   }
-  closedir(dir);
   return total;
 }
 }  // namespace
@@ -349,20 +340,11 @@ TEST_CASE("a CPU thread's pacing after each kind of pass") {
 }
 
 namespace {
-// The scheduling policy of this process's thread named `name`, or -1 if there is none.
+// The scheduling policy of this process's newest thread named `name` (other engines', e.g. the
+// default engine's, started before it), or -1 if there is none.
 int policy_of_thread(const std::string& name) {
-  int policy = -1;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return policy;
-  while (dirent* e = readdir(dir)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
-    std::string got;
-    std::getline(comm, got);
-    if (got == name) policy = sched_getscheduler(static_cast<pid_t>(std::stoi(e->d_name)));
-  }
-  closedir(dir);
-  return policy;
+  const auto tids = rcufree_test::threads_named(name);
+  return tids.empty() ? -1 : sched_getscheduler(*std::max_element(tids.begin(), tids.end()));
 }
 }  // namespace
 
@@ -391,11 +373,12 @@ TEST_CASE("config.realtime_reclaim runs the CPU threads in SCHED_FIFO where the 
   std::this_thread::sleep_for(50ms);  // the thread names itself and sets its policy first
   const int policy = policy_of_thread("rcufree-cpu" + std::to_string(cpu));
   const auto st = eng.snapshot();
-  std::printf("realtime_reclaim: SCHED_FIFO %s here; the CPU thread's policy %d, %llu of %llu "
-              "threads real-time\n",
-              permitted ? "permitted" : "refused", policy,
-              static_cast<unsigned long long>(st.reclaim_threads_realtime),
-              static_cast<unsigned long long>(st.reclaim_threads));
+  std::printf(
+      "realtime_reclaim: SCHED_FIFO %s here; the CPU thread's policy %d, %llu of %llu "
+      "threads real-time\n",
+      permitted ? "permitted" : "refused", policy,
+      static_cast<unsigned long long>(st.reclaim_threads_realtime),
+      static_cast<unsigned long long>(st.reclaim_threads));
   CHECK(policy == (permitted ? SCHED_FIFO : SCHED_OTHER));
   CHECK(st.reclaim_threads_realtime == (permitted ? st.reclaim_threads : 0));
   eng.barrier();

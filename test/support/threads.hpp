@@ -1,0 +1,31 @@
+// threads.hpp — this process's threads by name, from /proc/self/task (engine threads name
+// themselves rcufree-sup, rcufree-cpuN).
+#pragma once
+
+#include <dirent.h>
+#include <sys/types.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace rcufree_test {
+
+// Ids of the threads named `name` (or, with prefix, whose names start with it).
+inline std::vector<pid_t> threads_named(const std::string& name, bool prefix = false) {
+  std::vector<pid_t> tids;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return tids;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+    std::string got;
+    std::getline(comm, got);
+    if (prefix ? got.rfind(name, 0) == 0 : got == name)
+      tids.push_back(static_cast<pid_t>(std::stoi(e->d_name)));
+  }
+  closedir(dir);
+  return tids;
+}
+
+}  // namespace rcufree_test
