@@ -83,8 +83,8 @@ struct RCUFREE_API config {
   // priority 1). A fair-class reclaim thread that shares its core with a producer that never
   // sleeps sometimes runs past its time slice and then waits a whole scheduler tick while the
   // producer fills memory; a real-time one never waits behind it. In the million-object flood on
-  // a 2-core machine this halved peak pending objects and RSS, at up to 8 % more CPU with one
-  // producer (docs/PERFORMANCE.md). It needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least 1;
+  // a 2-core machine it cut peak pending objects 4-6x and RSS over free() to 2.0-2.3 MiB, at the
+  // same CPU per object (docs/PERFORMANCE.md). It needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least 1;
   // where refused, the engine says so once on stderr and the threads stay in the normal class
   // (stats.reclaim_threads_realtime counts those that got it). A real-time thread keeps its CPU
   // until it sleeps: each pass frees what that CPU queued, then the thread sleeps 100 us or more;

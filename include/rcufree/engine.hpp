@@ -14,12 +14,12 @@
 //   eng.kfree_rcu(old, &node::head);             // std::free(old) after a grace period
 //
 // Overheads (docs/PERFORMANCE.md, measured on a 2-core Xeon VM): the two-argument call is 6 ns
-// in a micro-benchmark and 10-11 ns net inside a million-object flood (p50 18 ns and p99.9 70 ns
-// with the timer), a restartable sequence of plain loads and stores on x86-64 Linux (the atomic
-// exchange it replaced cost 23-25 ns in the flood, 8.5 ns alone in a loop);
-// grace periods (about a microsecond with expedited membarrier, shared by all waiters) and frees
-// run on the reclaim threads. A million-object flood costs 51-53 ns of CPU per object in all
-// (call_rcu: 190-330).
+// in a micro-benchmark and 7-9 ns net inside a million-object flood (p50 15 ns and p99.9 70 ns
+// with the timer, through C++ or the C API), a restartable sequence of plain loads and stores on
+// x86-64 Linux (the atomic exchange it replaced cost 23-25 ns in the flood, 8.5 ns alone in a
+// loop); grace periods (about a microsecond with expedited membarrier, shared by all waiters) and
+// frees run on the reclaim threads. A million-object flood costs 46-49 ns of CPU per object in
+// all (call_rcu: 185-330).
 //
 // Every call says its context below: whether it may block, allocate, or run inside a read-side
 // critical section or an atomic_scope.
