@@ -17,18 +17,27 @@ namespace rcufree::detail {
 
 inline constexpr std::uint64_t kShortestSliceNs = 100'000;  // the shortest the kernel accepts
 
+// The kernel's struct sched_attr, first version (glibc 2.36 has no wrapper for it).
+struct sched_attr_v0 {
+  std::uint32_t size, policy;
+  std::uint64_t flags;
+  std::int32_t nice;
+  std::uint32_t priority;
+  std::uint64_t runtime;  // SCHED_OTHER / SCHED_BATCH: the time slice (Linux 6.12+)
+  std::uint64_t deadline, period;
+};
+
+// Thread `tid`'s scheduling attributes (0: the calling thread); false if the kernel refused.
+inline bool read_sched_attr(pid_t tid, sched_attr_v0& attr) noexcept {
+  return syscall(SYS_sched_getattr, tid, &attr, sizeof attr, 0u) == 0;
+}
+
 // For the calling thread, keeping its policy and nice value; true if the kernel took it. Threads
 // it creates afterwards inherit the slice (clone copies the scheduling attributes). Real-time and
 // deadline threads are left alone (false).
 inline bool request_time_slice(std::uint64_t ns) noexcept {
-  struct {
-    std::uint32_t size, policy;
-    std::uint64_t flags;
-    std::int32_t nice;
-    std::uint32_t priority;
-    std::uint64_t runtime, deadline, period;
-  } attr{};
-  if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0u) != 0) return false;
+  sched_attr_v0 attr{};
+  if (!read_sched_attr(0, attr)) return false;
   if (attr.policy != SCHED_OTHER && attr.policy != SCHED_BATCH) return false;
   attr.size = sizeof attr;  // SCHED_ATTR_SIZE_VER0
   attr.flags &= 0x01;       // SCHED_FLAG_RESET_ON_FORK stays as it was; util-clamp flags need VER1

@@ -78,18 +78,12 @@ struct sched_look {
 };
 
 sched_look look_at(pid_t tid) {
-  struct {
-    std::uint32_t size, policy;
-    std::uint64_t flags;
-    std::int32_t nice;
-    std::uint32_t priority;
-    std::uint64_t runtime, deadline, period;
-  } attr{};
+  rcufree::detail::sched_attr_v0 attr{};
   sched_look seen;
-  if (syscall(SYS_sched_getattr, tid, &attr, sizeof attr, 0u) != 0) return seen;
+  if (!rcufree::detail::read_sched_attr(tid, attr)) return seen;
   seen.policy = attr.policy;
   seen.nice = attr.nice;
-  seen.slice_ns = attr.runtime;  // the fair class's slice (Linux 6.12+)
+  seen.slice_ns = attr.runtime;
   return seen;
 }
 
