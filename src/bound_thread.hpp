@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <cerrno>
 #include <functional>
 #include <memory>
 #include <system_error>
@@ -26,19 +27,22 @@ class bound_thread {
   bound_thread& operator=(const bound_thread&) = delete;
 
   // Starts fn on a new thread bound to `cpu`. Where the kernel refuses that CPU (it left the
-  // process's allowed set), the thread starts unbound: still correct, its frees are only no
-  // longer local. Throws std::system_error when no thread can be had; the caller must not have a
-  // running thread here (joinable() false).
+  // process's allowed set, or no cpu_set_t can name it), the thread starts unbound: still correct,
+  // its frees are only no longer local. Throws std::system_error when no thread can be had; the
+  // caller must not have a running thread here (joinable() false).
   void start(int cpu, std::function<void()> fn) {
     auto owned = std::make_unique<std::function<void()>>(std::move(fn));
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    pthread_attr_setaffinity_np(&attr, sizeof one, &one);
-    int err = pthread_create(&handle_, &attr, &run, owned.get());
-    pthread_attr_destroy(&attr);
+    int err = EINVAL;
+    if (cpu >= 0 && cpu < CPU_SETSIZE) {
+      pthread_attr_t attr;
+      pthread_attr_init(&attr);
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+      err = pthread_create(&handle_, &attr, &run, owned.get());
+      pthread_attr_destroy(&attr);
+    }
     if (err == EINVAL) err = pthread_create(&handle_, nullptr, &run, owned.get());  // unbound
     if (err != 0) throw std::system_error(err, std::generic_category(), "pthread_create");
     owned.release();  // the thread owns it now
