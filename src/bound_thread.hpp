@@ -13,6 +13,7 @@
 #include <sched.h>
 
 #include <cerrno>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <system_error>
@@ -23,13 +24,18 @@ namespace rcufree::detail {
 class bound_thread {
  public:
   bound_thread() = default;
+  // Like std::thread: destroying a thread that still runs (not joined, not forgotten) is a bug
+  // that would leave it using freed state.
+  ~bound_thread() {
+    if (running_) std::terminate();
+  }
   bound_thread(const bound_thread&) = delete;
   bound_thread& operator=(const bound_thread&) = delete;
 
-  // Starts fn on a new thread bound to `cpu`. Where the kernel refuses that CPU (it left the
-  // process's allowed set, or no cpu_set_t can name it), the thread starts unbound: still correct,
-  // its frees are only no longer local. Throws std::system_error when no thread can be had; the
-  // caller must not have a running thread here (joinable() false).
+  // Starts fn on a new thread bound to `cpu`. Where that CPU cannot be had (it left the process's
+  // allowed set, no cpu_set_t can name it, or the attribute cannot be set), the thread starts
+  // unbound: still correct, its frees are only no longer local. Throws std::system_error when no
+  // thread can be had; the caller must not have a running thread here (joinable() false).
   void start(int cpu, std::function<void()> fn) {
     auto owned = std::make_unique<std::function<void()>>(std::move(fn));
     int err = EINVAL;
@@ -39,8 +45,8 @@ class bound_thread {
       cpu_set_t one;
       CPU_ZERO(&one);
       CPU_SET(cpu, &one);
-      pthread_attr_setaffinity_np(&attr, sizeof one, &one);
-      err = pthread_create(&handle_, &attr, &run, owned.get());
+      if (pthread_attr_setaffinity_np(&attr, sizeof one, &one) == 0)
+        err = pthread_create(&handle_, &attr, &run, owned.get());
       pthread_attr_destroy(&attr);
     }
     if (err == EINVAL) err = pthread_create(&handle_, nullptr, &run, owned.get());  // unbound

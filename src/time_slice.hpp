@@ -1,5 +1,6 @@
-// time_slice.hpp — asking the scheduler for a shorter time slice (the supervisor, whose CPU
-// threads inherit it; also bench/adhoc/wake_latency.cpp, which measures what it buys).
+// time_slice.hpp — the engine threads' scheduling: the fair class with a short time slice (the
+// supervisor asks, its CPU threads inherit; also bench/adhoc/wake_latency.cpp, which measures what
+// the slice buys).
 //
 // Linux 6.12+ (EEVDF): a fair-class thread may ask for a shorter time slice, which gives it an
 // earlier virtual deadline, so that when its timer fires it preempts a busy thread sharing its
@@ -32,17 +33,22 @@ inline bool read_sched_attr(pid_t tid, sched_attr_v0& attr) noexcept {
   return syscall(SYS_sched_getattr, tid, &attr, sizeof attr, 0u) == 0;
 }
 
-// For the calling thread, keeping its policy and nice value; true if the kernel took it. Threads
-// it creates afterwards inherit the slice (clone copies the scheduling attributes). Real-time and
-// deadline threads are left alone (false).
-inline bool request_time_slice(std::uint64_t ns) noexcept {
+// Puts the calling thread in the fair class (SCHED_OTHER: a real-time or batch policy it inherited
+// from the thread that built the engine is dropped, its nice value kept) with a time slice of
+// `ns`. Threads it creates afterwards inherit both (clone copies the scheduling attributes). True
+// if the kernel reports that slice afterwards: kernels before 6.12 accept the call and ignore the
+// slice.
+inline bool run_fair_with_slice(std::uint64_t ns) noexcept {
   sched_attr_v0 attr{};
   if (!read_sched_attr(0, attr)) return false;
-  if (attr.policy != SCHED_OTHER && attr.policy != SCHED_BATCH) return false;
   attr.size = sizeof attr;  // SCHED_ATTR_SIZE_VER0
-  attr.flags &= 0x01;       // SCHED_FLAG_RESET_ON_FORK stays as it was; util-clamp flags need VER1
+  attr.policy = SCHED_OTHER;
+  attr.priority = 0;
+  attr.flags &= 0x01;  // SCHED_FLAG_RESET_ON_FORK stays as it was; util-clamp flags need VER1
   attr.runtime = ns;
-  return syscall(SYS_sched_setattr, 0, &attr, 0u) == 0;
+  attr.deadline = attr.period = 0;
+  if (syscall(SYS_sched_setattr, 0, &attr, 0u) != 0) return false;
+  return read_sched_attr(0, attr) && attr.runtime == ns;
 }
 
 }  // namespace rcufree::detail

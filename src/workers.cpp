@@ -123,11 +123,12 @@ bool workers::shrink_and_wait() {
 void workers::supervise() {
   t_owner = this;
   pthread_setname_np(pthread_self(), "rcufree-sup");  // for top -H, gdb; 15 characters at most
-  // A short time slice, so that its looks preempt a flooding producer on time; the CPU threads it
-  // starts inherit it from their first instruction. A thread that asks only once it runs first
-  // waits behind the producers for that: up to 3.5 ms with both CPUs busy (bench/adhoc/
-  // bound_start.cpp).
-  (void)request_time_slice(kShortestSliceNs);
+  // The fair class with a short time slice, so that its looks preempt a flooding producer on
+  // time; the CPU threads it starts inherit both from their first instruction. A thread that asks
+  // only once it runs first waits behind the producers for that: up to 3.5 ms with both CPUs busy
+  // (bench/adhoc/bound_start.cpp). A real-time or batch policy of the thread that built the
+  // engine is not passed on (config::realtime_reclaim asks for SCHED_FIFO explicitly).
+  (void)run_fair_with_slice(kShortestSliceNs);
   const auto tick = tick_, short_cap = short_cap_;
   auto sleep = tick;
   std::uint32_t quiet_since = core_.now_ms();

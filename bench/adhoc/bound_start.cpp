@@ -43,7 +43,7 @@ double start_once(way w, int cpu) {
   const auto t0 = clock_type::now();
   double us = 0;
   auto body = [&] {
-    if (w == way::slice_moves) (void)rcufree::detail::request_time_slice(100'000);
+    if (w == way::slice_moves) (void)rcufree::detail::run_fair_with_slice(100'000);
     if (w != way::bound) bind_to(cpu);
     us = std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
   };
@@ -61,7 +61,7 @@ double start_once(way w, int cpu) {
 void row(const char* name, way w, int busy_cpus, bool creator_slice) {
   std::vector<double> us;
   std::thread([&] {
-    if (creator_slice) (void)rcufree::detail::request_time_slice(100'000);
+    if (creator_slice) (void)rcufree::detail::run_fair_with_slice(100'000);
     for (int k = 0; k < 60; ++k) {
       us.push_back(start_once(w, k % busy_cpus));
       std::this_thread::sleep_for(std::chrono::milliseconds(7));  // not in phase with the tick

@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   });
   pin_to_cpu0();
   if (slice_us > 0 &&
-      !rcufree::detail::request_time_slice(static_cast<std::uint64_t>(slice_us) * 1000))
+      !rcufree::detail::run_fair_with_slice(static_cast<std::uint64_t>(slice_us) * 1000))
     std::perror("sched_setattr");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
 

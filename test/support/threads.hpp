@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <sys/types.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -25,6 +26,17 @@ inline std::vector<pid_t> threads_named(const std::string& name, bool prefix = f
       tids.push_back(static_cast<pid_t>(std::stoi(e->d_name)));
   }
   closedir(dir);
+  return tids;
+}
+
+// Ids of the threads named `name` that are not in `before` (threads_named("rcufree-", true)
+// taken before an engine was built: the default engine's and other engines' threads). Thread ids
+// wrap around, so "newest" cannot be told by the largest id.
+inline std::vector<pid_t> new_threads_named(const std::string& name,
+                                            const std::vector<pid_t>& before) {
+  std::vector<pid_t> tids;
+  for (const pid_t tid : threads_named(name))
+    if (std::find(before.begin(), before.end(), tid) == before.end()) tids.push_back(tid);
   return tids;
 }
 

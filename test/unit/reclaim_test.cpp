@@ -340,11 +340,11 @@ TEST_CASE("a CPU thread's pacing after each kind of pass") {
 }
 
 namespace {
-// The scheduling policy of this process's newest thread named `name` (other engines', e.g. the
-// default engine's, started before it), or -1 if there is none.
-int policy_of_thread(const std::string& name) {
-  const auto tids = rcufree_test::threads_named(name);
-  return tids.empty() ? -1 : sched_getscheduler(*std::max_element(tids.begin(), tids.end()));
+// The scheduling policy of the thread named `name` that is not in `before`, or -1 if there is
+// none (or more than one).
+int policy_of_new_thread(const std::string& name, const std::vector<pid_t>& before) {
+  const auto tids = rcufree_test::new_threads_named(name, before);
+  return tids.size() == 1 ? sched_getscheduler(tids.front()) : -1;
 }
 }  // namespace
 
@@ -357,6 +357,7 @@ TEST_CASE("config.realtime_reclaim runs the CPU threads in SCHED_FIFO where the 
   }).join();
   rcufree::config cfg;
   cfg.realtime_reclaim = true;
+  const auto others = rcufree_test::threads_named("rcufree-", true);  // other engines' threads
   rcufree::engine eng(cfg);
   std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp), read after barrier
   const int cpu = allowed_cpus().at(0);
@@ -371,7 +372,7 @@ TEST_CASE("config.realtime_reclaim runs the CPU threads in SCHED_FIFO where the 
   }
   REQUIRE(eng.snapshot().reclaim_threads >= 1);
   std::this_thread::sleep_for(50ms);  // the thread names itself and sets its policy first
-  const int policy = policy_of_thread("rcufree-cpu" + std::to_string(cpu));
+  const int policy = policy_of_new_thread("rcufree-cpu" + std::to_string(cpu), others);
   const auto st = eng.snapshot();
   std::printf(
       "realtime_reclaim: SCHED_FIFO %s here; the CPU thread's policy %d, %llu of %llu "

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <rcufree/rcufree.hpp>
@@ -89,28 +90,30 @@ sched_look look_at(pid_t tid) {
 
 }  // namespace
 
-TEST_CASE("engine threads run with a short time slice at the nice value of their creator") {
-  // Built on a thread at nice 5, which the supervisor and the CPU threads inherit; asking for the
-  // slice must keep it (an earlier version set nice 0, which root may do silently).
+TEST_CASE("engine threads run fair-class with a short time slice at their creator's nice value") {
+  // Built on a SCHED_BATCH thread at its nice value + 5 (raising it needs no privilege): the
+  // supervisor and the CPU threads keep that nice value (an earlier version set nice 0, which
+  // root may do silently) and run SCHED_OTHER (an earlier version passed the builder's batch or
+  // real-time policy on to them).
   bool slice_supported = false;  // written by the probe thread, read after join
-  std::thread([&] { slice_supported = rcufree::detail::request_time_slice(200'000); }).join();
+  std::thread([&] { slice_supported = rcufree::detail::run_fair_with_slice(200'000); }).join();
   std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp), read after barrier
   // Written by the builder thread, read after join (a failed REQUIRE there would terminate).
-  bool niced = false, pinned_ok = false;
+  bool niced = false, batch = false, pinned_ok = false;
+  int nice = 0;
   std::size_t threads_started = 0;
   std::vector<pid_t> sup, cpu_thread;
   std::vector<sched_look> seen;
   const int cpu = rcufree_test::allowed_cpus().at(0);
   std::thread([&] {
-    // Other engines' threads (the default engine's) are left out.
     const auto others = rcufree_test::threads_named("rcufree-", true);
-    const auto ours = [&](const std::string& name) {
-      std::vector<pid_t> tids;
-      for (const pid_t tid : rcufree_test::threads_named(name))
-        if (std::find(others.begin(), others.end(), tid) == others.end()) tids.push_back(tid);
-      return tids;
-    };
-    niced = setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 5) == 0;
+    const auto me = static_cast<id_t>(syscall(SYS_gettid));
+    errno = 0;
+    const int was = getpriority(PRIO_PROCESS, me);
+    nice = std::min(was + 5, 19);
+    niced = errno == 0 && setpriority(PRIO_PROCESS, me, nice) == 0;
+    sched_param none{};
+    batch = sched_setscheduler(0, SCHED_BATCH, &none) == 0;
     rcufree::engine eng;
     {
       rcufree_test::pinned on(cpu);
@@ -118,18 +121,20 @@ TEST_CASE("engine threads run with a short time slice at the nice value of their
       for (int i = 0; i < 2000; ++i)
         eng.delete_rcu(new rcufree_test::counted(&deaths), &rcufree_test::counted::head);
     }
+    const std::string cpu_name = "rcufree-cpu" + std::to_string(cpu);
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (eng.snapshot().reclaim_threads == 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
+    while (rcufree_test::new_threads_named(cpu_name, others).empty() &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);  // started, and named (its first steps)
     threads_started = eng.snapshot().reclaim_threads;
-    std::this_thread::sleep_for(50ms);  // the CPU thread names itself first
-    sup = ours("rcufree-sup");
-    cpu_thread = ours("rcufree-cpu" + std::to_string(cpu));
+    sup = rcufree_test::new_threads_named("rcufree-sup", others);
+    cpu_thread = rcufree_test::new_threads_named(cpu_name, others);
     for (const auto& tids : {sup, cpu_thread})
       for (const pid_t tid : tids) seen.push_back(look_at(tid));
     eng.barrier();
   }).join();
   REQUIRE(niced);
+  REQUIRE(batch);
   REQUIRE(pinned_ok);
   REQUIRE(threads_started >= 1);
   REQUIRE(sup.size() == 1);
@@ -139,7 +144,7 @@ TEST_CASE("engine threads run with a short time slice at the nice value of their
     INFO("policy " << t.policy << ", nice " << t.nice << ", slice " << t.slice_ns << " ns; slices "
                    << (slice_supported ? "" : "not ") << "supported here");
     CHECK(t.policy == SCHED_OTHER);
-    CHECK(t.nice == 5);
+    CHECK(t.nice == nice);
     if (slice_supported) CHECK(t.slice_ns == rcufree::detail::kShortestSliceNs);
   }
   CHECK(deaths.load() == 2000);
