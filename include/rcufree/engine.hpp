@@ -80,7 +80,9 @@ class RCUFREE_API engine {
  public:
   // Sleepable context only: allocates the per-CPU slots and page pools and starts the supervisor
   // thread. Throws std::invalid_argument on a bad config, std::system_error if the thread cannot
-  // start.
+  // start. The engine's threads run in the normal scheduling class (SCHED_OTHER, with a 100 us
+  // time slice on Linux 6.12+) at the nice value of the thread that builds the engine, whatever
+  // that thread's own policy; config::realtime_reclaim makes the CPU threads SCHED_FIFO.
   explicit engine(config cfg = {});
 
   // Sleepable context only; blocks. Frees everything still queued (waiting for the grace periods
