@@ -162,7 +162,8 @@ void kfree_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* he
 }
 
 [[gnu::cold, gnu::noinline]] void kfree_before_default_core(void* obj, rcu_head* head) noexcept {
-  kfree_with_head(rcufree::detail::the_default_core(), obj, head, "rcufree_kfree_rcu");
+  kfree_with_head(rcufree::engine_access::core(rcufree::detail::the_default_engine()), obj, head,
+                  "rcufree_kfree_rcu");
 }
 
 void call_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
@@ -198,7 +199,8 @@ extern "C" {
 void rcufree_kfree_rcu(void* obj, struct rcu_head* head) noexcept {
   // acquire: pairs with the release store in default_engine.cpp's build(). The first calls
   // before that (from other libraries' constructors) go out of line, as a tail call, so that
-  // this path makes no call and saves no register.
+  // this path keeps no stack frame (the append sequence's operands still need one saved
+  // register).
   rcufree::detail::engine_core* core =
       rcufree::detail::g_default_core.load(std::memory_order_acquire);
   if (core == nullptr) [[unlikely]]

@@ -138,10 +138,10 @@ bool debug_checks_enabled() noexcept;
 // engine::queue_with_head, the exported twin C++ callers reach): the common case inline, one
 // sequence appending to this CPU's open block (rseq_section.hpp); the rest out of line in
 // percpu.cpp, after a first sequence that did not commit (`first`, on `cpu`) or could not run
-// (the exchange protocol, no rseq area, a CPU past the slots), so the inline path saves no
-// registers.
+// (the exchange protocol, no rseq area, a CPU past the slots), so the inline path keeps no frame
+// and reaches it by a tail call (noexcept: no terminate handler to keep a frame for).
 void queue_slow(engine_core& core, void* obj, rcu_head* head, const reclaim_kind& kind,
-                std::int32_t cpu, rseq_result first);
+                std::int32_t cpu, rseq_result first) noexcept;
 #ifdef RCUFREE_DEBUG
 void check_queue(engine_core& core, void* obj);  // liveness, odd address, queued twice
 #endif

@@ -29,7 +29,7 @@ void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_ki
 }
 
 void detail::queue_slow(engine_core& core, void* obj, rcu_head* head, const reclaim_kind& kind,
-                        std::int32_t cpu, rseq_result first) {
+                        std::int32_t cpu, rseq_result first) noexcept {
   using detail::rseq_result;
   cpu_slot* s = nullptr;
   if (core.rseq) {

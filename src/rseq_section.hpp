@@ -116,7 +116,9 @@ inline std::int32_t rseq_cpu() noexcept {
   struct rseq* rs = rseq_area();
   asm goto(
       RCUFREE_RSEQ_START
-      "cmpw $0, %c[flags](%[h])\n\t"  // both flags: here, elsewhere
+      // (B1) / (M2) in percpu.hpp: both flags (here, elsewhere), loaded in the sequence, so that a
+      // taker's membarrier (M1) restarts it if it runs before the commit.
+      "cmpw $0, %c[flags](%[h])\n\t"
       "jnz %l[held]\n\t"
       "movq %c[open](%[h]), %%rcx\n\t"
       "testq %%rcx, %%rcx\n\t"
@@ -130,8 +132,9 @@ inline std::int32_t rseq_cpu() noexcept {
       "movq %[obj], %c[records](%%rcx,%%rax,8)\n\t"
       "movabsq $0x100000001, %%rax\n\t"  // one record, one object
       "addq %%rax, %%rdx\n\t"
-      "movq %%rdx, %c[fill](%[h])\n\t"  // the commit
-      RCUFREE_RSEQ_END
+      // The commit: (F1) in percpu.hpp, a plain x86 store (release) of the fill word after the
+      // record; pairs with (F2) in queued().
+      "movq %%rdx, %c[fill](%[h])\n\t" RCUFREE_RSEQ_END
       :
       : [rs] "r"(rs), [cpu] "r"(cpu), [h] "r"(&h), [obj] "r"(obj), [kind] "r"(kind),
         [cs_off] "i"(offsetof(struct rseq, rseq_cs)), [cpu_off] "i"(offsetof(struct rseq, cpu_id)),
@@ -154,10 +157,11 @@ moved:
   struct rseq* rs = rseq_area();
   asm goto(
       RCUFREE_RSEQ_START
-      "cmpw $0, %c[flags](%[h])\n\t"
+      "cmpw $0, %c[flags](%[h])\n\t"  // (B1) / (M2), as in rseq_append
       "jnz %l[held]\n\t"
-      "movb $1, %c[flags](%[h])\n\t"  // the commit: `here` taken
-      RCUFREE_RSEQ_END
+      // The commit: `here` taken. An elsewhere-taker sees it through (M3) after its membarrier
+      // (M1), or its membarrier restarts this sequence first.
+      "movb $1, %c[flags](%[h])\n\t" RCUFREE_RSEQ_END
       :
       : [rs] "r"(rs), [cpu] "r"(cpu), [h] "r"(&h), [cs_off] "i"(offsetof(struct rseq, rseq_cs)),
         [cpu_off] "i"(offsetof(struct rseq, cpu_id)), [flags] "i"(offsetof(slot_head, here))
