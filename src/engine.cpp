@@ -2,14 +2,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
-#include <cstdio>
 #include <cstdlib>
 #include <new>
-#include <rcufree/atomic_scope.hpp>
 
 #include "engine_core.hpp"
-#include "misuse.hpp"
 #include "pressure.hpp"
 
 namespace rcufree {
@@ -93,10 +89,7 @@ void engine_core::run_everything_here(reclaim_scope scope) {
   // anyone else only a moment.
   const patience::kind wait =
       scope == reclaim_scope::final_drain ? patience::kind::teardown : patience::kind::brief;
-  for (std::size_t i = 0; i < slot_count; ++i) {
-    const auto lock = rec.lock_slot(i, wait);
-    if (lock.owns_lock()) rec.drop_pages(i, wait);
-  }
+  rec.drop_all_pages(wait);
 }
 
 void engine_core::on_memory_pressure() {
@@ -178,7 +171,9 @@ std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
   detail::require_sleepable(c, "reserve_pages", detail::sleepable_use::waits_for_engine);
   std::size_t cached = 0;
   for (std::size_t i = 0; i < c.slot_count; ++i) {
-    std::lock_guard<std::mutex> lock(c.rec.lock_of(i));
+    // A caller stopped in reclaim_local() may hold the lock: that slot is skipped, not waited for.
+    const auto lock = c.rec.lock_slot(i, detail::patience::kind::brief);
+    if (!lock.owns_lock()) continue;
     c.slots[i].pool.set_resting(pages_per_cpu);
     c.rec.restock(i);
     cached += c.slots[i].pool.size();

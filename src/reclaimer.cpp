@@ -39,25 +39,29 @@ patience::kind patience_for(reclaim_scope scope) noexcept {
 
 }  // namespace
 
-patience::kind reclaimer::patience_of(std::size_t i, reclaim_scope scope) const noexcept {
-  // A teardown that gave up on this slot once does not wait for it again.
+patience::kind reclaimer::slot_patience(std::size_t i, patience::kind k) const noexcept {
+  // A teardown that gave up on this slot once does not wait for it again, whatever waits next.
   // relaxed: see slot_state::left_behind.
-  return state_[i].left_behind.load(std::memory_order_relaxed) ? patience::kind::brief
-                                                               : patience_for(scope);
+  return state_[i].left_behind.load(std::memory_order_relaxed) ? patience::kind::brief : k;
+}
+
+patience::kind reclaimer::patience_of(std::size_t i, reclaim_scope scope) const noexcept {
+  return slot_patience(i, patience_for(scope));
+}
+
+void reclaimer::gave_up_on(std::size_t i, patience::kind k) noexcept {
+  // relaxed: see slot_state::left_behind.
+  if (k == patience::kind::teardown) state_[i].left_behind.store(true, std::memory_order_relaxed);
 }
 
 std::unique_lock<std::mutex> reclaimer::lock_slot(std::size_t i, patience::kind k) noexcept {
   std::unique_lock<std::mutex> lock(state_[i].mu, std::try_to_lock);
   if (lock.owns_lock()) return lock;
-  std::atomic<bool>& gave_up = state_[i].left_behind;
-  // relaxed: see slot_state::left_behind.
-  if (k == patience::kind::teardown && gave_up.load(std::memory_order_relaxed)) {
-    k = patience::kind::brief;
-  }
+  k = slot_patience(i, k);
   patience wait(k, i, "the reclaim lock");
   while (!lock.try_lock()) {
     if (!wait.again()) {
-      if (k == patience::kind::teardown) gave_up.store(true, std::memory_order_relaxed);
+      gave_up_on(i, k);
       break;
     }
   }
@@ -73,8 +77,6 @@ std::uint64_t reclaimer::abandoned() const noexcept {
   for (std::size_t i = 0; i < core_.slot_count; ++i) n += state_[i].abandoned.get();
   return n;
 }
-
-namespace {}  // namespace
 
 void reclaimer::adopt_in_child() noexcept {
   std::uint64_t total = 0;
@@ -152,8 +154,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
       // holder may be stopped for good: a debugger, a signal handler that never returns).
       patience wait(patience_of(i, scope), i, "the slot's flag");
       const cpu_slot::entry entered = s.enter(wait);
-      if (!entered && scope == reclaim_scope::final_drain)
-        st.left_behind.store(true, std::memory_order_relaxed);  // relaxed: see left_behind
+      if (!entered) gave_up_on(i, patience_for(scope));
       if (entered) {
         bool left_open = false;
         if (const block* o = s.head.open) {
@@ -256,8 +257,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
         [&](const reclaim_kind& kind, void* object) { core_.free_run(kind, &object, 1); });
     *chain = nullptr;
     if (stalled == nullptr) continue;
-    if (batch.scope == reclaim_scope::final_drain)
-      st.left_behind.store(true, std::memory_order_relaxed);  // relaxed: see left_behind
+    gave_up_on(i, patience_for(batch.scope));
     // Only a teardown can stop in both chains of one pass; it leaves the second one behind.
     if (st.fallback_stalled == nullptr) st.fallback_stalled = stalled;
   }
@@ -293,8 +293,7 @@ block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& bat
     while ((next = block_stack::try_next(chain)) == block_stack::link_pending()) {
       // Its pusher will still write chain->next: the block must stay as it is until then.
       if (!wait.again()) {
-        if (batch.scope == reclaim_scope::final_drain)  // relaxed: see left_behind
-          state_[i].left_behind.store(true, std::memory_order_relaxed);
+        gave_up_on(i, patience_for(batch.scope));
         return chain;
       }
     }
@@ -378,24 +377,28 @@ void reclaimer::refill(std::size_t i) noexcept {
 }
 
 void reclaimer::shrink() noexcept {
-  for (std::size_t i = 0; i < core_.slot_count; ++i) {
-    const auto lock = lock_slot(i, patience::kind::brief);
-    if (lock.owns_lock()) drop_pages(i, patience::kind::brief);
-  }
+  drop_all_pages(patience::kind::brief);
   const auto backoff = static_cast<std::uint32_t>(core_.cfg.refill_backoff_after_shrink.count());
   // relaxed: a hint read by restock().
   refill_resume_ms_.store(core_.now_ms() + backoff, std::memory_order_relaxed);
 }
 
-bool reclaimer::drop_pages(std::size_t i, patience::kind k) noexcept {
-  cpu_slot& s = core_.slots[i];
-  patience wait(k, i, "the slot's flag");
-  const cpu_slot::entry entered = s.enter(wait);
-  if (!entered) return false;
-  release_pages_over(s, 0);
-  s.pool.reset_target();
-  s.leave(entered);
-  return true;
+void reclaimer::drop_all_pages(patience::kind k) noexcept {
+  for (std::size_t i = 0; i < core_.slot_count; ++i) {
+    const auto lock = lock_slot(i, k);
+    if (!lock.owns_lock()) continue;
+    cpu_slot& s = core_.slots[i];
+    const patience::kind slot_k = slot_patience(i, k);
+    patience wait(slot_k, i, "the slot's flag");
+    const cpu_slot::entry entered = s.enter(wait);
+    if (!entered) {
+      gave_up_on(i, slot_k);
+      continue;
+    }
+    release_pages_over(s, 0);
+    s.pool.reset_target();
+    s.leave(entered);
+  }
 }
 
 void reclaimer::release_pages_over(cpu_slot& s, std::size_t keep) noexcept {

@@ -87,9 +87,9 @@ class reclaimer {
   // shrink(): gives back every slot's cached pages (a slot whose reclaim lock or slot flag stays
   // held, by a stopped thread, is skipped), then no refills for refill_backoff_after_shrink.
   void shrink() noexcept;
-  // Gives back every cached page of slot i. Needs lock_of(i) and a flag of the slot,
-  // which it waits for a bounded time; returns false if the flag stayed held.
-  bool drop_pages(std::size_t i, patience::kind k) noexcept;
+  // Gives back every slot's cached pages, waiting for each slot's reclaim lock and flag as `k`
+  // allows (brief, or a teardown's 2 s); a slot that stays held is skipped.
+  void drop_all_pages(patience::kind k) noexcept;
 
   // fork child, single-threaded: every reclaim lock anew; nothing a parent thread may have been
   // writing at the fork is trusted: the open block of a slot whose flag was held, and every
@@ -125,7 +125,10 @@ class reclaimer {
   void report_pending(std::size_t i, std::uint64_t now_pending) noexcept;
   // Gives pooled pages back to the allocator until `keep` remain. Needs a flag of s.
   void release_pages_over(cpu_slot& s, std::size_t keep) noexcept;
+  // Every wait on slot i: `k`, or brief once a teardown gave up on the slot (gave_up_on).
+  patience::kind slot_patience(std::size_t i, patience::kind k) const noexcept;
   patience::kind patience_of(std::size_t i, reclaim_scope scope) const noexcept;
+  void gave_up_on(std::size_t i, patience::kind k) noexcept;  // a wait as `k` gave up on slot i
   block* collect_blocks(std::size_t i, block* chain, reclaim_batch& batch, std::uint32_t now,
                         std::uint32_t& oldest) noexcept;
   void refill(std::size_t i) noexcept;
