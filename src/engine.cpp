@@ -163,7 +163,7 @@ void engine::barrier() {
 
 void engine::shrink() {
   detail::require_sleepable(*core_, "shrink", detail::sleepable_use::waits_for_engine);
-  if (!core_->threads.shrink_and_wait()) core_->flush_inline();  // the threads have stopped
+  core_->shrink();  // on this thread: it waits for no engine thread, only briefly for a slot
 }
 
 std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {

@@ -68,6 +68,12 @@ class engine_core {
 
   // Memory pressure (pressure.cpp's thread, or a test): the supervisor shrinks on its next look.
   void on_memory_pressure();
+  // shrink() and pressure events: every cached page back (slots a stopped thread holds are
+  // skipped), then no refills for a while. Any sleepable thread.
+  void shrink() noexcept {
+    rec.shrink();
+    shrinks.add();
+  }
   bool take_pressure_event() noexcept {
     // acquire exchange: pairs with the release store in on_memory_pressure.
     return pressure_pending_.exchange(false, std::memory_order_acquire);

@@ -74,22 +74,19 @@ void workers::wake_supervisor() noexcept {
   wake_cv_.notify_one();
 }
 
-workers::served workers::request_and_wait(std::atomic<std::uint64_t>& requested,
-                                          std::atomic<std::uint64_t>& completed,
-                                          bool at_most_a_second) {
+bool workers::flush_and_wait() {
   std::unique_lock<std::mutex> lock(mu_);
   // (W1) release: orders this thread's earlier calls (and everything they happen-after) before
   // the supervisor's acquire load of the request (W2).
-  const std::uint64_t target = requested.fetch_add(1, std::memory_order_release) + 1;
+  const std::uint64_t target = flush_requested_.fetch_add(1, std::memory_order_release) + 1;
   wake_ = true;
   wake_cv_.notify_one();
-  // (W4) acquire: pairs with the supervisor's release store of completed (W3); the frees
+  // (W4) acquire: pairs with the supervisor's release store of flush_completed_ (W3); the frees
   // happened before.
   const auto served_or_stopped = [&] {
-    return completed.load(std::memory_order_acquire) >= target || stopped_;
+    return flush_completed_.load(std::memory_order_acquire) >= target || stopped_;
   };
   if (!done_cv_.wait_for(lock, std::chrono::seconds(1), served_or_stopped)) {
-    if (at_most_a_second) return served::waited_a_second;
     std::fprintf(stderr,
                  "rcufree: barrier() has waited 1 s for the engine's flush (a grace period that "
                  "has not ended, a slow deleter, or a thread inside rcufree that does not run "
@@ -97,25 +94,7 @@ workers::served workers::request_and_wait(std::atomic<std::uint64_t>& requested,
     done_cv_.wait(lock, served_or_stopped);
   }
   // acquire: as (W4).
-  return completed.load(std::memory_order_acquire) >= target ? served::done : served::stopped;
-}
-
-bool workers::flush_and_wait() {
-  return request_and_wait(flush_requested_, flush_completed_, false) == served::done;
-}
-
-bool workers::shrink_and_wait() {
-  switch (request_and_wait(shrink_requested_, shrink_completed_, true)) {
-    case served::done:
-      return true;
-    case served::stopped:
-      return false;
-    case served::waited_a_second:
-      break;
-  }
-  core_.rec.shrink();  // slots held by a stopped thread are skipped here too
-  core_.shrinks.add();
-  return true;
+  return flush_completed_.load(std::memory_order_acquire) >= target;
 }
 
 // --- the supervisor ---------------------------------------------------------------------------
@@ -156,11 +135,8 @@ void workers::supervise() {
     // (W2) acquire: pairs with (W1); a request seen here was made after the objects its caller
     // wants flushed were queued.
     const std::uint64_t flush_target = flush_requested_.load(std::memory_order_acquire);
-    const std::uint64_t shrink_target = shrink_requested_.load(std::memory_order_acquire);
-    // relaxed: only this thread writes the completed counters.
+    // relaxed: only this thread writes flush_completed_.
     const bool flush = stopping || flush_target != flush_completed_.load(std::memory_order_relaxed);
-    const bool shrink = core_.take_pressure_event() ||
-                        shrink_target != shrink_completed_.load(std::memory_order_relaxed);
     // The supervisor looks at every slot anyway: it sums the exact pending count (O(CPUs)), which
     // also samples the peak between the reclaim passes' own samples.
     const std::uint64_t pending_now = core_.pending_objects();
@@ -176,13 +152,12 @@ void workers::supervise() {
     } else {
       found = poll(expedite, pending);
     }
-    if (shrink) shrink_all();
-    if (flush || shrink) {
+    if (core_.take_pressure_event()) core_.shrink();
+    if (flush) {
       std::lock_guard<std::mutex> lock(mu_);
       // (W3) release: the frees of this pass happen before a waiter sees completion; pairs with
       // (W4).
       flush_completed_.store(flush_target, std::memory_order_release);
-      shrink_completed_.store(shrink_target, std::memory_order_release);
       done_cv_.notify_all();
     }
     if (stopping) {
@@ -246,11 +221,6 @@ bool workers::poll(bool expedite, bool& pending) {
     next_due_ms_ = std::min(next_due_ms_, r.next_due_ms);
   }
   return found;
-}
-
-void workers::shrink_all() {
-  core_.rec.shrink();
-  core_.shrinks.add();
 }
 
 // --- CPU threads ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 //                    first time that CPU has work (lazily, from this sleepable thread, never
 //                    from the atomic path) and wakes it when it sleeps idle; it reclaims itself
 //                    the slots whose thread could not be started, and every slot in single mode.
-//                    It runs barrier()'s flush (one grace period for all slots) and shrink().
+//                    It runs barrier()'s flush (one grace period for all slots) and the shrinks
+//                    memory pressure asks for.
 //   CPU thread i     bound to CPU i: reclaims slot i only, so frees hit the core whose caches
 //                    hold the objects, and in a flood it shares the producer's core (the
 //                    kernel's implicit flow control). Paces itself by its slot's demand.
@@ -42,13 +43,10 @@ class workers {
   // Stops every CPU thread, lets the supervisor run final flushing passes, joins it. Sleepable.
   void stop();
 
-  // Sleepable callers: ask the supervisor for a flush (barrier) or a shrink and wait for it.
-  // False: the threads stopped before doing it (the caller does it itself). A flush waits as
-  // long as it takes (barrier must be exact) and says so on stderr after a second. A shrink
-  // waits a second at most, then drops the pages on the calling thread: the supervisor may be
-  // held up, say in a barrier's flush that waits for a stopped thread.
+  // Sleepable callers: ask the supervisor for a flush (barrier) and wait for it, as long as it
+  // takes (barrier must be exact), saying so on stderr after a second. False: the threads
+  // stopped before doing it (the caller does it itself).
   bool flush_and_wait();
-  bool shrink_and_wait();
   // Any sleepable thread: the supervisor should look now (memory pressure, a head-less caller
   // that had to allocate). Skips the system call when a wake is already on its way.
   void wake_supervisor() noexcept;
@@ -81,13 +79,9 @@ class workers {
   void cpu_main(std::size_t i);
   bool poll(bool expedite, bool& pending);  // one supervisor look at every slot
   void become_realtime() noexcept;          // a CPU thread, config::realtime_reclaim
-  void shrink_all();
   bool ensure_thread(std::size_t i);
   void wake_cpu_thread(std::size_t i);
   void stop_cpu_threads();
-  enum class served { done, stopped, waited_a_second };
-  served request_and_wait(std::atomic<std::uint64_t>& requested,
-                          std::atomic<std::uint64_t>& completed, bool at_most_a_second);
 
   engine_core& core_;
   const bool per_cpu_;
@@ -106,7 +100,7 @@ class workers {
 
   std::mutex mu_;                    // the supervisor's flags
   std::condition_variable wake_cv_;  // the supervisor sleeps here
-  std::condition_variable done_cv_;  // barrier/shrink callers and fork handlers wait here
+  std::condition_variable done_cv_;  // barrier callers and fork handlers wait here
   bool wake_ = false;
   bool stop_ = false;
   bool stopped_ = false;  // the supervisor has returned: no request will be served
@@ -114,7 +108,6 @@ class workers {
   std::atomic<bool> paused_{false};  // fork in progress: every thread parks
   std::atomic<bool> wake_pending_{false};
   std::atomic<std::uint64_t> flush_requested_{0}, flush_completed_{0};
-  std::atomic<std::uint64_t> shrink_requested_{0}, shrink_completed_{0};
   std::thread supervisor_;
 };
 

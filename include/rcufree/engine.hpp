@@ -169,11 +169,10 @@ class RCUFREE_API engine {
   // for). Sleepable context only (allocates); not from a deleter of this engine.
   std::size_t reserve_pages(std::size_t pages_per_cpu);
 
-  // Gives every cached empty page back and frees what is already past its grace period. Sleepable
-  // context only; blocks for one supervisor pass, and at most about a second: a supervisor held
-  // up longer (a barrier waiting for a stopped thread) is not waited for, the pages are given back
-  // here. A slot held by a stopped thread is skipped. Pools refill later, after
-  // config.refill_backoff_after_shrink.
+  // Gives every cached empty page back, on the calling thread: it waits for no engine thread (a
+  // barrier's flush may be waiting for a stopped one), and a slot held by a stopped thread is
+  // skipped. Pools refill later, after config.refill_backoff_after_shrink. Sleepable context
+  // only.
   void shrink();
 
   // Sums the counters. Never blocks the engine; allocates (the per-CPU vector). Any context where
