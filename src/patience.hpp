@@ -8,12 +8,17 @@
 //   passes (periodic, expedited, callers)  a moment (64 tries, then 16 yields), then come back
 //                                          later: the other CPUs' reclaim never waits on it;
 //   barrier (everything)                   as long as it takes (barrier must be exact), saying
-//                                          so on stderr once it has waited a second;
+//                                          so on stderr once it has waited a second; but not
+//                                          past a fork or the engine's stop (`yield`): the
+//                                          supervisor serves the barrier again after the fork,
+//                                          and at teardown what the held slot keeps is left
+//                                          behind, as the teardown says;
 //   teardown (final_drain)                 2 s, then it says what it leaves behind and goes on.
 #pragma once
 
 #include <sched.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -26,8 +31,10 @@ class patience {
   enum class kind { brief, barrier, teardown };
 
   // `cpu` and `what` ("the slot's flag", "a list link its pusher has not stored") go into the
-  // reports.
-  patience(kind k, std::size_t cpu, const char* what) noexcept : kind_(k), cpu_(cpu), what_(what) {}
+  // reports. `yield` (barrier only): once it reads true, give up.
+  patience(kind k, std::size_t cpu, const char* what,
+           const std::atomic<bool>* yield = nullptr) noexcept
+      : kind_(k), cpu_(cpu), what_(what), yield_(yield) {}
 
   // Call after each failed attempt; false: give up (the caller leaves the work for later, or
   // behind).
@@ -39,6 +46,10 @@ class patience {
       return true;
     }
     if (kind_ == kind::brief) return false;
+    // relaxed: a request to stop waiting, made before its maker waits for this thread (a fork's
+    // parking, the engine's stop); read late, it costs one more millisecond here.
+    if (kind_ == kind::barrier && yield_ != nullptr && yield_->load(std::memory_order_relaxed))
+      return false;
     const auto now = std::chrono::steady_clock::now();
     if (tries_ == 81) start_ = now;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -67,6 +78,7 @@ class patience {
   kind kind_;
   std::size_t cpu_;
   const char* what_;
+  const std::atomic<bool>* yield_;
   unsigned tries_ = 0;
   bool said_ = false;
   std::chrono::steady_clock::time_point start_{};

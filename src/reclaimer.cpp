@@ -45,10 +45,6 @@ patience::kind reclaimer::slot_patience(std::size_t i, patience::kind k) const n
   return state_[i].left_behind.load(std::memory_order_relaxed) ? patience::kind::brief : k;
 }
 
-patience::kind reclaimer::patience_of(std::size_t i, reclaim_scope scope) const noexcept {
-  return slot_patience(i, patience_for(scope));
-}
-
 void reclaimer::gave_up_on(std::size_t i, patience::kind k) noexcept {
   // relaxed: see slot_state::left_behind.
   if (k == patience::kind::teardown) state_[i].left_behind.store(true, std::memory_order_relaxed);
@@ -58,7 +54,7 @@ std::unique_lock<std::mutex> reclaimer::lock_slot(std::size_t i, patience::kind 
   std::unique_lock<std::mutex> lock(state_[i].mu, std::try_to_lock);
   if (lock.owns_lock()) return lock;
   k = slot_patience(i, k);
-  patience wait(k, i, "the reclaim lock");
+  patience wait = wait_on(i, k, "the reclaim lock");
   while (!lock.try_lock()) {
     if (!wait.again()) {
       gave_up_on(i, k);
@@ -152,7 +148,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
     if (all || s.queued() != st.open_seen) {
       // A flush must be exact, so it waits for the flag; other passes come back later (the
       // holder may be stopped for good: a debugger, a signal handler that never returns).
-      patience wait(patience_of(i, scope), i, "the slot's flag");
+      patience wait = wait_on(i, patience_for(scope), "the slot's flag");
       const cpu_slot::entry entered = s.enter(wait);
       if (!entered) gave_up_on(i, patience_for(scope));
       if (entered) {
@@ -242,7 +238,8 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
   // Fallback objects, the resumed chain first. A link its pusher has not stored yet stops the
   // walk (after the scope's patience): the rest waits in fallback_stalled for the next pass.
   const auto next = [&](rcu_head* h) {
-    patience wait(patience_of(i, batch.scope), i, "a fallback-list link its pusher has not stored");
+    patience wait =
+        wait_on(i, patience_for(batch.scope), "a fallback-list link its pusher has not stored");
     rcu_head* following;
     while ((following = fallback_list::stack::try_next(h)) ==
                fallback_list::stack::link_pending() &&
@@ -288,7 +285,8 @@ pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
 block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& batch,
                                  std::uint32_t now, std::uint32_t& oldest) noexcept {
   while (chain != nullptr) {
-    patience wait(patience_of(i, batch.scope), i, "a closed-list link its pusher has not stored");
+    patience wait =
+        wait_on(i, patience_for(batch.scope), "a closed-list link its pusher has not stored");
     block* next;
     while ((next = block_stack::try_next(chain)) == block_stack::link_pending()) {
       // Its pusher will still write chain->next: the block must stay as it is until then.
@@ -388,11 +386,10 @@ void reclaimer::drop_all_pages(patience::kind k) noexcept {
     const auto lock = lock_slot(i, k);
     if (!lock.owns_lock()) continue;
     cpu_slot& s = core_.slots[i];
-    const patience::kind slot_k = slot_patience(i, k);
-    patience wait(slot_k, i, "the slot's flag");
+    patience wait = wait_on(i, k, "the slot's flag");
     const cpu_slot::entry entered = s.enter(wait);
     if (!entered) {
-      gave_up_on(i, slot_k);
+      gave_up_on(i, slot_patience(i, k));
       continue;
     }
     release_pages_over(s, 0);

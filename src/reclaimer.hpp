@@ -91,6 +91,16 @@ class reclaimer {
   // allows (brief, or a teardown's 2 s); a slot that stays held is skipped.
   void drop_all_pages(patience::kind k) noexcept;
 
+  // While on, waits as patience::kind::barrier give up (patience.hpp): the supervisor must park
+  // for a fork (on until the fork is over) or stop (on for good). Any thread.
+  void yield_barriers(bool on) noexcept {
+    barrier_yield_.store(on, std::memory_order_relaxed);  // relaxed: see patience::again
+  }
+  bool barriers_yield() const noexcept {
+    // relaxed: read by the supervisor after its flush; the setter then waits for it to park.
+    return barrier_yield_.load(std::memory_order_relaxed);
+  }
+
   // fork child, single-threaded: every reclaim lock anew; nothing a parent thread may have been
   // writing at the fork is trusted: the open block of a slot whose flag was held, and every
   // list past a link that was never stored, are abandoned (not freed here, counted, said once on
@@ -127,8 +137,11 @@ class reclaimer {
   void release_pages_over(cpu_slot& s, std::size_t keep) noexcept;
   // Every wait on slot i: `k`, or brief once a teardown gave up on the slot (gave_up_on).
   patience::kind slot_patience(std::size_t i, patience::kind k) const noexcept;
-  patience::kind patience_of(std::size_t i, reclaim_scope scope) const noexcept;
   void gave_up_on(std::size_t i, patience::kind k) noexcept;  // a wait as `k` gave up on slot i
+  // Every wait on slot i: slot_patience(i, k), given up early when barriers yield.
+  patience wait_on(std::size_t i, patience::kind k, const char* what) const noexcept {
+    return patience(slot_patience(i, k), i, what, &barrier_yield_);
+  }
   block* collect_blocks(std::size_t i, block* chain, reclaim_batch& batch, std::uint32_t now,
                         std::uint32_t& oldest) noexcept;
   void refill(std::size_t i) noexcept;
@@ -156,6 +169,7 @@ class reclaimer {
   engine_core& core_;
   std::unique_ptr<slot_state[]> state_;
   std::atomic<std::uint32_t> refill_resume_ms_{0};  // no refills before this engine time
+  std::atomic<bool> barrier_yield_{false};          // yield_barriers()
   // Sum of the slots' reported_pending. Each slot adds the difference from its last report
   // (wrapping arithmetic): the total is a sum of non-negative shares at every instant.
   stat_counter pending_;

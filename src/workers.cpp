@@ -46,6 +46,9 @@ void workers::start() {
 }
 
 void workers::stop() {
+  // A barrier's flush the supervisor is running stops waiting for a slot a stopped thread holds:
+  // process exit and engine destruction must not wait for that thread (promise 10).
+  core_.rec.yield_barriers(true);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -153,7 +156,8 @@ void workers::supervise() {
       found = poll(expedite, pending);
     }
     if (core_.take_pressure_event()) core_.shrink();
-    if (flush) {
+    // A flush that yielded to a fork is not complete: served again once the fork is over.
+    if (flush && (stopping || !core_.rec.barriers_yield())) {
       std::lock_guard<std::mutex> lock(mu_);
       // (W3) release: the frees of this pass happen before a waiter sees completion; pairs with
       // (W4).
@@ -361,6 +365,9 @@ void workers::cpu_main(std::size_t i) {
 
 void workers::prepare_fork() {
   paused_.store(true, std::memory_order_relaxed);  // relaxed: published by the locks below
+  // A barrier's flush the supervisor is running gives up for now (it is served again after the
+  // fork): fork() must not wait for a thread stopped holding a slot (promise 9).
+  core_.rec.yield_barriers(true);
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (supervisor_.joinable()) {
@@ -380,6 +387,7 @@ void workers::prepare_fork() {
 
 void workers::parent_after_fork() {
   paused_.store(false, std::memory_order_relaxed);  // relaxed: published by the locks below
+  core_.rec.yield_barriers(false);
   { std::lock_guard<std::mutex> lock(mu_); }
   wake_cv_.notify_one();
   // `parked`, read under each thread's own lock (the supervisor, now resumed, may start threads
@@ -404,6 +412,7 @@ void workers::child_after_fork() {
   parked_ = wake_ = false;
   paused_.store(false, std::memory_order_relaxed);        // relaxed: single-threaded here
   wake_pending_.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
+  core_.rec.yield_barriers(false);
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     cpu_thread& t = cpu_[i];
     new (&t.mu) std::mutex();

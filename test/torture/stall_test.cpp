@@ -433,6 +433,54 @@ TEST_CASE(
     CHECK_FALSE(child.timed_out);
     CHECK(child.exit_code == 0);
   }
+  SECTION("fork() returns while a barrier() waits for the holder; the barrier stays exact") {
+    const forked child = in_child(
+        [] {
+          std::atomic<std::uint64_t> deaths{0};
+          pinned on(first_allowed_cpu());
+          rcufree::engine eng(quiet());
+          eng.delete_rcu(new counted(&deaths), &counted::head);
+          rcufree::detail::cpu_slot& s = rcufree::engine_access::core(eng).this_cpu_slot();
+          const auto entered = s.try_enter();
+          if (!entered) return 2;
+          std::atomic<bool> returned{false};  // seq_cst: the test's own steps
+          std::thread waiter([&] {
+            eng.barrier();
+            returned.store(true);
+          });
+          std::this_thread::sleep_for(200ms);  // the supervisor's flush now waits for the holder
+          const pid_t pid = fork();  // used to wait for the supervisor, which waited for good
+          if (pid == 0) _exit(0);
+          if (pid < 0 || waitpid(pid, nullptr, 0) != pid) return 3;
+          std::this_thread::sleep_for(100ms);
+          if (returned.load()) return 4;  // the holder still holds the object: not exact
+          s.leave(entered);
+          waiter.join();
+          return deaths.load() == 1 ? 0 : 5;
+        },
+        30s);
+    INFO("child stderr: " << child.err);
+    CHECK_FALSE(child.timed_out);
+    CHECK(child.exit_code == 0);
+  }
+  SECTION("process exit returns while a barrier() waits for the holder") {
+    const forked child = in_child(
+        [] {
+          pinned on(first_allowed_cpu());
+          std::atomic<std::uint64_t> deaths{0};
+          rcufree::engine& eng = rcufree::default_engine();  // drained at exit
+          eng.delete_rcu(new counted(&deaths), &counted::head);
+          if (!rcufree::engine_access::core(eng).this_cpu_slot().try_enter()) return 2;
+          std::thread([&eng] { eng.barrier(); }).detach();  // waits for the holder
+          std::this_thread::sleep_for(200ms);
+          // std::exit: the exit drain stops the default engine's threads. It used to join a
+          // supervisor whose flush waited for the holder for good; now that flush gives up, the
+          // teardown waits its 2 s and leaves the held object behind.
+          return 0;
+        },
+        30s);
+    check_gave_up_and_said_so(child);
+  }
   SECTION("barrier() waits for the holder and says so after a second") {
     const forked child = in_child(
         [] {
