@@ -4,7 +4,7 @@
 // a node and has not stored the node's link yet, or it holds the slot's reclaim lock (a caller
 // in reclaim_local() or a head-less call helping). Usually it is only preempted, for microseconds;
 // it may also be stopped for good (a debugger, SIGSTOP, starved by real-time threads, gone by
-// siglongjmp or cancellation). So no reclaimer waits without a plan:
+// siglongjmp or cancellation). So no reclaimer waits without a plan (`none`: a single try):
 //   passes (periodic, expedited, callers)  a moment (64 tries, then 16 yields), then come back
 //                                          later: the other CPUs' reclaim never waits on it;
 //   barrier (everything)                   as long as it takes (barrier must be exact), saying
@@ -28,7 +28,7 @@ namespace rcufree::detail {
 
 class patience {
  public:
-  enum class kind { brief, barrier, teardown };
+  enum class kind { none, brief, barrier, teardown };  // none: one try, no waiting
 
   // `cpu` and `what` ("the slot's flag", "a list link its pusher has not stored") go into the
   // reports. `yield` (barrier only): once it reads true, give up.
@@ -39,6 +39,7 @@ class patience {
   // Call after each failed attempt; false: give up (the caller leaves the work for later, or
   // behind).
   bool again() noexcept {
+    if (kind_ == kind::none) return false;
     ++tries_;
     if (tries_ <= 64) return true;
     if (tries_ <= 80) {

@@ -170,19 +170,8 @@ cpu_slot::adopted cpu_slot::adopt_in_child() noexcept {
 }
 
 cpu_slot::entry cpu_slot::try_enter() noexcept {
-  if (!rseq) return try_enter_by_exchange();
-  if (rseq_cpu() == static_cast<std::int32_t>(cpu)) {
-    switch (rseq_enter(head, cpu)) {
-      case rseq_result::committed:
-        return entry{entry::here};
-      case rseq_result::held:
-        return entry{};
-      default:
-        break;  // moved: take it from elsewhere
-    }
-  }
-  if (!try_exchange()) return entry{};
-  return claim_from_here_holders(nullptr) ? entry{entry::elsewhere} : entry{};
+  patience once(patience::kind::none, cpu, "the slot's flag");
+  return enter(once);
 }
 
 cpu_slot::entry cpu_slot::enter(patience& wait) noexcept {
@@ -193,21 +182,28 @@ cpu_slot::entry cpu_slot::enter(patience& wait) noexcept {
     }
   }
   while (rseq_cpu() == static_cast<std::int32_t>(cpu)) {
-    if (rseq_enter(head, cpu) == rseq_result::committed) return entry{entry::here};
-    if (!wait.again()) return entry{};
+    switch (rseq_enter(head, cpu)) {
+      case rseq_result::committed:
+        return entry{entry::here};
+      case rseq_result::held:
+        if (!wait.again()) return entry{};
+        break;
+      default:
+        break;  // restarted (preempted, migrated, signalled): look at the CPU again
+    }
   }
   while (!try_exchange()) {
     if (!wait.again()) return entry{};
   }
-  return claim_from_here_holders(&wait) ? entry{entry::elsewhere} : entry{};
+  return claim_from_here_holders(wait) ? entry{entry::elsewhere} : entry{};
 }
 
-bool cpu_slot::claim_from_here_holders(patience* wait) noexcept {
+bool cpu_slot::claim_from_here_holders(patience& wait) noexcept {
   // (M1) the exchange (done), then every sequence on this CPU restarted or committed.
   restart_sequences_on(cpu);
   // (M3) acquire: pairs with (B2) of the `here` holder.
   while (head.here.load(std::memory_order_acquire) != 0) {
-    if (wait == nullptr || !wait->again()) {
+    if (!wait.again()) {
       head.elsewhere.store(0, std::memory_order_release);  // (B2)
       return false;
     }

@@ -167,8 +167,8 @@ struct alignas(128) cpu_slot {
     // (B1) acquire: pairs with (B2).
     return head.elsewhere.exchange(1, std::memory_order_acquire) == 0;
   }
-  // rseq protocol, after try_exchange(): (M1), then (M3) as `wait` allows (null: one look).
-  bool claim_from_here_holders(patience* wait) noexcept;
+  // rseq protocol, after try_exchange(): (M1), then (M3) as `wait` allows.
+  bool claim_from_here_holders(patience& wait) noexcept;
 };
 
 }  // namespace rcufree::detail
