@@ -127,9 +127,9 @@ const rcufree::detail::reclaim_kind& call_kind_for(void (*fn)(void*), const char
   if (k == nullptr) {
     char sentence[200];
     std::snprintf(sentence, sizeof sentence,
-                  "%s: more than 1024 distinct functions were passed to rcufree_call; the table "
+                  "%s: more than %zu distinct functions were passed to rcufree_call; the table "
                   "of call kinds is full",
-                  call);
+                  call, g_call_kinds.capacity);
     RCUFREE_MISUSE_FATAL(sentence);
   }
   return *k;

@@ -32,6 +32,9 @@ class coarse_clock {
   std::chrono::steady_clock::time_point epoch_;
 };
 
+// An engine time that never comes (nothing due).
+inline constexpr std::uint32_t kNeverMs = ~std::uint32_t{0};
+
 // Engine time `when` has come.
 inline bool reached(std::uint32_t now, std::uint32_t when) noexcept {
   return static_cast<std::int32_t>(now - when) >= 0;

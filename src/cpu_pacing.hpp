@@ -31,9 +31,9 @@
 
 namespace rcufree::detail {
 
-// From engine time now_ms until due_ms (~0: never), in microseconds; 0 once due.
+// From engine time now_ms until due_ms (kNeverMs: never), in microseconds; 0 once due.
 inline std::chrono::microseconds time_until(std::uint32_t now_ms, std::uint32_t due_ms) noexcept {
-  if (due_ms == ~std::uint32_t{0}) return std::chrono::microseconds::max();
+  if (due_ms == kNeverMs) return std::chrono::microseconds::max();
   return std::chrono::microseconds(
       reached(now_ms, due_ms) ? 0
                               : 1000 * std::int64_t{static_cast<std::int32_t>(due_ms - now_ms)});

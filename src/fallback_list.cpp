@@ -9,6 +9,7 @@
 namespace rcufree::detail {
 namespace {
 constinit fixed_registry<fallback_kind, 4096> g_fallback_kinds;  // no start-up order to mind
+static_assert(decltype(g_fallback_kinds)::capacity == 4096, "the message below names it");
 }  // namespace
 
 const fallback_kind* fallback_kind_for(const reclaim_kind& kind, std::size_t head_offset) noexcept {

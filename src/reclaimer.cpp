@@ -190,14 +190,14 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
   if (scope != reclaim_scope::caller_closed && (batch.resumed == nullptr || flush) &&
       !s.fallback.empty()) {
     const std::uint64_t queued_fb = s.fallback_queued.get();
-    if (st.fallback_since == kNever) st.fallback_since = now;
+    if (st.fallback_since == kNeverMs) st.fallback_since = now;
     const bool due = all || scope == reclaim_scope::caller_all ||
                      queued_fb - st.fallback_taken >= block::records_in(core_.cfg.page_size) ||
                      age(now, st.fallback_since) + tick_ms >= drain_ms;
     if (due) {
       batch.fallback = s.fallback.take_all();
       st.fallback_taken = queued_fb;
-      st.fallback_since = kNever;
+      st.fallback_since = kNeverMs;
       if (batch.fallback != nullptr) batch.cookie = std::max(batch.cookie, gp.snapshot());
     } else {
       batch.next_due_ms = std::min(batch.next_due_ms, st.fallback_since + drain_ms);

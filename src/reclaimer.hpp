@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 
+#include "coarse_clock.hpp"
 #include "counter.hpp"
 #include "patience.hpp"
 #include "percpu.hpp"
@@ -41,24 +42,22 @@ struct reclaim_batch {
                                  // link its pusher had not stored (past its grace period)
   std::uint64_t cookie = 0;      // the largest cookie of all of it (0: none needs a grace period)
   reclaim_scope scope = reclaim_scope::periodic;
-  std::uint32_t next_due_ms = ~std::uint32_t{0};  // when what take() left aging falls due
+  std::uint32_t next_due_ms = kNeverMs;  // when what take() left aging falls due
   bool empty() const noexcept {
     return blocks == nullptr && fallback == nullptr && resumed == nullptr;
   }
 };
 
 struct pass_result {
-  std::uint64_t freed = 0;  // objects freed
-  bool found = false;       // anything was taken
-  bool ran_dry = false;     // the slot's pool ran empty since the previous pass
-  bool pending = false;     // objects remain in the slot (aging, or queued meanwhile)
-  std::uint32_t next_due_ms = ~std::uint32_t{0};  // when the earliest aging item falls due
+  std::uint64_t freed = 0;               // objects freed
+  bool found = false;                    // anything was taken
+  bool ran_dry = false;                  // the slot's pool ran empty since the previous pass
+  bool pending = false;                  // objects remain in the slot (aging, or queued meanwhile)
+  std::uint32_t next_due_ms = kNeverMs;  // when the earliest aging item falls due
 };
 
 class reclaimer {
  public:
-  static constexpr std::uint32_t kNever = ~std::uint32_t{0};
-
   explicit reclaimer(engine_core& core);
 
   std::mutex& lock_of(std::size_t i) noexcept { return state_[i].mu; }
@@ -147,10 +146,10 @@ class reclaimer {
   void refill(std::size_t i) noexcept;
 
   struct alignas(128) slot_state {
-    std::mutex mu;                          // the slot's reclaim lock; guards the fields below
-    std::uint64_t open_seen = 0;            // slot.queued when a pass last left no open block
-    std::uint64_t fallback_taken = 0;       // slot.fallback_queued at the last take of the list
-    std::uint32_t fallback_since = kNever;  // engine time the list was first seen non-empty
+    std::mutex mu;                            // the slot's reclaim lock; guards the fields below
+    std::uint64_t open_seen = 0;              // slot.queued when a pass last left no open block
+    std::uint64_t fallback_taken = 0;         // slot.fallback_queued at the last take of the list
+    std::uint32_t fallback_since = kNeverMs;  // engine time the list was first seen non-empty
     std::atomic<std::uint64_t> reported_pending{0};  // this slot's share of pending_ (written
                                                      // under mu, read by anyone: relaxed)
     owned_counter freed;                             // objects freed from this slot

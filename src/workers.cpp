@@ -194,7 +194,7 @@ void workers::supervise() {
 bool workers::poll(bool expedite, bool& pending) {
   reclaimer& rec = core_.rec;
   bool found = false;
-  next_due_ms_ = reclaimer::kNever;
+  next_due_ms_ = kNeverMs;
   cpu_unwatched_ = false;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     // relaxed: a hint for the pacing below; a stale value costs a look a tick early or late.

@@ -89,8 +89,8 @@ class workers {
   // (min(drain_interval, 8 ticks), at least a tick).
   const std::chrono::microseconds tick_, short_cap_;
   std::unique_ptr<cpu_thread[]> cpu_;
-  std::vector<reclaim_batch> flush_batches_;       // supervisor-private, sized once: no allocation
-  std::uint32_t next_due_ms_ = reclaimer::kNever;  // supervisor: earliest aging item it left
+  std::vector<reclaim_batch> flush_batches_;  // supervisor-private, sized once: no allocation
+  std::uint32_t next_due_ms_ = kNeverMs;      // supervisor: earliest aging item it left
   // supervisor, per-CPU mode: at its last look some CPU had no thread watching it (none
   // started, or idle); a producer moving there is seen by the supervisor only.
   bool cpu_unwatched_ = false;
