@@ -263,6 +263,20 @@ TEST_CASE(
 
 namespace {
 // A child whose teardown had to give up on a stopped thread: it ended, and said so.
+// An engine with one object queued from this CPU, and this CPU's slot held as by a stopped
+// thread (`entered` false if the slot could not be had: the child then says so by its exit code).
+struct one_object_held {
+  std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp), read after barrier
+  pinned on{first_allowed_cpu()};
+  rcufree::engine eng{quiet()};
+  rcufree::detail::cpu_slot& slot = rcufree::engine_access::core(eng).this_cpu_slot();
+  rcufree::detail::cpu_slot::entry entered;
+  one_object_held() {
+    eng.delete_rcu(new counted(&deaths), &counted::head);
+    entered = slot.try_enter();
+  }
+};
+
 void check_gave_up_and_said_so(const forked& child) {
   INFO("child stderr: " << child.err);
   CHECK_FALSE(child.timed_out);
@@ -436,16 +450,11 @@ TEST_CASE(
   SECTION("fork() returns while a barrier() waits for the holder; the barrier stays exact") {
     const forked child = in_child(
         [] {
-          std::atomic<std::uint64_t> deaths{0};
-          pinned on(first_allowed_cpu());
-          rcufree::engine eng(quiet());
-          eng.delete_rcu(new counted(&deaths), &counted::head);
-          rcufree::detail::cpu_slot& s = rcufree::engine_access::core(eng).this_cpu_slot();
-          const auto entered = s.try_enter();
-          if (!entered) return 2;
+          one_object_held h;
+          if (!h.entered) return 2;
           std::atomic<bool> returned{false};  // seq_cst: the test's own steps
           std::thread waiter([&] {
-            eng.barrier();
+            h.eng.barrier();
             returned.store(true);
           });
           std::this_thread::sleep_for(200ms);  // the supervisor's flush now waits for the holder
@@ -454,9 +463,9 @@ TEST_CASE(
           if (pid < 0 || waitpid(pid, nullptr, 0) != pid) return 3;
           std::this_thread::sleep_for(100ms);
           if (returned.load()) return 4;  // the holder still holds the object: not exact
-          s.leave(entered);
+          h.slot.leave(h.entered);
           waiter.join();
-          return deaths.load() == 1 ? 0 : 5;
+          return h.deaths.load() == 1 ? 0 : 5;
         },
         30s);
     INFO("child stderr: " << child.err);
@@ -484,20 +493,15 @@ TEST_CASE(
   SECTION("barrier() waits for the holder and says so after a second") {
     const forked child = in_child(
         [] {
-          std::atomic<std::uint64_t> deaths{0};
-          pinned on(first_allowed_cpu());
-          rcufree::engine eng(quiet());
-          eng.delete_rcu(new counted(&deaths), &counted::head);
-          rcufree::detail::cpu_slot& s = rcufree::engine_access::core(eng).this_cpu_slot();
-          const auto entered = s.try_enter();
-          if (!entered) return 2;
+          one_object_held h;
+          if (!h.entered) return 2;
           std::thread holder([&] {  // resumes after 1.5 s
             std::this_thread::sleep_for(1500ms);
-            s.leave(entered);
+            h.slot.leave(h.entered);
           });
-          eng.barrier();
+          h.eng.barrier();
           holder.join();
-          return deaths.load() == 1 ? 0 : 3;
+          return h.deaths.load() == 1 ? 0 : 3;
         },
         30s);
     INFO("child stderr: " << child.err);
