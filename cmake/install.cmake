@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Installation: headers, library, CMake package (rcufree::rcufree) and pkg-config file.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)

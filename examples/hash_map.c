@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hash_map — an RCU hash table (liburcu's cds_lfht) whose removed nodes are freed by rcufree.
  *
  * The shape of a real liburcu client, in C: reader threads look keys up inside read-side critical

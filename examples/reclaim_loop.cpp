@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // reclaim_loop — an RCU-protected table under constant replacement, reclaimed by rcufree.
 //
 // Readers look entries up inside read-side critical sections and check each one is intact;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # One command for the benchmarks of issue 4 (docs/PERFORMANCE.md):
 #   1. Release build with -DRCUFREE_BUILD_BENCH=ON into build/bench
 #   2. the end-to-end harness: rcufree (default, rcufree_ms, rcufree_local) and every peer, 1 and 2

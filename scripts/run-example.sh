@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # README command one: install what is missing, build, and run an example with live statistics.
 #   scripts/run-example.sh [ARGS]             the reclaim loop (C++): --seconds 30 --readers 2 ...
 #   scripts/run-example.sh --hash-map [ARGS]  liburcu's cds_lfht hash map (C API): --seconds N

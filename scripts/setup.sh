@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what rcufree needs from Debian 12's packages, only if something is missing; extra
 # package names given as arguments are installed too (scripts/bench.sh: the preloaded allocators).
 # Run as root (or with sudo available). Idempotent and quiet when all is there.

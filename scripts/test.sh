@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # README command two (and CI): install what is missing, then build and pass the whole suite:
 #   1. RelWithDebInfo build with -Werror and debug checks: unit, stress, atomic, torture, install
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same labels

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // block.hpp — one pointer block: a page-sized array of queued objects of any reclaim kinds.
 //
 // records[] holds object pointers, each run of one kind opened by a kind marker: the address of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bound_thread.hpp — a thread that runs on one CPU from its first instruction (the CPU threads).
 //
 // Why not std::thread and then pthread_setaffinity_np from inside the thread: a running thread

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // c_api.cpp — the C API: the default engine, and engines of one's own on any liburcu flavor.
 //
 // Nothing may leave these functions by exception (the callers are C). Misuse that the C++ API

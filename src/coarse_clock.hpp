@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coarse_clock.hpp — the engine's millisecond clock.
 //
 // Advanced by the engine's threads at each pass (tick), read anywhere with one relaxed load,

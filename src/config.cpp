@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // config.cpp — validating a config before anything is built.
 #include <rcufree/config.hpp>
 #include <stdexcept>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // counter.hpp — statistics counters.
 //
 // Every counter here is a statistic or a polling hint: nothing is published through it, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cpu_pacing.hpp — how long a CPU thread sleeps after a pass: the policy, apart from the thread
 // (workers.cpp runs it; test/unit/reclaim_test.cpp checks it case by case).
 //

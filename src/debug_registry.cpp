@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // debug_registry.cpp — double-queue detection for RCUFREE_DEBUG builds.
 #include "debug_registry.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // debug_registry.hpp — RCUFREE_DEBUG builds: which objects are queued right now.
 //
 // The kernel's debug-objects check for kfree_rcu, in user space: an object queued a second time

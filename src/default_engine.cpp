@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // default_engine.cpp — the process-wide engine, built at load time, drained at exit.
 #include <cstdlib>
 #include <new>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // engine.cpp — building and tearing down an engine; barrier, shrink, snapshot.
 #include <unistd.h>
 

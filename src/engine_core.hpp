@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // engine_core.hpp — what an engine is made of, and what its parts share.
 //
 // The parts, each owning its state (docs/design.md has the map):

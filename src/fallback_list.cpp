@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fallback_list.cpp — the per-CPU list of objects linked through their rcu_head.
 #include "fallback_list.hpp"
 

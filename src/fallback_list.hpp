@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fallback_list.hpp — objects linked through their own rcu_head when no page is at hand.
 //
 // The two-argument form never allocates: when its CPU has no empty page cached (or its slot is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fixed_registry.hpp — a fixed table of values that any context may look up or add to.
 //
 // The atomic path needs a stable pointer per (kind, head offset) for the fallback list, and the C

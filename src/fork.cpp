@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fork.cpp — engines across fork(): nothing lost in the parent, a working engine in the child.
 //
 // Like liburcu's call_rcu_before_fork()/after_fork_parent()/after_fork_child(), but registered

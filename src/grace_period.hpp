@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // grace_period.hpp — a polled grace-period sequence on top of liburcu's synchronize_rcu.
 //
 // liburcu 0.13 has no polled grace-period API (get_state/poll_state arrived in 0.14), so rcufree

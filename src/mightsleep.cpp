@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mightsleep.cpp — the head-less forms, kvfree_rcu_mightsleep and delete_rcu_mightsleep.
 //
 // With no rcu_head there is no fallback list: the pointer must go into a block. If this CPU's

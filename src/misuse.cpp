@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // misuse.cpp — misuse reports and the per-thread atomic-scope depth.
 #include "misuse.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // misuse.hpp — reporting misuse: "rcufree: file:function:line: sentence", then abort or throw.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // page_pool.hpp — one CPU's empty pages: the ring the atomic path takes from, and its sizing.
 //
 // Two sides, each serialized by its own owner:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // patience.hpp — how long a reclaimer waits for a thread that holds up a slot.
 //
 // Another thread can hold up a reclaimer in three ways: it holds the slot's flag, it pushed

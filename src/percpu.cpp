@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // percpu.cpp — the atomic path (the two-argument kfree_rcu/delete_rcu), and how a CPU slot's
 // flags are taken (percpu.hpp has the protocol).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // percpu.hpp — one CPU's slot: where the atomic path puts objects.
 //
 // The slot owns what atomic callers touch: its two flags, the open block, the page pool's

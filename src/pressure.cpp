@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pressure.cpp — PSI memory-pressure triggers (Documentation/accounting/psi.rst in the kernel).
 #include "pressure.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // pressure.hpp — listening to Linux PSI memory pressure on the engine's behalf.
 #pragma once
 

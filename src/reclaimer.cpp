@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // reclaimer.cpp — take, wait, free, restock: see reclaimer.hpp.
 #include "reclaimer.hpp"
 

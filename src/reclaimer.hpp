@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // reclaimer.hpp — the one reclaim path: take a CPU's queued work, wait for its grace period,
 // free it, recycle its pages, keep the CPU's page pool stocked.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rseq_section.cpp — whether the engine may use restartable sequences, and the membarrier that
 // restarts them on another CPU: see rseq_section.hpp.
 #include "rseq_section.hpp"

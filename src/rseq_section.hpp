@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rseq_section.hpp — the atomic path's two restartable sequences, and the membarrier that makes
 // another CPU's sequences restart.
 //

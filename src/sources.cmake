@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The engine's source files (owned by src/; the top-level CMakeLists.txt builds them).
 set(RCUFREE_SOURCES
   src/c_api.cpp

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // stats.cpp — the one-line JSON form of a snapshot, and the std::free reclaim kind.
 #include <cstdlib>
 #include <rcufree/engine.hpp>

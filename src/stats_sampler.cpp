@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // stats_sampler.cpp — periodic CSV rows of an engine's statistics.
 #include <rcufree/stats_sampler.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // time_slice.hpp — the engine threads' scheduling: the fair class with a short time slice (the
 // supervisor asks, its CPU threads inherit; also bench/adhoc/wake_latency.cpp, which measures what
 // the slice buys).

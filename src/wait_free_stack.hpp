@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // wait_free_stack.hpp — an intrusive stack with a wait-free push and a take-everything pop.
 //
 // Used for the lists that atomic callers hand to the worker: closed blocks and fallback objects.

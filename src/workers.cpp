@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // workers.cpp — the supervisor and the per-CPU reclaim threads: see workers.hpp.
 #include "workers.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // workers.hpp — the engine's threads: a supervisor, and a reclaim thread per CPU that has work.
 //
 // Atomic callers cannot wake anyone (a wake is a system call), so the threads poll:

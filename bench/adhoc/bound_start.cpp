@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bound_start.cpp — how soon does a new CPU thread first run on a core where a producer spins?
 // (src/bound_thread.hpp; docs/PERFORMANCE.md, "Starting a CPU thread"). 60 times per row a new
 // thread is started for a busy CPU, and the time from the start until it runs there is printed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // kinds_flood.cpp — 1,000,000 delete_rcu calls from one producer: one type, or five types
 // interleaved call by call (docs/PERFORMANCE.md, "Many reclaim kinds"). Built by hand, against
 // the static library of the bench build:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // prefetch_free.cpp — how far ahead should the default batch free prefetch? (docs/PERFORMANCE.md,
 // "Prefetching the batch free"). One thread mallocs 65,536 x 64 B objects (4 MiB: more than this
 // machine's L2, as a flood's objects are by the time their grace period ends), records them in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rseq_append.cpp — what would a restartable sequence save on the atomic path? (docs/
 // PERFORMANCE.md, "What an rseq commit would save"). The engine's two-argument call takes its
 // CPU slot's busy flag with one locked exchange, appends the pointer to the open block and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // wake_latency.cpp — does a thread that sleeps briefly get its core back from a busy producer?
 // (docs/PERFORMANCE.md, "What holds pending up"). A spinner and a sleeper share CPU 0, as a
 // flooding producer and its CPU's reclaim thread do. The sleeper sleeps `sleep_us`, then works

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # report.sh DIR — per-object cache misses from the cachegrind runs scripts/bench.sh leaves in DIR:
 #   cg.walk.{array,list}.{free,nofree}  (rcufree_walk, 1,000,000 objects, cold)
 #   cg.engine.{array,default}           (rcufree_harness --child, 1,000,000 objects)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // walk.cpp — rcufree_walk: the reclaim-side traversal alone, for cachegrind.
 //
 //   rcufree_walk array|list [objects=1000000] [free|nofree]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // child.cpp — the measured flood, run once per process so that memory peaks are independent.
 //
 // Each producer thread allocates objects (malloc, or new for the counting variant) and retires

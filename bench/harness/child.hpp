@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // child.hpp — one measured run in a fresh process: one mechanism, one thread count, one mode.
 #pragma once
 

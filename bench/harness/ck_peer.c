@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ck_peer.c — the Concurrency Kit ck_epoch peer for the harness (see ck_peer.h). */
 #include "ck_peer.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ck_peer.h — the Concurrency Kit ck_epoch peer, wrapped in C (ck's headers do not compile as
  * C++). Each producer thread owns one epoch record; reclamation runs on that thread, in
  * ck_epoch_poll every CK_PEER_POLL_EVERY calls and in ck_epoch_barrier at the end. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // common.cpp — sharded counters, the synchronize_rcu interposer, memory and context-switch
 // readings, and the key=value record format used between the harness's parent and children.
 #include "common.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // common.hpp — what the harness's parent and child share: run options, the object layout,
 // sharded event counters, the grace-period counter and memory readings.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // latency.hpp — the harness's cheap clock (the TSC) and a fixed-size latency histogram.
 //
 // Each producer thread owns one histogram, allocated and touched before the flood starts so that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // main.cpp — rcufree_harness: the end-to-end flood in the style of the kernel's rcuscale kfree
 // test, rcufree against every peer in one invocation.
 //

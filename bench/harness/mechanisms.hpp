@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mechanisms.hpp — every way the harness retires an object, behind one static interface:
 //
 //   explicit M(const run_options&)   set up (untimed; main thread)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // lfht_bench.cpp — rcufree_lfht: a write-heavy real client. liburcu's lock-free hash table
 // (cds_lfht, urcu-memb flavor) with writer threads replacing (or deleting and re-adding) nodes and
 // reader threads looking keys up; every node a writer unlinks is freed after a grace period by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // micro_bench.cpp — Google Benchmark micro-benchmarks of rcufree's calls: the two-argument fast
 // path, the call that crosses a page boundary, the fallback list alone, the head-less form,
 // reclaim_local() after N calls, and the busy flag's exchange alone.

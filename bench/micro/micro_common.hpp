@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // micro_common.hpp — helpers shared by the micro-benchmarks: pre-allocated object batches, so
 // that the timed loop holds only the call under test (malloc runs while the timer is paused).
 #pragma once

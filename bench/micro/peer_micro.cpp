@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // peer_micro.cpp — the peers' enqueue calls under the same batching as micro_bench.cpp, for a
 // call-for-call comparison: liburcu call_rcu and defer_rcu, Concurrency Kit ck_epoch_call (with a
 // poll every 512 calls, as in the harness) and the 512-pointer array with inline

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # flood_timeline.gp — pending objects and pointer pages in use during the million-op flood,
 # rcufree (default config), rcufree with reclaim_local() every 4096 calls, and liburcu call_rcu,
 # from the harness's timeline CSVs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fake_cpus.c — LD_PRELOAD shim for simulating a large machine on a small one: sysconf()
  * answers RCUFREE_FAKE_CPUS for _SC_NPROCESSORS_CONF, so an engine builds that many CPU slots
  * (docs/design.md, "Scaling to 256 CPUs"). Threads still run only on the real CPUs: what this

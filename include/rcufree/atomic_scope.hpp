@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rcufree/atomic_scope.hpp — mark a stretch of code as an atomic context.
 //
 // Like the kernel's scoped allocation flags (memalloc_noio_save()/restore()), an atomic_scope

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rcufree/config.hpp — how an engine is sized and paced.
 //
 // Every field has a default that suits a general-purpose process; docs/TUNING.md says what each

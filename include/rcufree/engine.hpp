@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rcufree/engine.hpp — the reclaim engine: free memory after an RCU grace period.
 //
 // An engine collects the objects that updaters unlink from RCU-protected structures and frees

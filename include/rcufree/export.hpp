@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* rcufree/export.hpp — which declarations librcufree.so exports.
  *
  * The library is compiled with -fvisibility=hidden, so only declarations marked RCUFREE_API are

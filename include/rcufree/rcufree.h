@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rcufree/rcufree.h — the C API of rcufree: free memory after an RCU grace period, from C.
  *
  * For liburcu's C users: embed liburcu's struct rcu_head in an object, unlink the object from an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rcufree/rcufree.hpp — the whole C++ API: kfree_rcu() for user space.
 //
 // Readers of an RCU-protected structure use liburcu (rcu_read_lock/rcu_read_unlock of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rcufree/stats.hpp — what an engine has done, for operators and tests.
 //
 // A snapshot sums per-CPU counters that other threads keep updating, so it is consistent enough

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rcufree/stats_sampler.hpp — write an engine's statistics to a CSV file periodically.
 //
 // For plotting a flood's footprint or watching a service:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // alloc_counter.cpp — the allocator interposer (normal builds) or sanitizer hooks (ASan/TSan).
 // See alloc_counter.hpp.
 #include "alloc_counter.hpp"

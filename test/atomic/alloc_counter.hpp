@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // alloc_counter.hpp — counts the allocator calls one thread makes.
 //
 // In a normal build alloc_counter.cpp defines malloc, free, calloc, realloc, reallocarray,

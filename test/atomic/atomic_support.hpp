@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // atomic_support.hpp — what the atomic-context tests share: sanitizer detection, engine configs
 // that stall or slow the worker, objects that record their own death, and a pool that hands out
 // objects allocated before a measured window.

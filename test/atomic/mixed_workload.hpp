@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // mixed_workload.hpp — a few hundred thousand two-argument calls over seven object types, all
 // allocated before the measured window, with every death tracked per object.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Promise 2, part one: the two-argument kfree_rcu/delete_rcu never allocate on the calling thread.
 //
 // Every allocator entry point of the process is counted for the measuring thread (see

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Promise 2, part two: the two-argument kfree_rcu/delete_rcu make no system call.
 //
 // A dedicated thread confines itself with a seccomp filter (prctl(PR_SET_SECCOMP,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Promise 2, part three: the two-argument form never waits for anyone, and a thread preempted
 // (or stopped) inside the engine holds no one up.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // kfree_rcu/delete_rcu called inside an RCU read-side critical section (urcu-memb's
 // rcu_read_lock) return at once, and what they queued is freed only after the section ends: the
 // worker's grace period waits for the very reader that queued the objects.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // atomic_scope: nests, is per thread, is reported by in_atomic_scope(); inside it the sleeping
 // calls (head-less forms, barrier, shrink, reclaim_local) are misuse, aborting by default with a
 // message that names the call, throwing rcufree::misuse_error with the throw action. The

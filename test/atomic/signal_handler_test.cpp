@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Promise 2, signal handlers: kfree_rcu/delete_rcu called from a signal handler that interrupts a
 // thread which is itself inside kfree_rcu/delete_rcu.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds and runs the consumer project, offline, against a fresh copy of rcufree:
 #   1. find_package(rcufree CONFIG REQUIRED) after `cmake --install` into a temporary prefix:
 #      rcufree::rcufree links librcufree.so.N (SONAME checked), rcufree::rcufree_static the archive

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernel's kfree_rcu flood test translated: 1,000,000 malloc + kfree_rcu in a tight loop on
 // one thread, then the same split over every CPU, then barrier(). Asserts every object was freed
 // exactly once and that cached pages stayed within CPUs x cached_pages_per_cpu; prints what the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Catch2 runner shared by every test binary.
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>

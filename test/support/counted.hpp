@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // counted.hpp — test objects that know whether they were freed, and readers that can check.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cpus.hpp — which CPUs a test may use, and pinning the calling thread to one.
 #pragma once
 

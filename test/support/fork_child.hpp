@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fork_child.hpp — run a function in a fork child, with its stderr captured and a deadline, and
 // say how it ended. A child that hangs is killed at the deadline: a failure with a message, not a
 // stuck suite.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // threads.hpp — this process's threads by name, from /proc/self/task (engine threads name
 // themselves rcufree-sup, rcufree-cpuN).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tsan_grace.hpp — tells ThreadSanitizer that a reader's section ends before a grace period does.
 //
 // liburcu is not instrumented, so TSan cannot see that synchronize_rcu() waits for every reader

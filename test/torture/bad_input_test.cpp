@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bad_input_test.cpp — nullptr everywhere, absurd configs, and misuse the engine can see
 // (CONTRACT promise 8). test/unit/config_test.cpp already covers page sizes 0, 3000 and 128, a
 // zero drain interval, the worker tick, a zero soft cap, a huge cache and an allocate_page without

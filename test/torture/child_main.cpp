@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // child_main.cpp — torture_child: what has to happen in a process of its own.
 //
 //   torture_child exit-default N    queue N nodes per entry point on the default engine (from main

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // child_process.hpp — run the torture_child helper (fork + exec: a fresh process, no inherited
 // threads or engine state) and collect how it ended and what it wrote to stderr.
 #pragma once

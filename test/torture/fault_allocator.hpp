@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fault_allocator.hpp — a page allocator for config.allocate_page that fails or stalls on demand,
 // and counts every page it has out.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fault_injection_test.cpp — page allocation that fails (always, at random, in bursts), a worker
 // stalled for seconds, and floods while both happen.
 //

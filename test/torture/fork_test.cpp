@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fork_test.cpp — fork() while other threads are queueing.
 //
 // The parent must lose nothing. The child inherits the engines' memory but none of their worker

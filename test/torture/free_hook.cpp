@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // free_hook.cpp — sees every free() of the test process, so that torture nodes handed to
 // kfree_rcu/kvfree_rcu_mightsleep (freed with std::free, no destructor) are poisoned and counted
 // at the moment rcufree frees them, exactly like the delete kinds are in ~node.

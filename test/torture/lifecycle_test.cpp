@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // lifecycle_test.cpp — nothing is lost across thread exit, several engines, engine destruction,
 // process exit of the default engine, and CPU migration (CONTRACT promise 6).
 #include <sched.h>

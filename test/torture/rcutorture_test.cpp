@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // rcutorture_test.cpp — readers check that everything they can reach is alive while updaters
 // replace and retire objects through every entry point of rcufree, in the spirit of the
 // kernel's rcutorture.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // slot_protocol_test.cpp — while a thread holds a CPU slot, nobody appends to it: not an atomic
 // caller's restartable sequence on the slot's CPU (percpu.hpp, pairs M1-M3), not another holder.
 //

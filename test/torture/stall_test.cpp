@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // stall_test.cpp — fork, stalled threads and re-entrant deleters: no hang, no early free.
 //
 // Each case puts a thread (or the forking thread itself) at a known point: between the two

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // torture_support.cpp — tracker bookkeeping: what was created, how and when it was freed.
 #include "torture_support.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // torture_support.hpp — objects that know when they are freed, and the bookkeeping around them.
 //
 // A torture node carries a magic word and a generation. Whatever frees it poisons both first:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // c_api_misuse_test.cpp — misuse through the C API never throws into C: even when the program's
 // C++ part chose misuse_action::throw_error, a C call that would throw aborts with the report.
 #include <rcufree/rcufree.h>

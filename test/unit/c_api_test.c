@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The C API: free after a grace period on the default engine, stats as JSON. */
 #include <rcufree/rcufree.h>
 

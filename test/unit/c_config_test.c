@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* c_config_test.c — struct rcufree_config from C: bad fields are named, and the size field lets
  * the struct grow without breaking callers built against another version of rcufree.h. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* c_flavor_test.c — an engine of the C API on one liburcu flavor waits for that flavor's readers.
  *
  * Built once per flavor (RCUFREE_TEST_FLAVOR_QSBR, _BP, _MB, _MEMB) against real liburcu. A free()

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A bad config is rejected at construction with the field's name; nothing is started.
 #include <rcufree/rcufree.hpp>
 

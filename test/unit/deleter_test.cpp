@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Custom deleters and bulk hooks: engine::retire, rcufree_call, config::free_bulk. Real liburcu
 // readers check that nothing they can see was returned to its pool.
 #include <pthread.h>

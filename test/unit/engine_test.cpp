@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The engine end to end on real liburcu grace periods: batching, fallback, barrier, destruction.
 #include <rcufree/rcufree.hpp>
 #include <urcu/urcu-memb.h>

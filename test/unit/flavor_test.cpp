@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Any liburcu flavor works: here urcu-mb instead of the default urcu-memb.
 #include <rcufree/rcufree.hpp>
 #include <urcu/urcu-mb.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Polled grace periods: cookies, and blocks freed without a new grace period when theirs is over.
 #include <rcufree/rcufree.hpp>
 

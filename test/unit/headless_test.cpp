@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The head-less forms: pages when they can, a grace period and an inline free when they cannot.
 #include <rcufree/rcufree.hpp>
 

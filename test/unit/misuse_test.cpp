@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Misuse is reported with a sentence naming the call, never a deadlock.
 #include <urcu/urcu-memb.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // one_engine_lib.cpp — built twice, as libone_engine_a.so and libone_engine_b.so (ONE_ENGINE_NS
 // names the namespace), each linked to librcufree.so.
 #include "one_engine_lib.hpp"

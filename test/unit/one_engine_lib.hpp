@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // one_engine_lib.hpp — two shared libraries (one_engine_a, one_engine_b), built from the same
 // source, each using rcufree the way an application's plug-in would. one_engine_test.cpp loads
 // both and checks that the process has one default engine and one atomic-scope depth.

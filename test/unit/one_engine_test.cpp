@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // one_engine_test.cpp — a program and two shared libraries, all linked to librcufree.so, share
 // one default engine (one barrier() covers every caller), one atomic-scope depth per thread and
 // one misuse setting. With rcufree linked statically into each library, each would have its own

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Memory pressure and floods: shrink, refill back-off, the PSI watch, the pending soft cap.
 #include <rcufree/rcufree.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-CPU reclaim, page pools, shared grace periods, mixed kinds, idle cost (issue: per-CPU
 // reclaim). Real liburcu grace periods throughout.
 #include <pthread.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How an engine's threads start: a CPU thread on its CPU from its first instruction, or unbound
 // where that CPU is not allowed (src/bound_thread.hpp); the supervisor and the CPU threads with a
 // short time slice and the nice value of the thread that built the engine (src/time_slice.hpp).

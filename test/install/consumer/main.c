@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A C consumer of rcufree's C API. */
 #include <rcufree/rcufree.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A consumer of rcufree: the C++ API and the C header, readers through liburcu, stats at the end.
 #include <rcufree/rcufree.h>
 #include <rcufree/rcufree.hpp>
