@@ -70,6 +70,7 @@ void engine_core::shutdown() {
     const auto no_fork = hold_off_fork();
     threads.stop();  // the supervisor's last passes free everything queued before this point
   }
+  RCUFREE_STOP_AT(exit_drain_stopped);
   std::lock_guard<std::mutex> lock(inline_mu_);
   // release: pairs with the acquire in the head-less path; from now on it frees inline.
   shut_down.store(true, std::memory_order_release);

@@ -14,6 +14,7 @@
 #include <rcufree/engine.hpp>
 
 #include "debug_registry.hpp"
+#include "stop_point.hpp"
 #include "wait_free_stack.hpp"
 
 namespace rcufree::detail {
@@ -48,7 +49,9 @@ class fallback_list {
 
   // Wait-free, atomic-safe.
   void push(rcu_head* head, const fallback_kind* fk) noexcept {
-    stack::link(head, publish(head, fk));
+    rcu_head* const below = publish(head, fk);
+    RCUFREE_STOP_AT(fallback_push_published);
+    stack::link(head, below);
   }
   // push's two steps (wait_free_stack::publish/link), apart for tests.
   rcu_head* publish(rcu_head* head, const fallback_kind* fk) noexcept;

@@ -35,9 +35,12 @@ std::once_flag g_atfork_once;
 void prepare_all() {
   g_registry_mu.lock();
   for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->park_for_fork();
+  RCUFREE_STOP_AT(fork_engines_parked);
   for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->hold_grace_for_fork();
+  RCUFREE_STOP_AT(fork_prepared);
 }
 void parent_all() {
+  RCUFREE_STOP_AT(fork_parent_resuming);
   for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->parent_after_fork();
   g_registry_mu.unlock();
 }

@@ -18,6 +18,8 @@
 #include <mutex>
 #include <new>
 
+#include "stop_point.hpp"
+
 // liburcu-memb's flavor table, the default (urcu/urcu-memb.h names it rcu_flavor through a macro;
 // declaring it here keeps liburcu's short-name macros out of the engine).
 extern "C" const struct rcu_flavor_struct urcu_memb_flavor;
@@ -85,10 +87,12 @@ class grace_period {
       seq_.store(s + 1, std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_seq_cst);
       lock.unlock();
+      RCUFREE_STOP_AT(grace_period_started);
       const auto start = std::chrono::steady_clock::now();
       flavor_->update_synchronize_rcu();
       RCUFREE_TSAN_GRACE_PERIOD_ENDED();  // TSan builds: see the top of this file
       record(start);
+      RCUFREE_STOP_AT(grace_period_ended);
       lock.lock();
       // (G4) release: the grace period is over; pairs with (G3). Waiters woken below read seq
       // under mu_, which orders them after it too.

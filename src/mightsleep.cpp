@@ -94,6 +94,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   detail::cpu_slot& s = core.slots[cpu];
   detail::patience wait(detail::patience::kind::brief, cpu, "the slot's flag");
   if (const detail::cpu_slot::entry e = s.enter(wait)) {
+    RCUFREE_STOP_AT(slot_flag_held);
     const bool queued = s.append_locked(obj, kind, core.gp, core.clock);
     s.leave(e);
     if (queued) {
@@ -114,6 +115,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   }
   // 2. No page pooled: allocate one here (we may sleep); the reclaim threads restock the pool.
   if (void* page = core.allocate_page()) {
+    RCUFREE_STOP_AT(headless_page_allocated);
     const std::size_t now_cpu = core.this_cpu();  // we may have migrated while allocating
     detail::cpu_slot& t = core.slots[now_cpu];
     detail::patience wait_again(detail::patience::kind::brief, now_cpu, "the slot's flag");

@@ -25,7 +25,18 @@
 #include <cstdio>
 #include <thread>
 
+#include "stop_point.hpp"
+
 namespace rcufree::detail {
+
+// How long a teardown waits for a slot a stopped thread holds (the stop-point tests shorten it).
+inline std::chrono::milliseconds teardown_limit() noexcept {
+#ifdef RCUFREE_STOP_POINTS
+  return stop_points::teardown_patience();
+#else
+  return std::chrono::seconds(2);
+#endif
+}
 
 class patience {
  public:
@@ -56,13 +67,13 @@ class patience {
     if (tries_ == 81) start_ = now;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto waited = now - start_;
-    if (kind_ == kind::teardown && waited >= std::chrono::seconds(2)) {
+    if (kind_ == kind::teardown && waited >= teardown_limit()) {
       std::fprintf(stderr,
-                   "rcufree: engine teardown: on CPU %zu it waited 2 s for %s, which a thread "
+                   "rcufree: engine teardown: on CPU %zu it waited %.1f s for %s, which a thread "
                    "inside rcufree holds and does not run (stopped, starved, or gone by "
                    "siglongjmp or cancellation); the objects it holds up are left behind, not "
                    "freed\n",
-                   cpu_, what_);
+                   cpu_, std::chrono::duration<double>(waited).count(), what_);
       return false;
     }
     if (kind_ == kind::barrier && !said_ && waited >= std::chrono::seconds(1)) {

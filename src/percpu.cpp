@@ -44,6 +44,7 @@ void detail::queue_slow(engine_core& core, void* obj, rcu_head* head, const recl
       if (r == rseq_result::other) {  // a page change or a new kind: under the `here` flag
         r = detail::rseq_enter(s->head, here);
         if (r == rseq_result::committed) {
+          RCUFREE_STOP_AT(slot_flag_held);
           const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
           s->leave(cpu_slot::entry{cpu_slot::entry::here});
           if (queued) return;
@@ -64,6 +65,7 @@ void detail::queue_slow(engine_core& core, void* obj, rcu_head* head, const recl
   } else {
     s = &core.this_cpu_slot();
     if (const cpu_slot::entry e = s->try_enter_by_exchange()) {
+      RCUFREE_STOP_AT(slot_flag_held);
       const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
       s->leave(e);
       if (queued) return;
@@ -117,6 +119,7 @@ bool cpu_slot::append_to_pooled_page_locked(void* obj, const reclaim_kind& kind,
     close_locked(gp);  // a full block must not wait for a page: the reclaimer should see it now
     return false;
   }
+  RCUFREE_STOP_AT(page_taken);
   append_to_page_locked(page, obj, kind, gp, clock);
   return true;
 }
@@ -147,8 +150,11 @@ void cpu_slot::close_locked(const grace_period& gp) noexcept {
   // this count.
   head.fill.store(0, std::memory_order_release);
   head.open = nullptr;
-  b->cookie = gp.snapshot();  // a full fence; once per block, not per object
-  closed.push(b);             // (S1) publishes the records to the reclaimer
+  RCUFREE_STOP_AT(block_closed);
+  b->cookie = gp.snapshot();               // a full fence; once per block, not per object
+  block* const below = closed.publish(b);  // (S1) publishes the records to the reclaimer
+  RCUFREE_STOP_AT(closed_push_published);
+  block_stack::link(b, below);
 }
 
 cpu_slot::adopted cpu_slot::adopt_in_child() noexcept {

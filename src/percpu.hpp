@@ -18,6 +18,7 @@
 #include "grace_period.hpp"
 #include "page_pool.hpp"
 #include "rseq_section.hpp"
+#include "stop_point.hpp"
 #include "wait_free_stack.hpp"
 
 namespace rcufree::detail {
@@ -115,6 +116,7 @@ struct alignas(128) cpu_slot {
       const auto used = static_cast<std::uint32_t>(f);
       if (&kind == b->last_kind && used < b->capacity) {
         b->records()[used] = obj;
+        RCUFREE_STOP_AT(record_stored);
         head.fill.store(f + kOneRecord + kOneObject, std::memory_order_release);
         return true;
       }
@@ -122,6 +124,7 @@ struct alignas(128) cpu_slot {
         b->records()[used] = block::marker(&kind);
         b->records()[used + 1] = obj;
         b->last_kind = &kind;
+        RCUFREE_STOP_AT(record_stored);
         head.fill.store(f + 2 * kOneRecord + kOneObject, std::memory_order_release);
         return true;
       }

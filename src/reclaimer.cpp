@@ -153,6 +153,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
       const cpu_slot::entry entered = s.enter(wait);
       if (!entered) gave_up_on(i, patience_for(scope));
       if (entered) {
+        RCUFREE_STOP_AT(pass_holds_slot_flag);
         bool left_open = false;
         if (const block* o = s.head.open) {
           if (all || age(now, o->opened_ms) + tick_ms >= drain_ms) {
@@ -205,6 +206,7 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
     }
   }
   if (!batch.empty()) {
+    RCUFREE_STOP_AT(pass_took_work);
     drains.add();
     oldest_pending_ms.store(oldest, std::memory_order_relaxed);  // relaxed: statistic
   }
@@ -217,6 +219,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
   std::uint64_t n = 0;
   const engine_core* outer = t_running_deleters;
   t_running_deleters = &core_;
+  if (!batch.empty()) RCUFREE_STOP_AT(pass_freeing);
   for (block* b = batch.blocks; b != nullptr;) {
     // relaxed: the chain is private to this thread.
     block* next = b->next.load(std::memory_order_relaxed);
@@ -231,6 +234,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
     n += b->objects;
     st.retired.add();
     b->~block();
+    RCUFREE_STOP_AT(page_recycled);
     // Emptied pages go back to their own CPU's pool (this slot's: blocks never change slot).
     if (!s.pool.put(b)) core_.release_page(b);
     b = next;
@@ -321,7 +325,9 @@ bool reclaimer::flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept 
     any = any || !scratch[i].empty();
   }
   if (!any) return false;
+  RCUFREE_STOP_AT(flush_took_all);
   core_.gp.wait_until(cookie);
+  RCUFREE_STOP_AT(flush_before_free);
   std::uint64_t freed = 0;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     if (scratch[i].empty()) continue;
@@ -357,6 +363,7 @@ void reclaimer::refill(std::size_t i) noexcept {
   const std::size_t page_size = core_.cfg.page_size;
   while (pool.size() < pool.target()) {
     refill_attempts.add();
+    RCUFREE_STOP_AT(refill_allocating);
     void* page = core_.allocate_page();
     if (page == nullptr) {
       // Do not fight memory pressure: stop at the first failure and retry a drain_interval later.
@@ -393,6 +400,7 @@ void reclaimer::drop_all_pages(patience::kind k) noexcept {
       gave_up_on(i, slot_patience(i, k));
       continue;
     }
+    RCUFREE_STOP_AT(pages_dropping);
     release_pages_over(s, 0);
     s.pool.reset_target();
     s.leave(entered);

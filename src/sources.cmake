@@ -16,4 +16,5 @@ set(RCUFREE_SOURCES
   src/rseq_section.cpp
   src/stats.cpp
   src/stats_sampler.cpp
+  src/stop_point.cpp
   src/workers.cpp)

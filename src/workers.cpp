@@ -105,6 +105,7 @@ bool workers::flush_and_wait() {
 
 void workers::supervise() {
   t_owner = this;
+  RCUFREE_STOP_THREAD_KIND(supervisor);
   pthread_setname_np(pthread_self(), "rcufree-sup");  // for top -H, gdb; 15 characters at most
   // The fair class with a short time slice, so that its looks preempt a flooding producer on
   // time; the CPU threads it starts inherit both from their first instruction. A thread that asks
@@ -134,7 +135,11 @@ void workers::supervise() {
       stopping = stop_;
     }
     wake_pending_.store(false, std::memory_order_relaxed);  // relaxed: see wake_supervisor
-    if (stopping) stop_cpu_threads();  // from here on the supervisor reclaims every slot
+    RCUFREE_STOP_AT(supervisor_looking);
+    if (stopping) {
+      RCUFREE_STOP_AT(threads_stopping);
+      stop_cpu_threads();
+    }  // from here on the supervisor reclaims every slot
     core_.tick_clock();
     // (W2) acquire: pairs with (W1); a request seen here was made after the objects its caller
     // wants flushed were queued.
@@ -159,6 +164,7 @@ void workers::supervise() {
     if (core_.take_pressure_event()) core_.shrink();
     // A flush that yielded to a fork is not complete: served again once the fork is over.
     if (flush && (stopping || !core_.rec.barriers_yield())) {
+      RCUFREE_STOP_AT(flush_completing);
       std::lock_guard<std::mutex> lock(mu_);
       // (W3) release: the frees of this pass happen before a waiter sees completion; pairs with
       // (W4).
@@ -252,6 +258,7 @@ bool workers::ensure_thread(std::size_t i) {
   if (t.thread.joinable()) return true;
   const std::uint32_t now = core_.now_ms();
   if (t.failed && !reached(now, t.failed_ms + kRetryStartMs)) return false;
+  RCUFREE_STOP_AT(cpu_thread_starting);
   try {
     t.thread.start(static_cast<int>(i), [this, i] { cpu_main(i); });
   } catch (...) {  // no thread to be had (resource limits): the supervisor reclaims this slot
@@ -288,6 +295,7 @@ void workers::stop_cpu_threads() {
 
 void workers::cpu_main(std::size_t i) {
   t_owner = this;
+  RCUFREE_STOP_THREAD_KIND(cpu_thread);
   // Already on CPU i (bound_thread), or unbound where CPU i left the allowed set; with the
   // supervisor's short time slice, so that its wake-ups preempt a flooding producer.
   if (core_.cfg.realtime_reclaim) become_realtime();
@@ -330,6 +338,7 @@ void workers::cpu_main(std::size_t i) {
       t.wake = false;
       if (t.stop) return;
     }
+    RCUFREE_STOP_AT(cpu_thread_before_pass);
     core_.tick_clock();
     const bool expedite = core_.over_soft_cap();
     if (expedite) core_.expedited_passes.add();

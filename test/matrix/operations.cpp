@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// operations.cpp — what each cell runs against its stopped thread (matrix.hpp).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "cpus.hpp"
+#include "matrix.hpp"
+
+namespace matrix {
+namespace {
+
+using namespace std::chrono_literals;
+
+// barrier(), checked for exactness: everything queued before it is freed when it returns.
+void barrier_checked(world& w) {
+  const std::uint64_t before = w.queued_seq();
+  w.eng().barrier();
+  w.check_barrier(before);
+}
+
+void op_barrier(world& w, op_context&) {
+  w.replace_some(50);
+  barrier_checked(w);
+}
+
+// A barrier() in flight when fork() comes: its flush gives way to the fork and must keep what it
+// took, and the barrier must still be exact when it returns.
+void op_barrier_fork(world& w, op_context& c) {
+  w.replace_some(50);
+  c.late.emplace_back([&w] { barrier_checked(w); });
+  std::this_thread::sleep_for(30ms);
+  fork_and_check_child(w, c);
+}
+
+void op_shrink(world& w, op_context&) {
+  w.eng().shrink();
+}
+
+// reclaim_local() on the stopped thread's CPU, with deleters that take 20 ms each.
+void op_reclaim_local_slow(world& w, op_context&) {
+  rcufree_test::pin_to(w.cpu());
+  for (int i = 0; i < 5; ++i) w.replace_one(queue_by::two_argument, 0, on_free::sleep);
+  w.eng().reclaim_local();
+}
+
+// Another producer on the stopped thread's CPU: the two-argument form never waits.
+void op_produce(world& w, op_context&) {
+  rcufree_test::pin_to(w.cpu());
+  w.replace_some(2000, queue_by::two_argument, /*alternate_kinds=*/true);
+}
+
+void op_destroy(world& w, op_context&) {
+  w.destroy_engine();
+}
+
+void op_exit(world&, op_context&) {
+  std::exit(0);  // the default engine's exit drain; the cell's report runs after it
+}
+
+// Deleters that queue more objects on their own engine (legal): two barriers free both rounds.
+void op_deleter_requeues(world& w, op_context&) {
+  for (int i = 0; i < 20; ++i) w.replace_one(queue_by::two_argument, 0, on_free::requeue);
+  const std::uint64_t before = w.queued_seq();
+  w.eng().barrier();
+  w.eng().barrier();
+  w.check_barrier(before);
+}
+
+// Misuse that must be reported, whichever thread runs the deleter.
+void op_deleter_calls_barrier(world& w, op_context&) {
+  w.replace_one(queue_by::two_argument, 0, on_free::call_barrier);
+  w.eng().barrier();
+}
+void op_deleter_destroys_engine(world& w, op_context&) {
+  w.replace_one(queue_by::two_argument, 0, on_free::destroy_engine);
+  w.eng().barrier();
+}
+
+// outer's deleter, run by reclaim_local() on this thread, frees head-less on inner; inner's help
+// pass then runs a deleter that calls outer.barrier(): it would wait for this very thread.
+void op_nested_deleter_barrier(world& w, op_context&) {
+  rcufree_test::pin_to(w.cpu());
+  const world::nested_engines n = w.nested();
+  // inner: a closed block on this CPU whose deleters call outer.barrier().
+  for (int i = 0; i < 600; ++i)
+    w.replace_one(queue_by::two_argument, 0, on_free::inner_barrier, n.inner);
+  // outer: a closed block on this CPU, one of whose deleters frees head-less on inner.
+  w.replace_one(queue_by::two_argument, 0, on_free::outer_headless, n.outer);
+  for (int i = 0; i < 600; ++i) w.replace_one(queue_by::two_argument, 0, on_free::nothing, n.outer);
+  n.outer->reclaim_local();
+}
+
+}  // namespace
+
+void fork_and_check_child(world& w, op_context& c) {
+  w.pause_readers();  // liburcu's rule: no registration crosses a fork whose child uses RCU
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // The child: only this thread. It queues on the inherited engine, flushes, and checks that
+    // every object queued before the fork or here was freed exactly once, except those a
+    // parent thread was in the middle of (counted in fork_abandoned).
+    w.replace_some(20);
+    w.replace_some(5, queue_by::head_less);
+    w.eng().barrier();
+    const world::ledger l = w.check();
+    const rcufree::stats st = w.eng().snapshot();
+    std::fprintf(
+        stderr, "matrix: fork child: %llu queued, %llu unfreed, %llu abandoned, %llu double\n",
+        static_cast<unsigned long long>(l.queued), static_cast<unsigned long long>(l.unfreed),
+        static_cast<unsigned long long>(st.fork_abandoned),
+        static_cast<unsigned long long>(l.double_frees));
+    const bool ok = l.exact() && l.unfreed <= st.fork_abandoned;
+    std::exit(ok ? 0 : 3);  // exit handlers run: the child's default engine drains too
+  }
+  if (pid < 0) {
+    c.failure = "fork() failed";
+    w.resume_readers();
+    return;
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  pid_t got = 0;
+  while ((got = waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  w.resume_readers();
+  if (got == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    c.failure = "the fork child hung (killed after 20 s)";
+  } else if (WIFSIGNALED(status)) {
+    c.failure = "the fork child died of signal " + std::to_string(WTERMSIG(status));
+  } else if (WEXITSTATUS(status) != 0) {
+    c.failure =
+        "the fork child failed its checks (exit " + std::to_string(WEXITSTATUS(status)) + ")";
+  }
+}
+
+const std::vector<operation>& operations() {
+  static const std::vector<operation> all = {
+      {"fork", fork_and_check_child, waits::not_for_user_threads, false, false, true, nullptr},
+      {"barrier", op_barrier, waits::may, false, false, false, nullptr},
+      {"barrier_fork", op_barrier_fork, waits::not_for_user_threads, false, false, true, nullptr},
+      {"shrink", op_shrink, waits::never, false, false, false, nullptr},
+      {"reclaim_local_slow", op_reclaim_local_slow, waits::may, false, false, false, nullptr},
+      {"produce_same_cpu", op_produce, waits::never, false, false, false, nullptr},
+      {"destroy", op_destroy, waits::not_for_user_threads, false, true, false, nullptr},
+      {"exit", op_exit, waits::not_for_user_threads, true, false, false, nullptr},
+      {"deleter_requeues", op_deleter_requeues, waits::may, false, false, false, nullptr},
+      {"deleter_calls_barrier", op_deleter_calls_barrier, waits::may, false, false, false,
+       "barrier() called from a deleter"},
+      {"deleter_destroys_engine", op_deleter_destroys_engine, waits::may, false, true, false,
+       "from a deleter"},
+      {"nested_deleter_barrier", op_nested_deleter_barrier, waits::may, false, false, false,
+       "barrier() called from a deleter"},
+  };
+  return all;
+}
+
+}  // namespace matrix
