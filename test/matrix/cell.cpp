@@ -43,7 +43,7 @@ class task {
       if (std::chrono::steady_clock::now() >= deadline) return false;
       std::this_thread::sleep_for(1ms);
     }
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
     return true;
   }
 
