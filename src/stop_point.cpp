@@ -34,10 +34,12 @@ struct stop {
   // Written by arm() before its release store of `word`; read after an acquire load of it.
   stop_point point = stop_point::count;
   stop_thread kind = stop_thread::caller;
+  int tag = 0;
   pid_t pid = 0;
 };
 stop g_stops[kMaxStops];
 thread_local stop_thread t_kind = stop_thread::caller;
+thread_local int t_tag = 0;
 std::atomic<long> g_teardown_ms{2000};
 
 }  // namespace
@@ -58,7 +60,11 @@ void set_thread_kind(stop_thread k) noexcept {
   t_kind = k;
 }
 
-int arm(stop_point p, stop_thread k) noexcept {
+void set_thread_tag(int tag) noexcept {
+  t_tag = tag;
+}
+
+int arm(stop_point p, stop_thread k, int tag) noexcept {
   for (int i = 0; i < kMaxStops; ++i) {
     stop& s = g_stops[i];
     // relaxed: arm() and release_all() run on the test's own thread.
@@ -66,6 +72,7 @@ int arm(stop_point p, stop_thread k) noexcept {
     if ((w & kStateMask) != idle) continue;
     s.point = p;
     s.kind = k;
+    s.tag = tag;
     s.pid = getpid();
     // release: the fields above before the stop is seen armed; pairs with reached()'s acquire.
     s.word.store(((w >> kStateBits) + 1) << kStateBits | armed, std::memory_order_release);
@@ -80,6 +87,7 @@ void reached(stop_point p) noexcept {
     // acquire: pairs with arm()'s release store; the fields below are its.
     unsigned w = s.word.load(std::memory_order_acquire);
     if ((w & kStateMask) != armed || s.point != p || s.kind != t_kind) continue;
+    if (s.tag != 0 && s.tag != t_tag) continue;
     if (s.pid != getpid()) continue;  // armed by the parent of this fork child: not ours
     const unsigned caught = (w & ~kStateMask) | stopped;
     // acq_rel: one thread wins the stop; pairs with release()'s exchange.

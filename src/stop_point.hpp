@@ -82,14 +82,16 @@ const char* between(stop_point p) noexcept;
 
 // The engine's threads say what they are, once, when they start.
 void set_thread_kind(stop_thread k) noexcept;
+// A test may tag its own threads, to stop one of them and not another of the same kind.
+void set_thread_tag(int tag) noexcept;
 
 // At most this many stops are armed at once (a pair of stopped threads, with room to spare).
 constexpr int kMaxStops = 4;
 
-// Arms a stop: the first thread of kind `k` of this process (not of a fork child) to reach `p`
-// blocks there until release(). Returns the stop's number. Sleepable; not thread-safe against
-// other arm() calls.
-int arm(stop_point p, stop_thread k) noexcept;
+// Arms a stop: the first thread of kind `k` (and tagged `tag`, unless 0) of this process (not of
+// a fork child) to reach `p` blocks there until release(). Returns the stop's number. Sleepable;
+// not thread-safe against other arm() calls.
+int arm(stop_point p, stop_thread k, int tag = 0) noexcept;
 // Waits (sleeping) until the armed stop has caught its thread, at most `limit`.
 bool wait_stopped(int stop, std::chrono::milliseconds limit) noexcept;
 // Lets the stopped thread go (or disarms a stop that caught no one). Any thread.

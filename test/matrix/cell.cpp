@@ -109,6 +109,14 @@ struct exit_report {
 };
 exit_report g_exit_report __attribute__((init_priority(101)));
 
+}  // namespace
+
+void forget_exit_report() {
+  g_exit_report.w = nullptr;
+}
+
+namespace {
+
 std::chrono::milliseconds ms(std::chrono::milliseconds d) {
   return d;
 }
@@ -134,8 +142,13 @@ int run_cell(const std::vector<const scenario*>& stopped, const operation& op) {
   std::vector<int> user_stops, engine_stops;
   for (std::size_t k = 0; k < stopped.size(); ++k) {
     const scenario& s = *stopped[k];
-    const int stop = stops::arm(s.point, s.kind);
-    drivers.push_back(std::make_unique<task>([w, &go, &s] { s.drive(*w, go); }));
+    // A caller's stop catches this driver's own thread (tag k + 1), not another driver's.
+    const int tag = static_cast<int>(k) + 1;
+    const int stop = stops::arm(s.point, s.kind, s.kind == stop_thread::caller ? tag : 0);
+    drivers.push_back(std::make_unique<task>([w, &go, &s, tag] {
+      stops::set_thread_tag(tag);
+      s.drive(*w, go);
+    }));
     if (!stops::wait_stopped(stop, k == 0 ? ms(kReachLimit) : ms(kSecondReachLimit))) {
       if (k == 0) return fail(std::string("no thread reached ") + s.name);
       std::fprintf(stderr, "matrix: the second stop (%s) was not reached while the first held\n",

@@ -86,6 +86,9 @@ const std::vector<operation>& operations();
 // a failure ends the process at once.
 int run_cell(const std::vector<const scenario*>& stops, const operation& op);
 
+// A fork child's exit is not the cell's: it must not give the cell's verdict.
+void forget_exit_report();
+
 // Shared by operations: fork, then a child that queues, barrier()s and exits; waits for it.
 void fork_and_check_child(world& w, op_context& c);
 

@@ -123,7 +123,8 @@ const std::vector<scenario>& scenarios() {
   using sp = stop_point;
   using st = stop_thread;
   using hb = held_by;
-  static const std::vector<scenario> all = {
+  // Never destroyed: a cell may exit the process while its threads still read the table.
+  static const auto& all = *new std::vector<scenario>{
       // the atomic path and head-less callers
       {"slot_flag_held/caller", sp::slot_flag_held, st::caller, hb::user_thread,
        produce_alternating},
@@ -208,7 +209,7 @@ const std::vector<scenario>& scenarios() {
 }
 
 const std::vector<scenario_pair>& pairs() {
-  static const std::vector<scenario_pair> all = {
+  static const auto& all = *new std::vector<scenario_pair>{
       {"flush_vs_reclaim_local", "flush_took_all/supervisor", "pass_freeing/caller",
        "a barrier's flush holds work it took while a caller reclaims the same slot"},
       {"two_stalled_pushers", "fallback_push_published/caller",
