@@ -7,6 +7,7 @@
 #include <new>
 
 #include "engine_core.hpp"
+#include "misuse.hpp"
 #include "pressure.hpp"
 
 namespace rcufree {
@@ -36,7 +37,7 @@ engine_core::engine_core(config c)
       slots(make_slots(slot_count, cfg, rseq)),
       rec(*this),
       threads(*this),
-      inline_batches_(slot_count) {
+      inline_scratch_(slot_count) {
 #ifdef RCUFREE_DEBUG
   debug = std::make_unique<debug_registry>();
 #endif
@@ -54,6 +55,14 @@ engine_core::engine_core(config c)
 }
 
 engine_core::~engine_core() {
+  if (threads.on_engine_thread() || reclaimer::running_deleters_of(this)) {
+    // Its threads would be joined by one of themselves, or its teardown would wait for the
+    // reclaim lock this very thread holds.
+    RCUFREE_MISUSE_FATAL(
+        "rcufree::engine destroyed from a deleter this engine is running (on its reclaim thread, "
+        "in reclaim_local() or in a head-less call's own reclaim); it would wait for itself. "
+        "Destroy it from another thread once its deleters have returned.");
+  }
   // relaxed: debug detection only.
   magic.store(0, std::memory_order_relaxed);
   unregister_engine(this);
@@ -64,6 +73,10 @@ engine_core::~engine_core() {
 }
 
 void engine_core::shutdown() {
+  // A fork child that never used this engine runs no grace period and frees nothing: what it
+  // inherited is its parent's to free, and a grace period here could walk liburcu
+  // registrations of parent threads that do not exist in the child.
+  const bool unused_child = threads.dormant() && handed_over_total() == handed_over_at_fork_;
   {
     // The default engine stays registered for fork handlers: none may run while its threads
     // stop (they would wait for threads that are being joined).
@@ -74,6 +87,10 @@ void engine_core::shutdown() {
   std::lock_guard<std::mutex> lock(inline_mu_);
   // release: pairs with the acquire in the head-less path; from now on it frees inline.
   shut_down.store(true, std::memory_order_release);
+  if (unused_child) {
+    rec.drop_all_pages(patience::kind::brief);
+    return;
+  }
   run_everything_here(reclaim_scope::final_drain);
 }
 
@@ -85,7 +102,7 @@ void engine_core::flush_inline() {
 void engine_core::run_everything_here(reclaim_scope scope) {
   // Anything that raced in after the threads' last pass is freed here, on this thread.
   tick_clock();
-  while (pending_objects() != 0 && rec.flush_all(inline_batches_.data(), scope)) {
+  while (pending_objects() != 0 && rec.flush_all(inline_scratch_, scope)) {
   }
   // Pages are given back only as a courtesy (exactness needs none): a teardown waits its 2 s,
   // anyone else only a moment.
@@ -132,6 +149,12 @@ void engine_core::release_page(void* page) noexcept {
   }
 }
 
+std::uint64_t engine_core::handed_over_total() const noexcept {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < slot_count; ++i) n += slots[i].handed_over();
+  return n;
+}
+
 std::uint64_t engine_core::pending_objects() const noexcept {
   std::uint64_t n = 0;
   for (std::size_t i = 0; i < slot_count; ++i) n += rec.pending_of(i);
@@ -158,6 +181,7 @@ const config& engine::settings() const noexcept {
 
 void engine::barrier() {
   detail::require_sleepable(*core_, "barrier", detail::sleepable_use::waits_for_engine);
+  core_->wake_after_fork();
   // False: the threads have stopped (the default engine during or after its exit drain): flush
   // here instead.
   if (!core_->threads.flush_and_wait()) core_->flush_inline();
@@ -165,12 +189,14 @@ void engine::barrier() {
 
 void engine::shrink() {
   detail::require_sleepable(*core_, "shrink", detail::sleepable_use::waits_for_engine);
+  core_->wake_after_fork();
   core_->shrink();  // on this thread: it waits for no engine thread, only briefly for a slot
 }
 
 std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
   detail::engine_core& c = *core_;
   detail::require_sleepable(c, "reserve_pages", detail::sleepable_use::waits_for_engine);
+  c.wake_after_fork();
   std::size_t cached = 0;
   for (std::size_t i = 0; i < c.slot_count; ++i) {
     // A caller stopped in reclaim_local() may hold the lock: that slot is skipped, not waited for.

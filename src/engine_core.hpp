@@ -88,11 +88,18 @@ class engine_core {
   void flush_inline();  // barrier() once shut down: one flushing pass on the calling thread
   std::atomic<bool> shut_down{false};
 
-  // fork.cpp: park the threads, then hold grace periods across fork(); restart in the child.
+  // fork.cpp: park the threads, then hold grace periods across fork(); in the child, adopt what
+  // can be trusted and stay dormant (no thread, no grace period) until the child uses the engine.
   void park_for_fork();
   void hold_grace_for_fork();
   void parent_after_fork();
   void child_after_fork();
+  // Every sleepable call (barrier, shrink, reserve_pages, reclaim_local, the head-less forms)
+  // starts a dormant fork child's threads first. One acquire load otherwise.
+  void wake_after_fork();
+  // Objects handed to this engine so far (O(CPUs)); a dormant child that queued nothing since the
+  // fork (handed_over_at_fork) runs no grace period at exit.
+  std::uint64_t handed_over_total() const noexcept;
   engine_core* fork_next = nullptr;  // the registry of live engines (fork.cpp)
   engine_core* fork_prev = nullptr;
 
@@ -126,8 +133,9 @@ class engine_core {
   void run_everything_here(reclaim_scope scope);
 
   std::atomic<bool> pressure_pending_{false};
-  std::mutex inline_mu_;                       // serializes passes run by callers once shut down
-  std::vector<reclaim_batch> inline_batches_;  // their scratch, sized once
+  std::uint64_t handed_over_at_fork_ = 0;  // fork child: handed_over_total() at the fork
+  std::mutex inline_mu_;          // serializes passes run by callers once shut down
+  flush_scratch inline_scratch_;  // their scratch
   std::unique_ptr<class pressure_watch> pressure_;  // null unless cfg.watch_memory_pressure
 };
 

@@ -78,6 +78,19 @@ class fallback_list {
     }
     return nullptr;
   }
+  // Whether every link of a taken chain is stored, waiting at a pending one while `again()` says
+  // to (it returns false to give up). Sleepable.
+  template <class Again>
+  static bool linked_to_end(rcu_head* chain, Again&& again) noexcept {
+    while (chain != nullptr) {
+      rcu_head* following;
+      while ((following = stack::try_next(chain)) == stack::link_pending()) {
+        if (!again()) return false;
+      }
+      chain = following;
+    }
+    return true;
+  }
   // Number of nodes of a chain whose links are all stored.
   static std::uint64_t length(rcu_head* chain) noexcept;
 

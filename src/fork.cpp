@@ -1,21 +1,28 @@
 // SPDX-License-Identifier: MIT
-// fork.cpp — engines across fork(): nothing lost in the parent, a working engine in the child.
+// fork.cpp — engines across fork(): nothing lost in the parent; a child that does not use
+// rcufree pays nothing and risks nothing, one that does gets a working engine.
 //
 // Like liburcu's call_rcu_before_fork()/after_fork_parent()/after_fork_child(), but registered
 // with pthread_atfork() so that applications need not call anything:
-//   prepare: every engine's supervisor and CPU threads park between passes (they hold no slot,
-//            no reclaim lock and run no grace period), and no grace period is in progress or
-//            may start (grace_period::lock_for_fork) while fork() runs;
+//   prepare: every engine's supervisor and CPU threads park between passes (within a second: a
+//            pass still running then goes on, and the child trusts nothing it held); then no
+//            grace period may start, and one in progress is waited for (within a second; not at
+//            all with liburcu-bp, whose urcu_bp_before_fork() may hold the lock it needs);
 //   parent:  unlock and resume;
-//   child:   only the forking thread exists. Locks and condition variables are rebuilt fresh,
-//            slot flags that other (now absent) threads held are cleared, and a new supervisor is
-//            started (CPU threads again on demand); objects queued before the fork are freed by
-//            the child's copy of the engine (the parent frees its own), as liburcu's child
-//            inherits pending call_rcu callbacks.
+//   child:   only the forking thread exists. Locks and condition variables are rebuilt, slot
+//            flags that absent threads held are cleared, lists are cut at links never stored.
+//            No thread starts and no grace period runs: the engine is dormant until the child
+//            calls a sleepable rcufree function on it, which starts its supervisor. The objects
+//            queued before the fork are the child's copies, freed by the child's engine once it
+//            runs (its parent frees its own), without a grace period unless the forking thread
+//            was inside a read-side critical section. A child that exits without using the
+//            engine leaves them to its parent.
 // Limit: an object another thread was pushing at the very instant of fork() may not be reached
 // by the child (its link never completes there); the child's copy of it is then not freed.
 #include <pthread.h>
 
+#include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <new>
 
@@ -24,6 +31,16 @@
 
 namespace rcufree::detail {
 namespace {
+
+// How long fork() waits for an engine's threads to park, and for a grace period in progress.
+constexpr std::chrono::milliseconds kParkLimit{1000};
+constexpr std::chrono::milliseconds kGraceLimit{1000};
+
+// liburcu-bp's flavor table, if the program links liburcu-bp (weak: null otherwise).
+extern "C" const struct rcu_flavor_struct urcu_bp_flavor __attribute__((weak));
+bool is_bp(const rcu_flavor_struct* flavor) {
+  return &urcu_bp_flavor != nullptr && flavor == &urcu_bp_flavor;
+}
 
 std::mutex g_registry_mu;
 engine_core* g_registry = nullptr;
@@ -71,11 +88,14 @@ void unregister_engine(engine_core* e) {
 }
 
 void engine_core::park_for_fork() {
-  threads.prepare_fork();  // every thread parked between passes: none holds a slot or a lock
+  // Every thread parked between passes: none holds a slot, a reclaim lock or a grace period.
+  threads.prepare_fork(kParkLimit);
 }
 
 void engine_core::hold_grace_for_fork() {
-  gp.lock_for_fork();  // no grace period in progress, none starts until after the fork
+  // No grace period starts until after the fork; one in progress is waited for, as long as
+  // that is safe: with liburcu-bp not at all (urcu_bp_before_fork() may hold the lock it needs).
+  gp.lock_for_fork(is_bp(gp.flavor()) ? std::chrono::milliseconds(0) : kGraceLimit);
 }
 
 void engine_core::parent_after_fork() {
@@ -84,14 +104,35 @@ void engine_core::parent_after_fork() {
 }
 
 void engine_core::child_after_fork() {
-  gp.reset_in_child();
-  rec.adopt_in_child();  // before any thread starts: clears slot flags, cuts unfinished lists
+  const bool grace_period_was_running = gp.reset_in_child();
+  // Only the forking thread is here, running this handler. Unless it was inside a read-side
+  // critical section of this engine's flavor at the fork, no thread of the child can hold a
+  // reference to an object queued before it: they need no grace period here (design.md, "fork").
+  // liburcu-bp's read_ongoing() may register the thread, taking locks urcu_bp_before_fork()
+  // holds: bp children wait for one.
+  const bool need_grace_period = is_bp(gp.flavor()) || gp.flavor()->read_ongoing() != 0;
+  rec.adopt_in_child(need_grace_period);  // clears slot flags, cuts unfinished lists
+  handed_over_at_fork_ = handed_over_total();
   new (&inline_mu_) std::mutex();
-  threads.child_after_fork();
-  if (pressure_) {
-    (void)pressure_.release();  // its thread does not exist here: leak the handle, start anew
-    pressure_ = std::make_unique<pressure_watch>(*this);
+  threads.child_after_fork();  // dormant: no thread until the child uses the engine
+  // The memory-pressure watch's thread is not here either: a new one starts on wake.
+  (void)pressure_.release();
+  if (grace_period_was_running) {
+    std::fprintf(stderr,
+                 "rcufree: fork() went on while a thread of the parent was still inside a grace "
+                 "period (synchronize_rcu) after %lld ms; if that thread held liburcu's own "
+                 "grace-period lock, grace periods in this child will never end\n",
+                 static_cast<long long>(kGraceLimit.count()));
   }
+}
+
+void engine_core::wake_after_fork() {
+  if (!threads.dormant()) return;
+  const auto no_fork = hold_off_fork();  // a fork sees the engine with its threads, or neither
+  // acquire: pairs with shutdown()'s release; a shut-down engine starts nothing.
+  if (shut_down.load(std::memory_order_acquire)) return;
+  threads.wake_after_fork();
+  if (cfg.watch_memory_pressure && !pressure_) pressure_ = std::make_unique<pressure_watch>(*this);
 }
 
 }  // namespace rcufree::detail

@@ -65,20 +65,32 @@ class grace_period {
     return seq_.load(std::memory_order_acquire) >= cookie;
   }
 
-  // Sleepable. Returns once expired(cookie), running grace periods as needed. Concurrent callers
-  // share them (the per-CPU reclaim threads, the supervisor, reclaiming callers, head-less inline
-  // frees): while one caller -- the leader -- runs a grace period outside the mutex, the others
-  // wait on it, and every waiter whose cookie it reaches returns when it ends. No one holds the
-  // mutex across synchronize_rcu, so liburcu's own batching of concurrent callers is not defeated
-  // and a stalled reader delays only the waiters that need it.
+  // How long a waiter shares a leader's grace period before it runs one of its own. A leader
+  // may be a caller's thread (reclaim_local(), a head-less inline free) that a debugger stopped
+  // for good; no reclaimer may wait for it forever (promise 10). liburcu lets concurrent
+  // synchronize_rcu callers share one grace period, so a waiter's own costs it no longer wait.
+  static constexpr std::chrono::milliseconds kLeaderPatience{50};
+
+  // Sleepable. Returns once a full grace period has elapsed since `cookie` was taken (normally:
+  // once expired(cookie)), running grace periods as needed. Concurrent callers share them (the
+  // per-CPU reclaim threads, the supervisor, reclaiming callers, head-less inline frees): while
+  // one caller -- the leader -- runs a grace period outside the mutex, the others wait on it, and
+  // every waiter whose cookie it reaches returns when it ends. No one holds the mutex across
+  // synchronize_rcu, so liburcu's own batching of concurrent callers is not defeated and a
+  // stalled reader delays only the waiters that need it. A waiter whose leader is kLeaderPatience
+  // late runs a grace period of its own, which starts after its cookie was taken and so covers
+  // it; that one does not advance the sequence (the late leader's still stands).
   void wait_until(std::uint64_t cookie) noexcept {
     if (expired(cookie)) return;
     std::unique_lock<std::mutex> lock(mu_);
+    const auto give_up = std::chrono::steady_clock::now() + kLeaderPatience;
     // relaxed: seq's writers hold mu_ (each store below is made under it).
     while (seq_.load(std::memory_order_relaxed) < cookie) {
       if (running_) {
-        done_.wait(lock);
-        continue;
+        if (done_.wait_until(lock, give_up) == std::cv_status::no_timeout) continue;
+        if (!running_ || seq_.load(std::memory_order_relaxed) >= cookie) continue;
+        synchronize_unlocked(lock);  // the leader is late: a grace period of this waiter's own
+        return;
       }
       running_ = true;
       const std::uint64_t s = seq_.load(std::memory_order_relaxed);
@@ -86,14 +98,7 @@ class grace_period {
       // synchronize_rcu looks at readers; pairs with (G1).
       seq_.store(s + 1, std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_seq_cst);
-      lock.unlock();
-      RCUFREE_STOP_AT(grace_period_started);
-      const auto start = std::chrono::steady_clock::now();
-      flavor_->update_synchronize_rcu();
-      RCUFREE_TSAN_GRACE_PERIOD_ENDED();  // TSan builds: see the top of this file
-      record(start);
-      RCUFREE_STOP_AT(grace_period_ended);
-      lock.lock();
+      synchronize_unlocked(lock);
       // (G4) release: the grace period is over; pairs with (G3). Waiters woken below read seq
       // under mu_, which orders them after it too.
       seq_.store(s + 2, std::memory_order_release);
@@ -106,19 +111,29 @@ class grace_period {
   // concurrent callers as above).
   void synchronize() noexcept { wait_until(snapshot()); }
 
-  // fork(): no grace period may be in progress across it (the child would inherit liburcu's
-  // grace-period lock held by a thread it does not have). Waits for the running one to end and
-  // keeps new ones from starting until unlock_after_fork (parent) or reset_in_child (child).
-  void lock_for_fork() noexcept {
+  // fork(): keeps grace periods from starting until unlock_after_fork (parent) or reset_in_child
+  // (child), after waiting up to `limit` for those in progress to end: a thread inside
+  // synchronize_rcu at the fork may take liburcu's own grace-period lock with it, and the
+  // child's grace periods would then never end. Bounded, because that thread may be a caller's
+  // that is stopped (fork() must not hang on it) or, with liburcu-bp, one that waits for the
+  // very lock urcu_bp_before_fork() holds (the caller passes 0 there).
+  void lock_for_fork(std::chrono::milliseconds limit) noexcept {
     std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return !running_; });
+    done_.wait_for(lock, limit, [this] { return inside_ == 0; });
     lock.release();
   }
   void unlock_after_fork() noexcept { mu_.unlock(); }
-  void reset_in_child() noexcept {
+  // fork child, single-threaded. True if a grace period was still in progress at the fork (see
+  // lock_for_fork); it never ends here, so the sequence goes back to the last one that did.
+  bool reset_in_child() noexcept {
+    const bool was_inside = inside_ != 0;
     new (&mu_) std::mutex();
     new (&done_) std::condition_variable();
     running_ = false;
+    inside_ = 0;
+    const std::uint64_t s = seq_.load(std::memory_order_relaxed);  // relaxed: single-threaded
+    seq_.store(s & ~std::uint64_t{1}, std::memory_order_relaxed);
+    return was_inside;
   }
 
   const rcu_flavor_struct* flavor() const noexcept { return flavor_; }
@@ -128,10 +143,27 @@ class grace_period {
   std::uint64_t max_us() const noexcept { return max_us_.load(std::memory_order_relaxed); }
 
  private:
+  // One synchronize_rcu, counted in inside_ for fork handlers. Called and returns with `lock`
+  // held; drops it meanwhile.
+  void synchronize_unlocked(std::unique_lock<std::mutex>& lock) noexcept {
+    ++inside_;
+    lock.unlock();
+    RCUFREE_STOP_AT(grace_period_started);
+    const auto start = std::chrono::steady_clock::now();
+    flavor_->update_synchronize_rcu();
+    RCUFREE_TSAN_GRACE_PERIOD_ENDED();  // TSan builds: see the top of this file
+    record(start);
+    RCUFREE_STOP_AT(grace_period_ended);
+    lock.lock();
+    --inside_;
+    done_.notify_all();  // a fork handler may wait for inside_ == 0
+  }
+
   const rcu_flavor_struct* flavor_;
-  std::mutex mu_;                 // guards running_ and the writes of seq_
+  std::mutex mu_;                 // guards running_, inside_ and the writes of seq_
   std::condition_variable done_;  // a grace period ended
-  bool running_ = false;          // a leader is inside synchronize_rcu
+  bool running_ = false;          // a leader is running the grace period seq_ counts
+  int inside_ = 0;                // threads between the stop points around synchronize_rcu
   std::atomic<std::uint64_t> seq_{0};
   void record(std::chrono::steady_clock::time_point start) noexcept {
     const auto us =

@@ -67,6 +67,7 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   }
 #endif
   detail::require_sleepable(core, caller, detail::sleepable_use::head_less);
+  core.wake_after_fork();
 #ifdef RCUFREE_DEBUG
   core.debug->on_queue(obj, /*atomic_path=*/false);
 #endif
@@ -134,6 +135,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
 std::size_t engine::reclaim_local() {
   detail::engine_core& core = *core_;
   detail::require_sleepable(core, __func__, detail::sleepable_use::waits_for_engine);
+  core.wake_after_fork();
   // acquire: pairs with the release in shutdown(); afterwards the caller runs passes itself.
   if (core.shut_down.load(std::memory_order_acquire)) return 0;
   const std::size_t cpu = core.this_cpu();

@@ -157,7 +157,8 @@ void cpu_slot::close_locked(const grace_period& gp) noexcept {
   block_stack::link(b, below);
 }
 
-cpu_slot::adopted cpu_slot::adopt_in_child() noexcept {
+cpu_slot::adopted cpu_slot::adopt_in_child(bool need_grace_period,
+                                           const grace_period& gp) noexcept {
   // relaxed: no other thread exists here.
   if (held()) {
     head.open = nullptr;
@@ -166,13 +167,19 @@ cpu_slot::adopted cpu_slot::adopt_in_child() noexcept {
     head.fill.store(0, std::memory_order_relaxed);
     head.here.store(0, std::memory_order_relaxed);
     head.elsewhere.store(0, std::memory_order_relaxed);
+  } else if (!need_grace_period) {
+    close_locked(gp);  // no flag is held: this thread is the only one
   }
-  adopted a{head.fill.load(std::memory_order_relaxed) >> 32, closed.take_all()};
+  adopted a{head.fill.load(std::memory_order_relaxed) >> 32, closed.take_all(), nullptr};
   block_stack::cut_at_missing_link(a.closed);
   rcu_head* listed = fallback.take_all();
   fallback_list::stack::cut_at_missing_link(listed);
-  a.objects += fallback_list::length(listed);
-  fallback.restore_in_child(listed);  // not yet past a grace period: taken later, with a cookie
+  if (need_grace_period) {
+    a.objects += fallback_list::length(listed);
+    fallback.restore_in_child(listed);  // taken later, with a cookie
+  } else {
+    a.past_grace = listed;
+  }
   return a;
 }
 

@@ -145,12 +145,15 @@ struct alignas(128) cpu_slot {
   // (a record stored before its marker, an open block half installed): that open block is not
   // trusted and is abandoned, page and all; the flags are cleared. (An rseq append either
   // committed or did not happen.) Both lists are cut at their first link a parent thread never
-  // stored; the fallback list stays here, the closed list goes to the reclaimer.
+  // stored. The closed list goes to the reclaimer. Unless the child must wait a grace period
+  // for what it inherits (`need_grace_period`), the open block is closed too, and the fallback
+  // list goes to the reclaimer as past its grace period; otherwise the list stays here.
   struct adopted {
-    std::uint64_t objects;  // in the open block and on the fallback list, for the child to free
+    std::uint64_t objects;  // in the open block and on the fallback list left here
     block* closed;          // the closed list, taken and cut, for the reclaimer to join
+    rcu_head* past_grace;   // the fallback list, when it needs no grace period
   };
-  adopted adopt_in_child() noexcept;
+  adopted adopt_in_child(bool need_grace_period, const grace_period& gp) noexcept;
 
   // Objects put in blocks here so far. Never less than the truth (F1/F2). A hint for other
   // threads.

@@ -10,6 +10,7 @@
 
 #include "coarse_clock.hpp"
 #include "engine_core.hpp"
+#include "misuse.hpp"
 #include "patience.hpp"
 
 namespace rcufree::detail {
@@ -25,7 +26,14 @@ void link_front(block*& head, block* b) noexcept {
   head = b;
 }
 
-thread_local const engine_core* t_running_deleters = nullptr;
+// The engines whose deleters this thread is running, innermost first. A deleter may call into
+// another engine, whose pass runs deleters of its own (a head-less call helping, say), and one of
+// those may call back into an engine further out: each finish() links a frame on its own stack.
+struct deleter_frame {
+  const engine_core* core;
+  const deleter_frame* outer;
+};
+thread_local const deleter_frame* t_deleters = nullptr;
 
 patience::kind patience_for(reclaim_scope scope) noexcept {
   switch (scope) {
@@ -66,7 +74,10 @@ std::unique_lock<std::mutex> reclaimer::lock_slot(std::size_t i, patience::kind 
 }
 
 bool reclaimer::running_deleters_of(const engine_core* core) noexcept {
-  return t_running_deleters == core;
+  for (const deleter_frame* f = t_deleters; f != nullptr; f = f->outer) {
+    if (f->core == core) return true;
+  }
+  return false;
 }
 
 std::uint64_t reclaimer::abandoned() const noexcept {
@@ -75,12 +86,20 @@ std::uint64_t reclaimer::abandoned() const noexcept {
   return n;
 }
 
-void reclaimer::adopt_in_child() noexcept {
+void reclaimer::adopt_in_child(bool need_grace_period) noexcept {
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     slot_state& st = state_[i];
+    // The lock still held: its holder, a reclaimer that had not parked within the fork handler's
+    // patience (workers::prepare_fork), was between steps on this state. Nothing it kept is
+    // trusted; the count below calls it abandoned.
+    if (!st.mu.try_lock()) {
+      st.closed_stalled = nullptr;
+      st.fallback_stalled = nullptr;
+    }
     new (&st.mu) std::mutex();
-    auto [kept, taken] = core_.slots[i].adopt_in_child();
+    auto [kept, taken, past_grace] =
+        core_.slots[i].adopt_in_child(need_grace_period, core_.gp);
     // Closed blocks: this slot's stalled chain, then the list the slot handed over, joined.
     block* head = st.closed_stalled;
     if (block* tail = block_stack::cut_at_missing_link(head)) {
@@ -89,9 +108,17 @@ void reclaimer::adopt_in_child() noexcept {
       head = taken;
     }
     st.closed_stalled = head;  // all links stored now: the next pass walks it through
-    for (block* b = head; b != nullptr; b = block_stack::try_next(b)) kept += b->objects;
-    // The fallback chain an earlier pass took (past its grace period), cut likewise.
-    fallback_list::stack::cut_at_missing_link(st.fallback_stalled);
+    for (block* b = head; b != nullptr; b = block_stack::try_next(b)) {
+      kept += b->objects;
+      if (!need_grace_period) b->cookie = 0;  // expired: freed without a grace period here
+    }
+    // The fallback chain an earlier pass took (past its grace period), cut likewise, then the
+    // slot's list when it needs no grace period either.
+    if (rcu_head* tail = fallback_list::stack::cut_at_missing_link(st.fallback_stalled)) {
+      fallback_list::stack::link(tail, past_grace);
+    } else {
+      st.fallback_stalled = past_grace;
+    }
     kept += fallback_list::length(st.fallback_stalled);
     // What the counters say is pending but no list holds any more (also the work a parent
     // thread had taken for itself, as in reclaim_local(), at the fork) is abandoned.
@@ -184,13 +211,21 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
   // 3. The fallback list: taken once it has waited drain_interval, like an open block, or at
   //    once when it holds a page's worth of objects (the flood rule), for a flush, or for
   //    reclaim_local(). Its cookie is taken after the list: every unlink before a push is covered.
-  //    A chain an earlier pass left at an unstored link goes first; a new list is taken only
-  //    when there is none, or for a flush (which waits for every link).
+  //    A chain an earlier pass left at an unstored link goes first. A new list is taken only when
+  //    there is none, or, for a flush, once that chain is linked to its end (the flush waits for
+  //    its pushers, as its patience allows). So finish() can only ever leave the one chain it
+  //    walks last stopped at a missing link: a slot never has more than one stalled chain.
   const bool flush = scope == reclaim_scope::everything || scope == reclaim_scope::final_drain;
   batch.resumed = st.fallback_stalled;
   st.fallback_stalled = nullptr;
-  if (scope != reclaim_scope::caller_closed && (batch.resumed == nullptr || flush) &&
-      !s.fallback.empty()) {
+  bool list_may_be_taken = batch.resumed == nullptr;
+  if (!list_may_be_taken && flush) {
+    patience wait =
+        wait_on(i, patience_for(scope), "a fallback-list link its pusher has not stored");
+    list_may_be_taken = fallback_list::linked_to_end(batch.resumed, [&] { return wait.again(); });
+    if (!list_may_be_taken) gave_up_on(i, patience_for(scope));
+  }
+  if (scope != reclaim_scope::caller_closed && list_may_be_taken && !s.fallback.empty()) {
     const std::uint64_t queued_fb = s.fallback_queued.get();
     if (st.fallback_since == kNeverMs) st.fallback_since = now;
     const bool due = all || scope == reclaim_scope::caller_all ||
@@ -217,8 +252,8 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
   cpu_slot& s = core_.slots[i];
   slot_state& st = state_[i];
   std::uint64_t n = 0;
-  const engine_core* outer = t_running_deleters;
-  t_running_deleters = &core_;
+  const deleter_frame frame{&core_, t_deleters};
+  t_deleters = &frame;
   if (!batch.empty()) RCUFREE_STOP_AT(pass_freeing);
   for (block* b = batch.blocks; b != nullptr;) {
     // relaxed: the chain is private to this thread.
@@ -260,10 +295,14 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
     *chain = nullptr;
     if (stalled == nullptr) continue;
     gave_up_on(i, patience_for(batch.scope));
-    // Only a teardown can stop in both chains of one pass; it leaves the second one behind.
-    if (st.fallback_stalled == nullptr) st.fallback_stalled = stalled;
+    // take() lets a pass hold a second chain only once the first is linked to its end, so at
+    // most one of them stops here.
+    if (st.fallback_stalled != nullptr) {
+      RCUFREE_MISUSE_FATAL("internal error: two stalled fallback chains on one CPU slot");
+    }
+    st.fallback_stalled = stalled;
   }
-  t_running_deleters = outer;
+  t_deleters = frame.outer;
   st.freed.add(n);
   report_pending(i, pending_of(i));
   return n;
@@ -312,29 +351,29 @@ block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& bat
   return nullptr;
 }
 
-bool reclaimer::flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept {
+bool reclaimer::flush_all(flush_scratch& scratch, reclaim_scope scope) noexcept {
   std::uint64_t cookie = 0;
   bool any = false;
   const patience::kind wait = patience_for(scope);
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
-    scratch[i] = reclaim_batch{};
-    const auto lock = lock_slot(i, wait);
-    if (!lock.owns_lock()) continue;  // held by a thread that does not run: left for later
-    scratch[i] = take(i, scope);
-    cookie = std::max(cookie, scratch[i].cookie);
-    any = any || !scratch[i].empty();
+    reclaim_batch& batch = scratch.batches[i];
+    batch = reclaim_batch{};
+    scratch.locks[i] = lock_slot(i, wait);
+    if (!scratch.locks[i].owns_lock()) continue;  // held by a thread that does not run: later
+    batch = take(i, scope);
+    cookie = std::max(cookie, batch.cookie);
+    any = any || !batch.empty();
   }
-  if (!any) return false;
-  RCUFREE_STOP_AT(flush_took_all);
-  core_.gp.wait_until(cookie);
-  RCUFREE_STOP_AT(flush_before_free);
   std::uint64_t freed = 0;
+  if (any) {
+    RCUFREE_STOP_AT(flush_took_all);
+    core_.gp.wait_until(cookie);
+    RCUFREE_STOP_AT(flush_before_free);
+  }
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
-    if (scratch[i].empty()) continue;
-    // Taken, so this slot's lock was free a moment ago; a teardown that cannot have it back
-    // within its patience leaves the batch behind (patience said so).
-    const auto lock = lock_slot(i, wait);
-    if (lock.owns_lock()) freed += finish(i, scratch[i]);
+    if (!scratch.locks[i].owns_lock()) continue;
+    if (!scratch.batches[i].empty()) freed += finish(i, scratch.batches[i]);
+    scratch.locks[i].unlock();
   }
   // Progress, not a non-empty batch: a chain left at a link a stopped thread never stores is
   // handed back by every take, and must not keep a teardown looping.

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "coarse_clock.hpp"
 #include "counter.hpp"
@@ -49,6 +50,14 @@ struct reclaim_batch {
   }
 };
 
+// A flush's private scratch: per slot, the work it took and the reclaim lock it holds from the
+// take to the end of the frees. Sized once, so a flush allocates nothing.
+struct flush_scratch {
+  explicit flush_scratch(std::size_t slots) : batches(slots), locks(slots) {}
+  std::vector<reclaim_batch> batches;
+  std::vector<std::unique_lock<std::mutex>> locks;
+};
+
 struct pass_result {
   std::uint64_t freed = 0;               // objects freed
   bool found = false;                    // anything was taken
@@ -79,10 +88,12 @@ class reclaimer {
   bool restock(std::size_t i) noexcept;  // retarget and refill the pool; true if it ran dry
 
   // A flush of every slot (barrier, shutdown): takes all of it, waits for ONE grace period, frees.
-  // Takes each reclaim lock in turn; a pass another thread runs holds its lock until its frees
-  // are done, so this also waits for those. `scratch` has slot_count entries (no allocation).
-  // Returns true if it freed anything.
-  bool flush_all(reclaim_batch* scratch, reclaim_scope scope) noexcept;
+  // Takes each reclaim lock in turn and keeps it until that slot's frees are done, like any
+  // pass: a pass another thread runs holds its lock until its frees are done, so this also waits
+  // for those, and no pass can come between this flush's take and its frees. A slot whose lock
+  // stays held (a stopped caller) is left for later, as the scope's patience says. Returns true
+  // if it freed anything.
+  bool flush_all(flush_scratch& scratch, reclaim_scope scope) noexcept;
 
   // shrink(): gives back every slot's cached pages (a slot whose reclaim lock or slot flag stays
   // held, by a stopped thread, is skipped), then no refills for refill_backoff_after_shrink.
@@ -102,13 +113,15 @@ class reclaimer {
   }
 
   // fork child, single-threaded: every reclaim lock anew; nothing a parent thread may have been
-  // writing at the fork is trusted: the open block of a slot whose flag was held, and every
-  // list past a link that was never stored, are abandoned (not freed here, counted, said once on
-  // stderr; stats: abandoned()).
-  void adopt_in_child() noexcept;
+  // writing at the fork is trusted: the open block of a slot whose flag was held, the chains a
+  // reclaimer that still held its lock kept, and every list past a link that was never stored,
+  // are abandoned (not freed here, counted, said once on stderr; stats: abandoned()). Unless
+  // `need_grace_period`, everything inherited is marked past its grace period: the child frees
+  // it without waiting for one.
+  void adopt_in_child(bool need_grace_period) noexcept;
   std::uint64_t abandoned() const noexcept;
-  // True while the calling thread runs deleters for `core` (a pass's frees): barrier() or
-  // shrink() from there would wait for itself.
+  // True while the calling thread runs deleters for `core` (a pass's frees), however deep in
+  // other engines' deleters it is now: barrier() or shrink() from there would wait for itself.
   static bool running_deleters_of(const engine_core* core) noexcept;
   // Objects of slot i not yet freed (exact once the slot is quiet). Any thread.
   std::uint64_t pending_of(std::size_t i) const noexcept;

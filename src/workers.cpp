@@ -37,7 +37,7 @@ workers::workers(engine_core& core)
                      std::chrono::duration_cast<std::chrono::microseconds>(core.cfg.drain_interval),
                      tick_ * 8))),
       cpu_(std::make_unique<cpu_thread[]>(core.slot_count)),
-      flush_batches_(core.slot_count) {}
+      flush_scratch_(core.slot_count) {}
 
 workers::~workers() = default;
 
@@ -47,6 +47,7 @@ void workers::start() {
 }
 
 void workers::stop() {
+  dormant_.store(false, std::memory_order_release);  // release: see dormant(); never woken now
   // A barrier's flush the supervisor is running stops waiting for a slot a stopped thread holds:
   // process exit and engine destruction must not wait for that thread (promise 10).
   core_.rec.yield_barriers(true);
@@ -157,7 +158,7 @@ void workers::supervise() {
     bool found;
     if (flush) {
       found = core_.rec.flush_all(
-          flush_batches_.data(), stopping ? reclaim_scope::final_drain : reclaim_scope::everything);
+          flush_scratch_, stopping ? reclaim_scope::final_drain : reclaim_scope::everything);
     } else {
       found = poll(expedite, pending);
     }
@@ -373,25 +374,29 @@ void workers::cpu_main(std::size_t i) {
 
 // --- fork ---------------------------------------------------------------------------------------
 
-void workers::prepare_fork() {
+void workers::prepare_fork(std::chrono::milliseconds limit) {
   paused_.store(true, std::memory_order_relaxed);  // relaxed: published by the locks below
   // A barrier's flush the supervisor is running gives up for now (it is served again after the
   // fork): fork() must not wait for a thread stopped holding a slot (promise 9).
   core_.rec.yield_barriers(true);
+  // Each thread parks when its pass ends. A pass may outlast `limit`: a slow deleter, or with
+  // liburcu-bp a grace period that waits for the lock urcu_bp_before_fork() took on this very
+  // thread. fork() then goes on without it (the child trusts nothing it held).
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (supervisor_.joinable()) {
       wake_cv_.notify_one();
-      done_cv_.wait(lock, [this] { return parked_; });
+      done_cv_.wait_until(lock, deadline, [this] { return parked_; });
     }
   }
-  // The supervisor is parked: it starts or joins no thread while the CPU threads park.
+  // The supervisor is parked (or busy in a pass): it starts or joins no thread meanwhile.
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     cpu_thread& t = cpu_[i];
     if (!t.thread.joinable()) continue;
     std::unique_lock<std::mutex> lock(t.mu);
     t.cv.notify_all();
-    t.cv.wait(lock, [&] { return t.parked; });
+    t.cv.wait_until(lock, deadline, [&] { return t.parked; });
   }
 }
 
@@ -415,7 +420,9 @@ void workers::parent_after_fork() {
 
 void workers::child_after_fork() {
   // Only the forking thread exists here. Every lock and condition variable anew; thread handles
-  // of the parent's threads forgotten; CPU threads start again on demand.
+  // of the parent's threads forgotten. No thread starts now: a child that exits or execs without
+  // using the engine must not have one (it would reuse a vanished parent thread's stack and
+  // thread-local storage, which liburcu's registry may still link), nor run a grace period.
   new (&mu_) std::mutex();
   new (&wake_cv_) std::condition_variable();
   new (&done_cv_) std::condition_variable();
@@ -433,7 +440,14 @@ void workers::child_after_fork() {
   }
   const bool had_supervisor = supervisor_.joinable();
   new (&supervisor_) std::thread();
-  if (had_supervisor) start();
+  // release: see dormant().
+  dormant_.store(had_supervisor && !stopped_, std::memory_order_release);
+}
+
+void workers::wake_after_fork() {
+  if (!dormant()) return;
+  start();
+  dormant_.store(false, std::memory_order_release);  // release: see dormant()
 }
 
 }  // namespace rcufree::detail

@@ -56,10 +56,20 @@ class workers {
   std::size_t cpu_threads_started() const noexcept { return started_.get(); }
   std::size_t cpu_threads_realtime() const noexcept { return realtime_.get(); }
 
-  // fork(): park every thread between passes (prepare), resume (parent), start afresh (child).
-  void prepare_fork();
+  // fork(): park every thread between passes (prepare; a thread still in its pass after `limit`
+  // is left to go on, and the child does not trust what it held), resume (parent). In the child
+  // no thread starts: the engine is dormant until the child uses it (wake_after_fork).
+  void prepare_fork(std::chrono::milliseconds limit);
   void parent_after_fork();
   void child_after_fork();
+  // A fork child's engine that has not started its threads yet.
+  bool dormant() const noexcept {
+    // acquire: pairs with the release stores below; a woken engine's threads are set up.
+    return dormant_.load(std::memory_order_acquire);
+  }
+  // Starts the supervisor of a dormant engine. The caller holds hold_off_fork() and has checked
+  // that the engine is not shut down.
+  void wake_after_fork();
 
  private:
   struct alignas(128) cpu_thread {
@@ -90,8 +100,8 @@ class workers {
   // (min(drain_interval, 8 ticks), at least a tick).
   const std::chrono::microseconds tick_, short_cap_;
   std::unique_ptr<cpu_thread[]> cpu_;
-  std::vector<reclaim_batch> flush_batches_;  // supervisor-private, sized once: no allocation
-  std::uint32_t next_due_ms_ = kNeverMs;      // supervisor: earliest aging item it left
+  flush_scratch flush_scratch_;           // supervisor-private
+  std::uint32_t next_due_ms_ = kNeverMs;  // supervisor: earliest aging item it left
   // supervisor, per-CPU mode: at its last look some CPU had no thread watching it (none
   // started, or idle); a producer moving there is seen by the supervisor only.
   bool cpu_unwatched_ = false;
@@ -107,6 +117,7 @@ class workers {
   bool stopped_ = false;  // the supervisor has returned: no request will be served
   bool parked_ = false;
   std::atomic<bool> paused_{false};  // fork in progress: every thread parks
+  std::atomic<bool> dormant_{false};  // fork child: no thread started yet
   std::atomic<bool> wake_pending_{false};
   std::atomic<std::uint64_t> flush_requested_{0}, flush_completed_{0};
   std::thread supervisor_;
