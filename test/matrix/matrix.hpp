@@ -9,6 +9,8 @@
 // exact, and that nothing waited where it must not (operation.waits) or forever (a deadline).
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -91,5 +93,7 @@ void forget_exit_report();
 
 // Shared by operations: fork, then a child that queues, barrier()s and exits; waits for it.
 void fork_and_check_child(world& w, op_context& c);
+// Waits (20 s at most) for a fork child to exit 0; says in `c` how it did not.
+void wait_for_child(pid_t pid, op_context& c);
 
 }  // namespace matrix

@@ -9,6 +9,7 @@
 
 #include "cpus.hpp"
 #include "matrix.hpp"
+#include "threads.hpp"
 
 namespace matrix {
 namespace {
@@ -94,7 +95,57 @@ void op_nested_deleter_barrier(world& w, op_context&) {
   n.outer->reclaim_local();
 }
 
+// fork() while the readers stay registered, the normal shape of a liburcu program, and a child
+// that never uses rcufree: it exits after a moment, or execs. liburcu's rule allows both; the
+// child must start no thread of rcufree's and must not crash.
+void fork_child_without_rcufree(world& w, op_context& c, bool exec) {
+  (void)w;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    forget_exit_report();
+    if (exec) {
+      execl("/bin/true", "true", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(50ms);
+    const auto threads = rcufree_test::threads_named("rcufree-", /*prefix=*/true);
+    if (!threads.empty()) {
+      std::fprintf(stderr, "matrix: the fork child runs %zu rcufree threads\n", threads.size());
+      _exit(4);
+    }
+    std::exit(0);  // exit handlers run: the default engine's exit drain too
+  }
+  wait_for_child(pid, c);
+}
+void op_fork_child_exits(world& w, op_context& c) {
+  fork_child_without_rcufree(w, c, /*exec=*/false);
+}
+void op_fork_child_execs(world& w, op_context& c) {
+  fork_child_without_rcufree(w, c, /*exec=*/true);
+}
+
 }  // namespace
+
+void wait_for_child(pid_t pid, op_context& c) {
+  if (pid < 0) {
+    c.failure = "fork() failed";
+    return;
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  pid_t got = 0;
+  while ((got = waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  if (got == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    c.failure = "the fork child hung (killed after 20 s)";
+  } else if (WIFSIGNALED(status)) {
+    c.failure = "the fork child died of signal " + std::to_string(WTERMSIG(status));
+  } else if (WEXITSTATUS(status) != 0) {
+    c.failure = "the fork child failed (exit " + std::to_string(WEXITSTATUS(status)) + ")";
+  }
+}
 
 void fork_and_check_child(world& w, op_context& c) {
   w.pause_readers();  // liburcu's rule: no registration crosses a fork whose child uses RCU
@@ -117,33 +168,18 @@ void fork_and_check_child(world& w, op_context& c) {
     const bool ok = l.exact() && l.unfreed <= st.fork_abandoned;
     std::exit(ok ? 0 : 3);  // exit handlers run: the child's default engine drains too
   }
-  if (pid < 0) {
-    c.failure = "fork() failed";
-    w.resume_readers();
-    return;
-  }
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  pid_t got = 0;
-  while ((got = waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
   w.resume_readers();
-  if (got == 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    c.failure = "the fork child hung (killed after 20 s)";
-  } else if (WIFSIGNALED(status)) {
-    c.failure = "the fork child died of signal " + std::to_string(WTERMSIG(status));
-  } else if (WEXITSTATUS(status) != 0) {
-    c.failure =
-        "the fork child failed its checks (exit " + std::to_string(WEXITSTATUS(status)) + ")";
-  }
+  wait_for_child(pid, c);
 }
 
 const std::vector<operation>& operations() {
   // Never destroyed: a cell may exit the process while its threads still read the table.
   static const auto& all = *new std::vector<operation>{
       {"fork", fork_and_check_child, waits::not_for_user_threads, false, false, true, nullptr},
+      {"fork_child_exits", op_fork_child_exits, waits::not_for_user_threads, false, false, true,
+       nullptr},
+      {"fork_child_execs", op_fork_child_execs, waits::not_for_user_threads, false, false, true,
+       nullptr},
       {"barrier", op_barrier, waits::may, false, false, false, nullptr},
       {"barrier_fork", op_barrier_fork, waits::not_for_user_threads, false, false, true, nullptr},
       {"shrink", op_shrink, waits::never, false, false, false, nullptr},
