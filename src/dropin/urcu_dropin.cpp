@@ -92,6 +92,21 @@ flavor_state& state_of(int flavor, const char* call) noexcept {
   return g_flavors[flavor];
 }
 
+// RCUFREE_URCU_STATS=1 in the environment: at exit, each engine built says on stderr what it did
+// ("rcufree-urcu: urcu-qsbr: {json}"), so that an operator (or a test) sees that a program's
+// callbacks went through rcufree.
+void say_stats_at_exit() {
+  for (const flavor_state& s : g_flavors) {
+    // acquire: pairs with the release store in build().
+    const engine* e = s.eng.load(std::memory_order_acquire);
+    if (e == nullptr) continue;
+    try {
+      std::fprintf(stderr, "rcufree-urcu: urcu-%s: %s\n", s.name, e->snapshot().to_json().c_str());
+    } catch (const std::exception&) {  // no memory for the snapshot: say nothing
+    }
+  }
+}
+
 // Sleepable: builds the engine of `s` on `table` unless it exists.
 engine* build(flavor_state& s, const rcu_flavor_struct* table, const char* call) noexcept {
   std::lock_guard<std::mutex> lock(g_build_mu);
@@ -102,6 +117,11 @@ engine* build(flavor_state& s, const rcu_flavor_struct* table, const char* call)
     cfg.flavor = table;
     auto* e = new engine(cfg);  // never destroyed (see the top of this file)
     s.table = table;
+    static bool said_at_exit = false;  // under g_build_mu
+    const char* env = std::getenv("RCUFREE_URCU_STATS");
+    if (!said_at_exit && env != nullptr && std::strcmp(env, "1") == 0) {
+      said_at_exit = std::atexit(say_stats_at_exit) == 0;
+    }
     // release: the built engine and s.table before the pointer; pairs with the acquire loads
     // in engine_of().
     s.eng.store(e, std::memory_order_release);
