@@ -115,6 +115,13 @@ engine* build(flavor_state& s, const rcu_flavor_struct* table, const char* call)
   try {
     config cfg;
     cfg.flavor = table;
+    // RCUFREE_URCU_DRAIN_INTERVAL_MS=N (1 .. 1000): the longest a lone callback's block waits
+    // before its grace period starts (config::drain_interval; docs/switching-from-call_rcu.md
+    // has the latency it buys). Anything else keeps the default.
+    if (const char* ms = std::getenv("RCUFREE_URCU_DRAIN_INTERVAL_MS")) {
+      const long v = std::strtol(ms, nullptr, 10);
+      if (v >= 1 && v <= 1000) cfg.drain_interval = std::chrono::milliseconds(v);
+    }
     auto* e = new engine(cfg);  // never destroyed (see the top of this file)
     s.table = table;
     static bool said_at_exit = false;  // under g_build_mu
