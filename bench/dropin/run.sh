@@ -7,6 +7,7 @@
 #   run.sh latency BUILD_DIR [ROUNDS] [FLAVOR]   lone call -> callback at 1 ms, 100 ms, 2 s gaps
 #   run.sh burst BUILD_DIR [ROUNDS]              600k call_rcu from one thread after a quiet second
 #   run.sh lfq BUILD_DIR [ROUNDS] [SECONDS]      lock-free queue: flat out, then 200k/s fixed rate
+#   run.sh lfht BUILD_DIR [ROUNDS] [SECONDS]     bench/lfht's call_rcu mechanism, 1 and 2 writers
 #   run.sh --smoke BUILD_DIR                     each program once per mechanism, tiny (ctest)
 # ROUNDS defaults to 5; FLAVOR memb (default) or qsbr. Extra environment for the rcufree runs
 # (e.g. RCUFREE_URCU_DRAIN_INTERVAL_MS=5) is passed by the caller's environment to both.
@@ -92,8 +93,25 @@ case $mode in
       done
     done | tee /dev/stderr | summary
     ;;
+  lfht)
+    # The project's cds_lfht bench (bench/lfht), its call_rcu mechanism: a child run each.
+    seconds=${4:-2}
+    for r in $(seq "$rounds"); do
+      for w in 1 2; do
+        for mech in liburcu rcufree; do
+          run $mech memb "$build/bench/rcufree_lfht" --child call_rcu --writers $w \
+            --seconds "$seconds" | python3 -c '
+import sys
+f = sys.stdin.read().split()
+kv = dict(x.split("=", 1) for x in f if "=" in x)
+keep = ("writes_s", "rss_peak_kib", "cpu_rusage_ns_write", "peak_pending")
+print(f[0], "lfht-w%s" % kv["writers"], " ".join("%s %s" % (k, kv[k]) for k in keep))'
+        done
+      done
+    done | tee /dev/stderr | summary
+    ;;
   *)
-    echo "usage: run.sh latency|burst|lfq|--smoke BUILD_DIR [ROUNDS]" >&2
+    echo "usage: run.sh latency|burst|lfq|lfht|--smoke BUILD_DIR [ROUNDS]" >&2
     exit 2
     ;;
 esac
