@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* rcufree/urcu.h — liburcu's call_rcu() through rcufree, by one include.
  *
- * Include it after the program's liburcu flavor header, and link librcufree-urcu
- * (pkg-config --libs rcufree-urcu, or CMake's rcufree::urcu):
+ * Include it after the program's liburcu flavor header(s), and link librcufree-urcu
+ * (-lrcufree-urcu, installed beside librcufree; CMake's rcufree::urcu under add_subdirectory):
  *
  *   #include <urcu.h>            // or <urcu-qsbr.h>, <urcu/urcu-bp.h>, ...: any flavor
  *   #include <rcufree/urcu.h>    // the one line
