@@ -41,9 +41,16 @@ class fixed_registry {
     return &entries_[i].value;
   }
 
+  // The position of an entry find_or_add returned, and the entry at a position it returned:
+  // for callers that key something of their own by it (the drop-in's callback table).
+  std::size_t index_of(const Value* v) const noexcept {
+    return static_cast<std::size_t>(reinterpret_cast<const entry*>(v) - entries_);
+  }
+  const Value& at(std::size_t i) const noexcept { return entries_[i].value; }
+
  private:
   struct entry {
-    Value value{};
+    Value value{};  // first: index_of converts a value's address to its entry's
     std::atomic<bool> ready{false};
   };
   entry entries_[N];

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* lfq_bench.c — a lock-free queue workload: liburcu's RCU queue (cds_lfq, memb flavor) with
+ * enqueuers that allocate nodes and dequeuers that hand every dequeued node to call_rcu. A plain
+ * liburcu program: as built it measures liburcu's call_rcu, under
+ * LD_PRELOAD=librcufree-preload-memb.so rcufree's drop-in (bench/dropin/run.sh).
+ *
+ *   lfq_bench SECONDS THREADS [RATE]
+ * THREADS enqueuer/dequeuer pairs. Without RATE each pair runs flat out (throughput); with RATE
+ * each enqueuer offers RATE nodes per second, paced every millisecond (fixed rate: memory is
+ * compared at equal work). Prints "lfq ops N ops_per_s X peak_rss_kib Y barrier_ms Z", where ops
+ * counts nodes dequeued and freed, and peak RSS is VmHWM at the end. */
+#define _GNU_SOURCE
+#include <urcu.h>
+#include <urcu/cds.h>
+//
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct node {
+  struct cds_lfq_node_rcu q;
+  uint64_t payload[6]; /* a 96-byte object with the queue link and head */
+  struct rcu_head head;
+};
+
+static struct cds_lfq_queue_rcu queue;
+static atomic_int stop;
+static atomic_ulong enqueued, dequeued, freed;
+static long rate; /* nodes per second per enqueuer; 0: flat out */
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void free_node(struct rcu_head *head) {
+  free(caa_container_of(head, struct node, head));
+  atomic_fetch_add_explicit(&freed, 1, memory_order_relaxed);
+}
+
+static void enqueue_one(unsigned long i) {
+  struct node *n = malloc(sizeof *n);
+  if (n == NULL) abort();
+  n->payload[0] = i;
+  cds_lfq_node_init_rcu(&n->q);
+  rcu_read_lock(); /* cds_lfq's rule: enqueue and dequeue inside a read-side section */
+  cds_lfq_enqueue_rcu(&queue, &n->q);
+  rcu_read_unlock();
+}
+
+static void *enqueuer(void *arg) {
+  (void)arg;
+  unsigned long n = 0;
+  rcu_register_thread();
+  uint64_t next = now_ns();
+  while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+    if (rate == 0) {
+      enqueue_one(n++);
+      continue;
+    }
+    next += 1000000u; /* one millisecond's share of the rate */
+    for (long k = 0; k < rate / 1000; ++k) enqueue_one(n++);
+    const struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+  }
+  atomic_fetch_add(&enqueued, n);
+  rcu_unregister_thread();
+  return NULL;
+}
+
+static unsigned long drain(void) {
+  unsigned long n = 0;
+  for (;;) {
+    rcu_read_lock();
+    struct cds_lfq_node_rcu *q = cds_lfq_dequeue_rcu(&queue);
+    rcu_read_unlock();
+    if (q == NULL) return n;
+    call_rcu(&caa_container_of(q, struct node, q)->head, free_node);
+    ++n;
+  }
+}
+
+static void *dequeuer(void *arg) {
+  (void)arg;
+  unsigned long n = 0;
+  rcu_register_thread();
+  while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+    const unsigned long got = drain();
+    n += got;
+    if (got == 0 && rate != 0) {
+      const struct timespec nap = {0, 200000}; /* fixed rate: the queue is often empty */
+      nanosleep(&nap, NULL);
+    }
+  }
+  atomic_fetch_add(&dequeued, n);
+  rcu_unregister_thread();
+  return NULL;
+}
+
+static long vm_hwm_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    if (strncmp(line, "VmHWM:", 6) == 0) kib = atol(line + 6);
+  }
+  if (f != NULL) fclose(f);
+  return kib;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: lfq_bench SECONDS THREADS [RATE]\n");
+    return 2;
+  }
+  const double seconds = atof(argv[1]);
+  const int pairs = atoi(argv[2]);
+  rate = argc > 3 ? atol(argv[3]) : 0;
+  if (pairs < 1 || pairs > 16) return 2;
+  cds_lfq_init_rcu(&queue, call_rcu);
+  pthread_t threads[32];
+  for (int i = 0; i < pairs; ++i) {
+    pthread_create(&threads[2 * i], NULL, enqueuer, NULL);
+    pthread_create(&threads[2 * i + 1], NULL, dequeuer, NULL);
+  }
+  const struct timespec run = {(time_t)seconds,
+                               (long)((seconds - (double)(time_t)seconds) * 1e9)};
+  nanosleep(&run, NULL);
+  atomic_store(&stop, 1);
+  for (int i = 0; i < 2 * pairs; ++i) pthread_join(threads[i], NULL);
+  rcu_register_thread();
+  const unsigned long rest = drain();
+  const uint64_t t0 = now_ns();
+  rcu_barrier();
+  const uint64_t t1 = now_ns();
+  rcu_unregister_thread();
+  const unsigned long done = atomic_load(&dequeued);
+  if (done + rest != atomic_load(&enqueued) || atomic_load(&freed) != done + rest) {
+    fprintf(stderr, "lfq: enqueued %lu, dequeued %lu, freed %lu\n", atomic_load(&enqueued),
+            done + rest, atomic_load(&freed));
+    return 1;
+  }
+  if (cds_lfq_destroy_rcu(&queue) != 0) return 1;
+  printf("lfq ops %lu ops_per_s %.0f peak_rss_kib %ld barrier_ms %.1f\n", done,
+         (double)done / seconds, vm_hwm_kib(), (double)(t1 - t0) / 1e6);
+  return 0;
+}
