@@ -47,7 +47,8 @@ void workers::start() {
 }
 
 void workers::stop() {
-  dormant_.store(false, std::memory_order_release);  // release: see dormant(); never woken now
+  // (C1) release: pairs with (C2) in dormant(); a stopped engine is never woken.
+  dormant_.store(false, std::memory_order_release);
   // A barrier's flush the supervisor is running stops waiting for a slot a stopped thread holds:
   // process exit and engine destruction must not wait for that thread (promise 10).
   core_.rec.yield_barriers(true);
@@ -440,14 +441,15 @@ void workers::child_after_fork() {
   }
   const bool had_supervisor = supervisor_.joinable();
   new (&supervisor_) std::thread();
-  // release: see dormant().
+  // (C1) release: pairs with (C2) in dormant().
   dormant_.store(had_supervisor && !stopped_, std::memory_order_release);
 }
 
 void workers::wake_after_fork() {
   if (!dormant()) return;
   start();
-  dormant_.store(false, std::memory_order_release);  // release: see dormant()
+  // (C1) release: pairs with (C2); a caller that sees the engine awake sees its supervisor.
+  dormant_.store(false, std::memory_order_release);
 }
 
 }  // namespace rcufree::detail

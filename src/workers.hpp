@@ -64,7 +64,8 @@ class workers {
   void child_after_fork();
   // A fork child's engine that has not started its threads yet.
   bool dormant() const noexcept {
-    // acquire: pairs with the release stores below; a woken engine's threads are set up.
+    // (C2) acquire: pairs with (C1), the release stores of dormant_ in workers.cpp (the child
+    // handler, wake_after_fork, stop); an engine seen awake has its supervisor started.
     return dormant_.load(std::memory_order_acquire);
   }
   // Starts the supervisor of a dormant engine. The caller holds hold_off_fork() and has checked
