@@ -76,8 +76,12 @@ void detail::queue_slow(engine_core& core, void* obj, rcu_head* head, const recl
   // head >= obj: the member-pointer form guarantees it; the C API checks it before calling here.
   const auto offset =
       reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj);
+  // Counted before the push: every node a list can hold is in handed_over(), so a fork child that
+  // finds a pusher's node (whole, its link not stored yet) frees it and counts exactly the
+  // objects past it as abandoned. (Counted after, that node was freed but never counted, and one
+  // object past it went missing from stats.fork_abandoned: found by the stop-point matrix.)
+  s->fallback_queued.add();
   s->fallback.push(head, detail::fallback_kind_for(kind, offset));
-  s->fallback_queued.add();  // after the push: the reclaimer learns of the list from the list
 }
 
 #ifdef RCUFREE_DEBUG

@@ -36,6 +36,7 @@ struct stop {
   stop_thread kind = stop_thread::caller;
   int tag = 0;
   pid_t pid = 0;
+  std::atomic<int> skip{0};  // arrivals still to let by
 };
 stop g_stops[kMaxStops];
 thread_local stop_thread t_kind = stop_thread::caller;
@@ -64,7 +65,7 @@ void set_thread_tag(int tag) noexcept {
   t_tag = tag;
 }
 
-int arm(stop_point p, stop_thread k, int tag) noexcept {
+int arm(stop_point p, stop_thread k, int tag, int skip) noexcept {
   for (int i = 0; i < kMaxStops; ++i) {
     stop& s = g_stops[i];
     // relaxed: arm() and release_all() run on the test's own thread.
@@ -74,6 +75,7 @@ int arm(stop_point p, stop_thread k, int tag) noexcept {
     s.kind = k;
     s.tag = tag;
     s.pid = getpid();
+    s.skip.store(skip, std::memory_order_relaxed);  // relaxed: published by the store below
     // release: the fields above before the stop is seen armed; pairs with reached()'s acquire.
     s.word.store(((w >> kStateBits) + 1) << kStateBits | armed, std::memory_order_release);
     g_armed.fetch_add(1, std::memory_order_relaxed);  // relaxed: see RCUFREE_STOP_AT
@@ -89,6 +91,10 @@ void reached(stop_point p) noexcept {
     if ((w & kStateMask) != armed || s.point != p || s.kind != t_kind) continue;
     if (s.tag != 0 && s.tag != t_tag) continue;
     if (s.pid != getpid()) continue;  // armed by the parent of this fork child: not ours
+    // relaxed: a count of arrivals; which of two racing threads is let by does not matter.
+    if (s.skip.load(std::memory_order_relaxed) > 0 &&
+        s.skip.fetch_sub(1, std::memory_order_relaxed) > 0)
+      continue;
     const unsigned caught = (w & ~kStateMask) | stopped;
     // acq_rel: one thread wins the stop; pairs with release()'s exchange.
     if (!s.word.compare_exchange_strong(w, caught, std::memory_order_acq_rel)) continue;

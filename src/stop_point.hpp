@@ -89,9 +89,9 @@ void set_thread_tag(int tag) noexcept;
 constexpr int kMaxStops = 4;
 
 // Arms a stop: the first thread of kind `k` (and tagged `tag`, unless 0) of this process (not of
-// a fork child) to reach `p` blocks there until release(). Returns the stop's number. Sleepable;
-// not thread-safe against other arm() calls.
-int arm(stop_point p, stop_thread k, int tag = 0) noexcept;
+// a fork child) to reach `p`, after `skip` such arrivals went by, blocks there until release().
+// Returns the stop's number. Sleepable; not thread-safe against other arm() calls.
+int arm(stop_point p, stop_thread k, int tag = 0, int skip = 0) noexcept;
 // Waits (sleeping) until the armed stop has caught its thread, at most `limit`.
 bool wait_stopped(int stop, std::chrono::milliseconds limit) noexcept;
 // Lets the stopped thread go (or disarms a stop that caught no one). Any thread.

@@ -144,7 +144,7 @@ int run_cell(const std::vector<const scenario*>& stopped, const operation& op) {
     const scenario& s = *stopped[k];
     // A caller's stop catches this driver's own thread (tag k + 1), not another driver's.
     const int tag = static_cast<int>(k) + 1;
-    const int stop = stops::arm(s.point, s.kind, s.kind == stop_thread::caller ? tag : 0);
+    const int stop = stops::arm(s.point, s.kind, s.kind == stop_thread::caller ? tag : 0, s.skip);
     drivers.push_back(std::make_unique<task>([w, &go, &s, tag] {
       stops::set_thread_tag(tag);
       s.drive(*w, go);

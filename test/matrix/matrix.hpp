@@ -47,6 +47,8 @@ struct scenario {
   // The driver itself waits for the stopped thread (a barrier() served by a stopped supervisor):
   // it is a user of the engine until release, so the engine may not be destroyed meanwhile.
   bool driver_waits_for_it = false;
+  // Arrivals at the point to let by before the stop catches one (older work already there).
+  int skip = 0;
 };
 const std::vector<scenario>& scenarios();
 

@@ -135,6 +135,9 @@ const std::vector<scenario>& scenarios() {
        produce_pages},
       {"fallback_push_published/caller", sp::fallback_push_published, st::caller, hb::user_thread,
        produce_without_pages},
+      // The same with 100 older pushes below it: a fork child reaches none of them.
+      {"fallback_push_published/caller+100_below", sp::fallback_push_published, st::caller,
+       hb::user_thread, produce_without_pages, false, 100},
       {"headless_page_allocated/caller", sp::headless_page_allocated, st::caller, hb::user_thread,
        headless_without_pages},
       // a CPU thread's periodic pass
