@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <future>
 #include <memory>
 
 #include "matrix.hpp"

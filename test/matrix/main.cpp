@@ -28,6 +28,12 @@
 
 extern char** environ;
 
+#if defined(__SANITIZE_THREAD__)
+// A cell ends its process with threads it never joins (stopped ones among them) on purpose.
+extern "C" const char* __tsan_default_options() {
+  return "report_thread_leaks=0";
+}
+#endif
 #if defined(__SANITIZE_ADDRESS__)
 // A cell leaves its world, its stopped threads and its fork children's copies behind on purpose,
 // and its own ledger checks what was freed; LeakSanitizer's exit check would count those as

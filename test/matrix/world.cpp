@@ -44,9 +44,16 @@ world::world(bool use_default_engine) {
     own_ = std::make_unique<rcufree::engine>();
     eng_ = own_.get();
   }
+  // Every object is built here, before any other thread of the cell runs: a ledger scan never
+  // meets one under construction. Even places hold object_a, odd ones object_b.
+  for (std::size_t i = 0; i < kObjects; ++i) {
+    object* o = i % 2 == 0 ? static_cast<object*>(new (g_arena[i]) object_a)
+                           : static_cast<object*>(new (g_arena[i]) object_b);
+    o->kind = static_cast<std::uint8_t>(i % 2);
+  }
   // Fill the table first: every object queued later was published and may be held by a reader.
   for (std::size_t i = 0; i < kTable; ++i) {
-    auto* o = new (g_arena[next_object_++]) object_a;
+    object* o = at(2 * next_[0]++);
     o->st.store(object::published);
     g_table[i].store(o, std::memory_order_release);
   }
@@ -75,11 +82,9 @@ void world::destroy_engine() {
 }
 
 bool world::replace_one(queue_by how, int kind, on_free action, rcufree::engine* e) {
-  const std::uint64_t i = next_object_.fetch_add(1);
+  const std::uint64_t i = 2 * next_[kind].fetch_add(1) + static_cast<std::uint64_t>(kind);
   if (i >= kObjects) return false;
-  object* fresh = kind == 0 ? static_cast<object*>(new (g_arena[i]) object_a)
-                            : static_cast<object*>(new (g_arena[i]) object_b);
-  fresh->kind = static_cast<std::uint8_t>(kind);
+  object* fresh = at(i);
   fresh->st.store(object::published);
   // release: the object's fields before its address; pairs with the readers' acquire loads
   // (rcu_dereference).
@@ -203,8 +208,7 @@ void world::stop_readers() {
 
 world::ledger world::check() const {
   ledger l;
-  const std::uint64_t n = std::min<std::uint64_t>(next_object_.load(), kObjects);
-  for (std::uint64_t i = 0; i < n; ++i) {
+  for (std::uint64_t i = 0; i < kObjects; ++i) {
     const object* o = at(i);
     const std::uint32_t frees = o->frees.load();
     if (o->queued_seq.load() == 0) {  // still published, or its queueing call never returned
@@ -223,8 +227,7 @@ world::ledger world::check() const {
 }
 
 void world::check_barrier(std::uint64_t seq_before) {
-  const std::uint64_t n = std::min<std::uint64_t>(next_object_.load(), kObjects);
-  for (std::uint64_t i = 0; i < n; ++i) {
+  for (std::uint64_t i = 0; i < kObjects; ++i) {
     const object* o = at(i);
     const std::uint64_t q = o->queued_seq.load();
     if (q != 0 && q <= seq_before && o->frees.load() == 0) {

@@ -112,7 +112,7 @@ class world {
   std::atomic<bool> destroyed_{false};
   int cpu_ = 0, reader_cpu_ = 0;
   std::atomic<std::uint64_t> seq_{0};
-  std::atomic<std::uint64_t> next_object_{0};
+  std::atomic<std::uint64_t> next_[2] = {0, 0};  // next unused object of each kind
   std::atomic<std::uint64_t> early_{0}, late_{0};
   std::vector<std::thread> readers_;
   std::atomic<int> reader_mode_{0};  // 0 run, 1 pause (unregistered), 2 stop
