@@ -30,9 +30,12 @@ std::atomic<std::uint64_t> gp_wall_ns{0};  // time spent inside synchronize_rcu,
 std::atomic<std::uint64_t> gp_cpu_ns{0};   // CPU time of the threads inside it
 thread_local bool is_producer = false;
 
+#ifndef RCUFREE_BENCH_STATIC_URCU
 using sync_fn = void (*)();
 std::atomic<sync_fn> real_sync{nullptr};
+#endif
 
+#ifndef RCUFREE_BENCH_STATIC_URCU
 sync_fn lookup_sync() {
   auto fn = reinterpret_cast<sync_fn>(dlsym(RTLD_NEXT, "urcu_memb_synchronize_rcu"));
   if (fn == nullptr) {
@@ -41,6 +44,7 @@ sync_fn lookup_sync() {
   }
   return fn;
 }
+#endif
 
 }  // namespace
 
@@ -89,8 +93,10 @@ void mark_producer_thread() noexcept {
 }
 
 void resolve_synchronize_rcu() {
+#ifndef RCUFREE_BENCH_STATIC_URCU
   // release: pairs with the acquire in the interposer below.
   real_sync.store(lookup_sync(), std::memory_order_release);
+#endif
 }
 
 std::uint64_t rss_now_kib() {
@@ -449,6 +455,10 @@ const std::string* find_field(const record& r, const std::string& key) {
 
 }  // namespace bench
 
+#ifdef RCUFREE_BENCH_STATIC_URCU
+// rcufree_harness_static: liburcu is linked in statically, its calls to synchronize_rcu bind inside
+// its own objects and cannot be interposed; grace periods are not counted (gp = 0).
+#else
 // The interposer: the harness executable exports this symbol (ENABLE_EXPORTS), so liburcu-memb's
 // own PLT calls and its flavor table bind here; we count and forward to the real function.
 extern "C" void urcu_memb_synchronize_rcu(void) {
@@ -473,3 +483,4 @@ extern "C" void urcu_memb_synchronize_rcu(void) {
   bench::gp_wall_ns.fetch_add(ns(w0, w1), std::memory_order_relaxed);  // relaxed: statistic
   bench::gp_cpu_ns.fetch_add(ns(c0, c1), std::memory_order_relaxed);   // relaxed: statistic
 }
+#endif
