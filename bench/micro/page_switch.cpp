@@ -215,6 +215,11 @@ int main(int argc, char** argv) {
     eng.barrier();  // closes this CPU's open block; the run's first call opens a page
     // Under callgrind the last run is the measured one: the earlier ones warm the engine up.
     const bool dump = o.callgrind && r + 1 == runs;
+    if (dump) {  // what the collection brackets cost by themselves, subtracted by the script
+      CALLGRIND_TOGGLE_COLLECT;
+      CALLGRIND_TOGGLE_COLLECT;
+      CALLGRIND_DUMP_STATS_AT("call -1 empty");
+    }
     for (std::size_t i = 0; i < n; ++i) {
       const char* c = class_of(i);
       if (cold && (c[0] != 'a' || i % kPerBlock == kPerBlock / 2)) evict(big);
