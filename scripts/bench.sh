@@ -117,6 +117,7 @@ fi
 
 if [ "$issue21" -eq 1 ]; then
   d=$out/issue21
+  rm -rf "$d"  # the alternations are collected by directory name: no leftovers from a past run
   mkdir -p "$d"
   env_txt >"$d/env.txt"
   h=$bin/rcufree_harness
