@@ -21,6 +21,19 @@
 #      single reclaim thread pinned to CPU 0 or CPU 1 (and per-CPU reclaim), glibc/jemalloc/mimalloc
 # --issue9 --quick: 1 round of each, small sizes (a check, not a result).
 #
+# --issue21 runs what issue 21's phase 1 measured (results in build/bench/results/issue21/; the
+# build is RelWithDebInfo there, as in docs/PERFORMANCE.md, unless BUILD_TYPE says otherwise):
+#   1. the yardstick: inline free, rcufree_c, rcufree_local, call_rcu, ck_epoch, 1 and 2 producers,
+#      ROUNDS (21) interleaved rounds, throughput only: cost over the floor and ratio to ck_epoch
+#   2. the two-harness factors: registration, placement (call_rcu's worker on the producer's CPU or
+#      the other one), linkage (rcufree_harness_static), the peak sampler, objects per thread,
+#      each alternated with the default setup (ALT, 9, invocations of one round each)
+#   3. call latency (timer included) and malloc timing, 5 rounds
+#   4. where the cost goes: the flood under glibc, nofree (free() does nothing), jemalloc and
+#      mimalloc, and the opt-in real-time reclaim (a small backlog), 7 and 9 rounds
+#   5. the page switch alone: fenced TSC per call class, warm, L2 evicted, all evicted; and the
+#      callgrind count of every call (bench/micro/page_switch_callgrind.sh; LIMIT=200)
+#
 # --tuning runs the config experiments of docs/TUNING.md instead (results in
 # build/bench/results/tuning/): the flood under each config override, rcufree_local's reclaim
 # period, and the trickle (drain interval, worker tick, idle wakeups). ROUNDS defaults to 5 there
@@ -31,13 +44,15 @@ quick=0
 cachegrind=1
 tuning=0
 issue9=0
+issue21=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1; cachegrind=0 ;;
     --no-cachegrind) cachegrind=0 ;;
     --tuning) tuning=1 ;;
     --issue9) issue9=1 ;;
-    *) echo "usage: $0 [--quick] [--no-cachegrind] [--tuning | --issue9]" >&2; exit 2 ;;
+    --issue21) issue21=1 ;;
+    *) echo "usage: $0 [--quick] [--no-cachegrind] [--tuning | --issue9 | --issue21]" >&2; exit 2 ;;
   esac
 done
 rounds=${ROUNDS:-7}
@@ -48,9 +63,12 @@ objects=${OBJECTS:-1000000}
 bash scripts/setup.sh libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
 build=build/bench
 out=$build/results
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRCUFREE_BUILD_BENCH=ON -DRCUFREE_WERROR=ON \
+build_type=${BUILD_TYPE:-Release}
+[ "$issue21" -eq 1 ] && build_type=${BUILD_TYPE:-RelWithDebInfo}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE="$build_type" -DRCUFREE_BUILD_BENCH=ON -DRCUFREE_WERROR=ON \
   -DRCUFREE_BUILD_TESTS=OFF -DRCUFREE_BUILD_EXAMPLES=OFF -DRCUFREE_DEBUG=OFF -DRCUFREE_SANITIZE= >/dev/null
-cmake --build "$build" -j"$(nproc)" --target rcufree_harness rcufree_micro rcufree_walk rcufree_lfht
+cmake --build "$build" -j"$(nproc)" --target rcufree_harness rcufree_micro rcufree_walk rcufree_lfht \
+  rcufree_harness_static rcufree_page_switch nofree_alloc
 mkdir -p "$out"
 bin=$build/bench
 
@@ -94,6 +112,58 @@ if [ "$issue9" -eq 1 ]; then
     --alloc glibc,jemalloc,mimalloc --out "$d/who_frees" --mechs "$pinned" | tee "$d/who_frees.txt"
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$d/env.txt"
   echo "results in $d (flood.txt, lfht.txt, idle.txt, alloc.txt, who_frees.txt; raw records beside)"
+  exit 0
+fi
+
+if [ "$issue21" -eq 1 ]; then
+  d=$out/issue21
+  rm -rf "$d"  # the alternations are collected by directory name: no leftovers from a past run
+  mkdir -p "$d"
+  env_txt >"$d/env.txt"
+  h=$bin/rcufree_harness
+  yrounds=${ROUNDS:-21}
+  alt=${ALT:-9}
+  [ "$quick" -eq 1 ] && yrounds=1 && alt=1
+  m=floor,call_rcu,rcufree_c,ck_epoch
+  echo "== issue21 1/5: the yardstick, $yrounds rounds x $objects objects, 1 and 2 producers"
+  "$h" --threads 1,2 --objects "$objects" --rounds "$yrounds" --no-latency --out "$d/yard" \
+    --mechs floor,rcufree_c,rcufree_local,call_rcu,ck_epoch | tee "$d/yard.txt"
+  echo "== issue21 2/5: the two-harness factors"
+  "$h" --threads 1,2 --objects "$objects" --rounds "$alt" --no-latency --out "$d/r1" \
+    --mechs floor,call_rcu,call_rcu@reg=0,call_rcu@pcpu=0+wcpu=0,call_rcu@pcpu=0+wcpu=1,rcufree_c,rcufree_c@pcpu=0,ck_epoch \
+    | tee "$d/r1.txt"
+  for i in $(seq "$alt"); do
+    "$h" --threads 1,2 --objects "$objects" --rounds 1 --no-latency --mechs "$m" --out "$d/shared.$i" >/dev/null
+    "$bin/rcufree_harness_static" --threads 1,2 --objects "$objects" --rounds 1 --no-latency \
+      --mechs "$m" --out "$d/static.$i" >/dev/null
+    "$h" --threads 1,2 --objects "$objects" --rounds 1 --no-latency --mechs "$m" --peak-sample-us 0 \
+      --out "$d/nosampler.$i" >/dev/null
+    "$h" --threads 2 --objects "$objects" --rounds 1 --no-latency --mechs "$m" --per-thread \
+      --out "$d/perthread.$i" >/dev/null
+  done
+  list() { find "$d" -maxdepth 1 -name "$1.*" -type d | sort | paste -sd, -; }
+  python3 bench/harness/aggregate.py "shared=$(list shared)" "static=$(list static)" \
+    "nosampler=$(list nosampler)" "perthread=$(list perthread)" | tee "$d/factors.md"
+  echo "== issue21 3/5: call latency (timer included), then malloc timing"
+  "$h" --threads 1,2 --objects "$objects" --rounds 5 --mechs "$m" --out "$d/lat" | tee "$d/lat.txt"
+  "$h" --threads 1,2 --objects "$objects" --rounds 5 --time-make \
+    --mechs floor,rcufree_c,rcufree_local,ck_epoch --out "$d/make" | tee "$d/make.txt"
+  echo "== issue21 4/5: where the cost goes (allocators, no free at all, a small backlog)"
+  "$h" --threads 1,2 --objects "$objects" --rounds 7 --no-latency \
+    --alloc glibc,nofree,jemalloc,mimalloc --mechs floor,rcufree_c,rcufree_local,call_rcu,ck_epoch \
+    --out "$d/alloc" | tee "$d/alloc.txt"
+  "$h" --threads 1,2 --objects "$objects" --rounds 9 --no-latency \
+    --mechs floor,rcufree,rcufree@rt=1,rcufree_local,ck_epoch --out "$d/rt" | tee "$d/rt.txt"
+  echo "== issue21 5/5: the page switch alone"
+  for e in 0 4 96; do
+    "$bin/rcufree_page_switch" --runs "$([ "$e" -eq 96 ] && echo 40 || echo 300)" --evict-mib "$e" |
+      tee -a "$d/page_switch.txt"
+  done
+  RCUFREE_NO_RSEQ=1 "$bin/rcufree_page_switch" --runs 300 | tee -a "$d/page_switch.txt"
+  LIMIT=${LIMIT:-200} bash bench/micro/page_switch_callgrind.sh "$bin/rcufree_page_switch" |
+    tee "$d/callgrind.txt" || true
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$d/env.txt"
+  echo "results in $d"
   exit 0
 fi
 

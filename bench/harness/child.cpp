@@ -35,6 +35,7 @@ using clock_type = std::chrono::steady_clock;
 
 struct thread_result {
   histogram hist;                     // retire latency, ticks (latency mode)
+  histogram make_hist;                // malloc + the write, ticks (latency mode, --time-make)
   histogram timer_hist;               // two back-to-back tick reads: the timer's own cost
   std::uint64_t slow = 0;             // calls over 10 us
   std::uint64_t slow_unswitched = 0;  // ... with no context switch of this thread around them
@@ -52,12 +53,19 @@ void calibrate_timer(histogram& h) {
 
 template <class M, bool Timed>
 void produce(M& m, typename M::tls& st, std::size_t n, std::size_t size, std::uint64_t slow_ticks,
-             bool fence, thread_result& r) {
+             bool fence, bool time_make, thread_result& r) {
   std::uint64_t csw_base = 0;
   for (std::size_t i = 0; i < n; ++i) {
+    std::uint64_t m0 = 0;
+    if constexpr (Timed) {
+      if (time_make) m0 = ticks();
+    }
     void* p = m.make(size);
     *static_cast<volatile std::uint64_t*>(p) = i;  // the object is used before it is retired
     if constexpr (Timed) {
+      // --time-make: malloc and the write, as the retire below (the store's miss, if malloc
+      // returned a line another core freed, may still be in flight when the timer stops).
+      if (time_make) r.make_hist.record(ticks() - m0);
       // --fence: let that store (and its cache miss, if malloc returned a line another core
       // freed) complete before the timer starts; otherwise the call's first locked instruction
       // waits for it and the miss is charged to the call.
@@ -171,6 +179,12 @@ void pin_producer(const run_options& o, unsigned t) {
 
 template <class M>
 int run(const run_options& o) {
+  // The outer window (another harness's "start to end"): from before the mechanism is set up
+  // (call_rcu's first call starts its worker) and the producers are created and registered, to
+  // after they are unregistered and joined. The reported window starts at `go` and ends with the
+  // final barrier; the flood window ends when the last producer is done, before the barrier.
+  const auto t_enter = clock_type::now();
+  const std::uint64_t rusage_enter = process_cpu_ns();
   M m(o);
   const bool timed = o.how == mode::latency;
   const auto slow_ticks = static_cast<std::uint64_t>(o.tsc_hz * 10e-6);
@@ -194,9 +208,9 @@ int run(const run_options& o) {
       ready.notify_all();
       go.wait(false, std::memory_order_acquire);  // pairs with the release store of go
       if (timed) {
-        produce<M, true>(m, st, n, o.size, slow_ticks, o.fence, res[t]);
+        produce<M, true>(m, st, n, o.size, slow_ticks, o.fence, o.time_make, res[t]);
       } else {
-        produce<M, false>(m, st, n, o.size, slow_ticks, false, res[t]);
+        produce<M, false>(m, st, n, o.size, slow_ticks, false, false, res[t]);
       }
       m.thread_end(st);
       // release: this thread's flood and flush happen before the main thread's final barrier;
@@ -246,6 +260,7 @@ int run(const run_options& o) {
   }
   const auto cpu0 = task_runtimes_ns();
   const std::uint64_t rusage0 = process_cpu_ns();
+  const std::uint64_t gpw0 = grace_period_wall_ns(), gpc_cpu0 = grace_period_cpu_ns();
   const auto t0 = clock_type::now();
   if (period_us != 0) {
     if (timeline) rows.reserve(1'000'000);
@@ -290,6 +305,7 @@ int run(const run_options& o) {
   m.finish();
   const double total_ms = ms_since(t0);
   const std::uint64_t rusage1 = process_cpu_ns();
+  const std::uint64_t gpw1 = grace_period_wall_ns(), gpc_cpu1 = grace_period_cpu_ns();
   const auto cpu1 = task_runtimes_ns();  // producers still exist, parked before teardown
   timing_over.store(true, std::memory_order_release);  // pairs with the producers' acquire wait
   timing_over.notify_all();
@@ -301,6 +317,10 @@ int run(const run_options& o) {
     sampler.join();
     if (timeline) write_timeline(o, rows, flood_ms, total_ms, sampler_rt);
   }
+  const double outer_ms =
+      std::chrono::duration<double, std::milli>(clock_type::now() - t_enter).count();
+  const std::uint64_t rusage_exit = process_cpu_ns();
+  const double setup_ms = std::chrono::duration<double, std::milli>(t0 - t_enter).count();
 
   const std::uint64_t freed = m.freed();
   const double per_thread_ops = static_cast<double>(o.objects) / o.threads;
@@ -312,6 +332,18 @@ int run(const run_options& o) {
   r.emplace_back("ns_op", std::to_string(total_ms * 1e6 / per_thread_ops));
   r.emplace_back("wall_ms", std::to_string(total_ms));
   r.emplace_back("flood_ms", std::to_string(flood_ms));
+  r.emplace_back("setup_ms", std::to_string(setup_ms));
+  r.emplace_back("outer_ms", std::to_string(outer_ms));
+  r.emplace_back("flood_ns_op", std::to_string(flood_ms * 1e6 / per_thread_ops));
+  r.emplace_back("outer_ns_op", std::to_string(outer_ms * 1e6 / per_thread_ops));
+  r.emplace_back("cpu_outer_ns_op", std::to_string(static_cast<double>(rusage_exit - rusage_enter) /
+                                                   static_cast<double>(o.objects)));
+  // Inside synchronize_rcu during the timed window, per object: wall time (summed over the
+  // threads that waited) and those threads' CPU time.
+  r.emplace_back("gp_wall_ns_op",
+                 std::to_string(static_cast<double>(gpw1 - gpw0) / static_cast<double>(o.objects)));
+  r.emplace_back("gp_cpu_ns_op", std::to_string(static_cast<double>(gpc_cpu1 - gpc_cpu0) /
+                                                static_cast<double>(o.objects)));
   put(r, "freed", freed);
   put(r, "gp_callers", grace_periods_on_callers() - gpc0);
   put(r, "rss_start_kib", rss_start);
@@ -333,10 +365,11 @@ int run(const run_options& o) {
               sampler_tid.load(std::memory_order_relaxed),  // relaxed: see its store
               o.objects);
   if (timed) {
-    histogram all, timer;
+    histogram all, timer, made;
     std::uint64_t slow = 0, slow_unswitched = 0;
     for (const auto& tr : res) {
       all.merge(tr.hist);
+      made.merge(tr.make_hist);
       timer.merge(tr.timer_hist);
       slow += tr.slow;
       slow_unswitched += tr.slow_unswitched;
@@ -353,6 +386,12 @@ int run(const run_options& o) {
     r.emplace_back("max_ns", ns(all.max()));
     r.emplace_back("mean_ns", std::to_string((all.mean_below_linear() - timer.mean_below_linear()) *
                                              ns_per_tick));
+    if (o.time_make) {
+      r.emplace_back(
+          "make_mean_ns",
+          std::to_string((made.mean_below_linear() - timer.mean_below_linear()) * ns_per_tick));
+      r.emplace_back("make_p99_ns", ns(made.quantile(0.99)));
+    }
     const double per100k = 1e5 / static_cast<double>(o.objects);
     r.emplace_back("slow_per_100k", std::to_string(static_cast<double>(slow) * per100k));
     r.emplace_back("slow_unswitched_per_100k",

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,11 +26,16 @@ thread_local int my_shard = -1;
 
 std::atomic<std::uint64_t> gp_total{0};
 std::atomic<std::uint64_t> gp_callers{0};
+std::atomic<std::uint64_t> gp_wall_ns{0};  // time spent inside synchronize_rcu, all threads
+std::atomic<std::uint64_t> gp_cpu_ns{0};   // CPU time of the threads inside it
 thread_local bool is_producer = false;
 
+#ifndef RCUFREE_BENCH_STATIC_URCU
 using sync_fn = void (*)();
 std::atomic<sync_fn> real_sync{nullptr};
+#endif
 
+#ifndef RCUFREE_BENCH_STATIC_URCU
 sync_fn lookup_sync() {
   auto fn = reinterpret_cast<sync_fn>(dlsym(RTLD_NEXT, "urcu_memb_synchronize_rcu"));
   if (fn == nullptr) {
@@ -38,6 +44,7 @@ sync_fn lookup_sync() {
   }
   return fn;
 }
+#endif
 
 }  // namespace
 
@@ -75,13 +82,21 @@ std::uint64_t grace_periods_total() noexcept {
 std::uint64_t grace_periods_on_callers() noexcept {
   return gp_callers.load(std::memory_order_relaxed);  // relaxed: statistic
 }
+std::uint64_t grace_period_wall_ns() noexcept {
+  return gp_wall_ns.load(std::memory_order_relaxed);  // relaxed: statistic
+}
+std::uint64_t grace_period_cpu_ns() noexcept {
+  return gp_cpu_ns.load(std::memory_order_relaxed);  // relaxed: statistic
+}
 void mark_producer_thread() noexcept {
   is_producer = true;
 }
 
 void resolve_synchronize_rcu() {
+#ifndef RCUFREE_BENCH_STATIC_URCU
   // release: pairs with the acquire in the interposer below.
   real_sync.store(lookup_sync(), std::memory_order_release);
+#endif
 }
 
 std::uint64_t rss_now_kib() {
@@ -201,7 +216,8 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
                       {"reclaim", &engine_overrides::reclaim},
                       {"rt", &engine_overrides::rt},
                       {"pcpu", &engine_overrides::pcpu},
-                      {"wcpu", &engine_overrides::wcpu}};
+                      {"wcpu", &engine_overrides::wcpu},
+                      {"reg", &engine_overrides::reg}};
     bool known = false;
     for (const auto& k : keys) {
       if (key == k.key) {
@@ -214,7 +230,7 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
                    "bench: unknown override '%s' in '%s' (keys: cached tick_us drain_ms "
                    "soft_cap_kib assumed_bytes sleepable page_size psi backoff_ms rt every shrink "
                    "reclaim=per_cpu|single "
-                   "pcpu wcpu)\n",
+                   "pcpu wcpu reg)\n",
                    key.c_str(), spec.c_str());
       return false;
     }
@@ -279,9 +295,22 @@ constexpr allocator_entry kAllocators[] = {
     {"tcmalloc", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"},
 };
 
+// The harness's own no-free allocator (bench/sim/nofree_alloc.c), built beside the executable.
+const char* nofree_library() {
+  static const std::string path = [] {
+    char exe[4096] = {};
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    std::string dir = n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : std::string();
+    dir = dir.substr(0, dir.rfind('/') + 1);
+    return dir + "libnofree_alloc.so";
+  }();
+  return access(path.c_str(), R_OK) == 0 ? path.c_str() : nullptr;
+}
+
 }  // namespace
 
 const char* allocator_library(const std::string& name) {
+  if (name == "nofree") return nofree_library();
   for (const auto& a : kAllocators) {
     if (name != a.name) continue;
     if (a.path[0] != '\0' && access(a.path, R_OK) != 0) return nullptr;
@@ -296,7 +325,7 @@ std::string allocator_in_use() {
   std::string found = "glibc";
   char line[512];
   while (found == "glibc" && std::fgets(line, sizeof line, f) != nullptr) {
-    for (const char* n : {"jemalloc", "mimalloc", "tcmalloc"})
+    for (const char* n : {"jemalloc", "mimalloc", "tcmalloc", "nofree"})
       if (std::strstr(line, (std::string("lib") + n).c_str()) != nullptr) found = n;
   }
   std::fclose(f);
@@ -426,6 +455,10 @@ const std::string* find_field(const record& r, const std::string& key) {
 
 }  // namespace bench
 
+#ifdef RCUFREE_BENCH_STATIC_URCU
+// rcufree_harness_static: liburcu is linked in statically, its calls to synchronize_rcu bind inside
+// its own objects and cannot be interposed; grace periods are not counted (gp = 0).
+#else
 // The interposer: the harness executable exports this symbol (ENABLE_EXPORTS), so liburcu-memb's
 // own PLT calls and its flavor table bind here; we count and forward to the real function.
 extern "C" void urcu_memb_synchronize_rcu(void) {
@@ -435,5 +468,19 @@ extern "C" void urcu_memb_synchronize_rcu(void) {
   // relaxed: statistics; grace periods are rare enough for a shared RMW.
   bench::gp_total.fetch_add(1, std::memory_order_relaxed);
   if (bench::is_producer) bench::gp_callers.fetch_add(1, std::memory_order_relaxed);
+  // What a grace period costs: its wall time and the waiting thread's CPU time (two vDSO or
+  // system-call clock reads each side, ~1 us, once per grace period).
+  timespec w0{}, c0{}, w1{}, c1{};
+  clock_gettime(CLOCK_MONOTONIC, &w0);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
   fn();
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+  clock_gettime(CLOCK_MONOTONIC, &w1);
+  auto ns = [](const timespec& a, const timespec& b) {
+    return static_cast<std::uint64_t>((b.tv_sec - a.tv_sec) * 1'000'000'000LL +
+                                      (b.tv_nsec - a.tv_nsec));
+  };
+  bench::gp_wall_ns.fetch_add(ns(w0, w1), std::memory_order_relaxed);  // relaxed: statistic
+  bench::gp_cpu_ns.fetch_add(ns(c0, c1), std::memory_order_relaxed);   // relaxed: statistic
 }
+#endif

@@ -39,6 +39,9 @@ struct engine_overrides {
   // wcpu. "rcufree@reclaim=single+pcpu=0+wcpu=0" is same-core reclaim, "...+wcpu=1" other-core.
   long long pcpu = -1;
   long long wcpu = -1;
+  // call_rcu, defer_rcu: reg=0 leaves the producers and the main thread unregistered with liburcu
+  // (call_rcu works from any thread; a program that also reads under RCU registers them).
+  long long reg = -1;
   // Any engine config field set (placement keys and `every`/`shrink` are not config fields).
   bool config_any() const {
     return cached >= 0 || tick_us >= 0 || drain_ms >= 0 || soft_cap_kib >= 0 ||
@@ -56,13 +59,15 @@ bool parse_spec(const std::string& spec, std::string& name, engine_overrides& in
 struct run_options {
   std::string mech;
   unsigned threads = 1;
-  std::size_t objects = 1'000'000;  // in total, split evenly across threads
+  std::size_t objects = 1'000'000;  // in total, split evenly across threads (the parent
+                                    // multiplies by the thread count under --per-thread)
   std::size_t size = 64;            // bytes per object; the 16-byte head sits at offset 0
   mode how = mode::throughput;
   double tsc_hz = 0;         // ticks per second, calibrated by the parent
   std::string csv;           // timeline mode: where to write the samples
   unsigned sample_us = 100;  // timeline sampling period
   bool fence = false;        // latency mode: fence between using the object and timing the call
+  bool time_make = false;    // latency mode: time malloc + the write too (make_mean_ns)
   engine_overrides cfg;      // from the --cfg-* flags: the "rcufree_cfg" variant's overrides
   std::size_t local_every = 4096;  // rcufree_local: reclaim_local() every this many calls
   // Throughput mode: a sampler thread reads the mechanism's pending count this often to report
@@ -109,6 +114,9 @@ unsigned shard_index() noexcept;
 std::uint64_t grace_periods_total() noexcept;
 std::uint64_t grace_periods_on_callers() noexcept;
 void mark_producer_thread() noexcept;
+// Summed over those calls: the time spent inside them and the CPU time of the waiting threads.
+std::uint64_t grace_period_wall_ns() noexcept;
+std::uint64_t grace_period_cpu_ns() noexcept;
 void resolve_synchronize_rcu();  // call once in main before any thread starts
 
 // Memory: resident set now (from /proc/self/statm) and the high-water mark (VmHWM), in KiB.

@@ -71,6 +71,7 @@ struct parent_options {
   bool smoke = false;
   bool trickle = false;
   bool idle = false;
+  bool per_thread = false;  // --per-thread: --objects is per producer thread, not in total
   std::vector<std::string> allocs{"glibc"};
   std::string out;
 };
@@ -142,6 +143,7 @@ int spawn(const run_options& o, record& out) {
                              o.alloc};
   if (!o.csv.empty()) a.insert(a.end(), {"--csv", o.csv});
   if (o.fence) a.emplace_back("--fence");
+  if (o.time_make) a.emplace_back("--time-make");
   const char* lib = allocator_library(o.alloc);
   return spawn_self(a, lib != nullptr ? lib : "", out);
 }
@@ -289,8 +291,85 @@ void issue9_targets(const parent_options& p, table& tput, table& lat, report& re
   }
 }
 
+// Per round a[i] - b[i] of one field (rounds pair up by index).
+std::vector<double> paired_diffs(const std::vector<record>& a, const std::vector<record>& b,
+                                 const char* key) {
+  return paired(a, b,
+                [key](const record& x, const record& y) { return num(x, key) - num(y, key); });
+}
+
+// Issue 21's yardstick: every mechanism as cost over the floor (the same round's inline free(),
+// wall and CPU per object) and as a ratio to the same round's ck_epoch, medians (min-max) over the
+// rounds. call_rcu is one row among the others.
+void yardstick(const parent_options& p, const run_options& base, table& tput, report& rep) {
+  for (unsigned t : p.threads) {
+    auto& row = tput[t];
+    const auto& fl = ref(row, "floor");
+    const auto& ck = ref(row, "ck_epoch");
+    const std::size_t total = p.per_thread ? base.objects * t : base.objects;
+    rep.line(
+        "\n### %u thread%s: yardstick (N = %zu objects in total, %zu per thread; median (min-max) "
+        "of %u interleaved rounds, fresh process each)\n",
+        t, t > 1 ? "s" : "", total, total / t, p.rounds);
+    rep.line(
+        "| mechanism | wall ns/op | over floor, wall | CPU ns/object | over floor, CPU | / "
+        "ck_epoch, wall | / ck_epoch, CPU | (over floor) / (ck_epoch over floor), CPU | peak RSS "
+        "over floor MiB | fallback %% |");
+    rep.line("|---|---|---|---|---|---|---|---|---|---|");
+    for (const auto& m : p.mechs) {
+      const auto& rs = row[m];
+      if (rs.empty()) continue;
+      const char* w = "ns_op";
+      const char* c = "cpu_rusage_ns_op";
+      auto or_dash = [](bool have, const std::vector<double>& v, const char* f) {
+        return have ? spread(v, f) : std::string("-");
+      };
+      // CPU cost over the floor relative to ck_epoch's cost over the floor, per round.
+      std::vector<double> rel;
+      for (std::size_t i = 0; i < rs.size() && i < fl.size() && i < ck.size(); ++i) {
+        const double ck_over = num(ck[i], c) - num(fl[i], c);
+        if (ck_over > 0) rel.push_back((num(rs[i], c) - num(fl[i], c)) / ck_over);
+      }
+      const auto over = rss_over_floor(row, m);
+      rep.line("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", m.c_str(),
+               spread(column(rs, w)).c_str(),
+               or_dash(!fl.empty(), paired_diffs(rs, fl, w), "%+.1f").c_str(),
+               spread(column(rs, c)).c_str(),
+               or_dash(!fl.empty(), paired_diffs(rs, fl, c), "%+.1f").c_str(),
+               or_dash(!ck.empty(), paired_ratios(rs, ck, w), "%.2fx").c_str(),
+               or_dash(!ck.empty(), paired_ratios(rs, ck, c), "%.2fx").c_str(),
+               or_dash(!rel.empty(), rel, "%.2fx").c_str(),
+               over.empty() ? "-" : spread(over, "%.2f").c_str(),
+               pct_or_dash(rs, "fallbacks").c_str());
+    }
+    // The same rounds under the other windows another harness might time (two-harness question).
+    rep.line(
+        "\n%u thread%s, the same children timed three ways (wall ns/op; CPU ns/object for the "
+        "outer window): flood = go to the last producer done (no barrier); ours = go to the end of "
+        "the final barrier; outer = before set-up (mechanism, thread creation, registration) to "
+        "after unregistration and join. GP = time inside synchronize_rcu per object (wall / CPU)\n",
+        t, t > 1 ? "s" : "");
+    rep.line(
+        "| mechanism | flood | ours | outer | outer CPU | CPU: producers + main + others | GP "
+        "wall / CPU |");
+    rep.line("|---|---|---|---|---|---|---|");
+    for (const auto& m : p.mechs) {
+      const auto& rs = row[m];
+      if (rs.empty()) continue;
+      rep.line("| %s | %s | %s | %s | %s | %.1f + %.1f + %.1f | %.2f / %.2f |", m.c_str(),
+               spread(column(rs, "flood_ns_op")).c_str(), spread(column(rs, "ns_op")).c_str(),
+               spread(column(rs, "outer_ns_op")).c_str(),
+               spread(column(rs, "cpu_outer_ns_op")).c_str(),
+               median(column(rs, "cpu_producers_ns_op")), median(column(rs, "cpu_main_ns_op")),
+               median(column(rs, "cpu_workers_ns_op")), median(column(rs, "gp_wall_ns_op")),
+               median(column(rs, "gp_cpu_ns_op")));
+    }
+  }
+}
+
 void summarize(const parent_options& p, const run_options& base, table& tput, table& lat,
                report& rep) {
+  yardstick(p, base, tput, rep);
   rep.line(
       "objects=%zu size=%zu rounds=%u tsc=%.3f GHz; ns/op = wall x threads / objects "
       "(per-thread time per op); ratio = peer / rcufree, median of per-round ratios",
@@ -330,17 +409,23 @@ void summarize(const parent_options& p, const run_options& base, table& tput, ta
     rep.line(
         "| mechanism | mean net of timer (calls < 0.8 us) | p50 (min-max) | p99 | p99.9 (min-max) "
         "| "
-        "max | >10us per 100k | >10us not preempted per 100k | timer alone: p50 / mean |");
-    rep.line("|---|---|---|---|---|---|---|---|---|");
+        "max | >10us per 100k | >10us not preempted per 100k | timer alone: p50 / mean | "
+        "malloc + write: mean net / p99 (--time-make) | wall ns/op with the timers |");
+    rep.line("|---|---|---|---|---|---|---|---|---|---|---|");
     for (const auto& m : p.mechs) {
       const auto& rs = lat[t][m];
       if (rs.empty()) continue;
-      rep.line("| %s | %.1f | %s | %.0f | %s | %.0f | %.2f | %.2f | %.0f / %.1f |", m.c_str(),
-               median(column(rs, "mean_ns")), spread(column(rs, "p50_ns"), "%.0f").c_str(),
-               median(column(rs, "p99_ns")), spread(column(rs, "p999_ns"), "%.0f").c_str(),
-               median(column(rs, "max_ns")), median(column(rs, "slow_per_100k")),
-               median(column(rs, "slow_unswitched_per_100k")), median(column(rs, "timer_p50_ns")),
-               median(column(rs, "timer_mean_ns")));
+      char made[64] = "-";
+      if (find_field(rs.front(), "make_mean_ns") != nullptr)
+        std::snprintf(made, sizeof made, "%.1f / %.0f", median(column(rs, "make_mean_ns")),
+                      median(column(rs, "make_p99_ns")));
+      rep.line("| %s | %.1f | %s | %.0f | %s | %.0f | %.2f | %.2f | %.0f / %.1f | %s | %s |",
+               m.c_str(), median(column(rs, "mean_ns")),
+               spread(column(rs, "p50_ns"), "%.0f").c_str(), median(column(rs, "p99_ns")),
+               spread(column(rs, "p999_ns"), "%.0f").c_str(), median(column(rs, "max_ns")),
+               median(column(rs, "slow_per_100k")), median(column(rs, "slow_unswitched_per_100k")),
+               median(column(rs, "timer_p50_ns")), median(column(rs, "timer_mean_ns")), made,
+               spread(column(rs, "ns_op")).c_str());
     }
   }
   rep.line("\n### Targets of issue 4 (this run)\n");
@@ -540,6 +625,7 @@ int parent_main(parent_options& p, run_options base) {
           o.mech = m;
           o.threads = t;
           o.alloc = alloc;
+          if (p.per_thread) o.objects = base.objects * t;
           run_one(o, tput_by[alloc]);
         }
         if (!p.latency) continue;
@@ -548,6 +634,7 @@ int parent_main(parent_options& p, run_options base) {
           o.mech = m;
           o.threads = t;
           o.alloc = alloc;
+          if (p.per_thread) o.objects = base.objects * t;
           o.how = mode::latency;
           run_one(o, lat_by[alloc]);
         }
@@ -634,6 +721,10 @@ int main(int argc, char** argv) {
       p.latency = false;
     else if (a == "--fence")
       o.fence = true;
+    else if (a == "--time-make")
+      o.time_make = true;
+    else if (a == "--per-thread")
+      p.per_thread = true;
     else if (a == "--timeline")
       p.timeline = true;
     else if (a == "--out")

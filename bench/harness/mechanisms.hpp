@@ -250,8 +250,8 @@ struct call_rcu_mech : malloc_objects {
     std::free(h);
     freed_.add(1);
   }
-  explicit call_rcu_mech(const run_options&) {
-    urcu_memb_register_thread();
+  explicit call_rcu_mech(const run_options& o) : reg(o.cfg.reg != 0) {
+    if (reg) urcu_memb_register_thread();
     if (PerCpu && urcu_memb_create_all_cpu_call_rcu_data(0) != 0) {
       std::fprintf(stderr, "bench: create_all_cpu_call_rcu_data failed\n");
       std::exit(2);
@@ -261,15 +261,21 @@ struct call_rcu_mech : malloc_objects {
     urcu_memb_barrier();
     freed0_ = freed_.sum();
   }
-  ~call_rcu_mech() { urcu_memb_unregister_thread(); }
-  void thread_begin(tls&) { urcu_memb_register_thread(); }
+  ~call_rcu_mech() {
+    if (reg) urcu_memb_unregister_thread();
+  }
+  void thread_begin(tls&) {
+    if (reg) urcu_memb_register_thread();
+  }
   void retire(tls&, void* p) {
     queued_.add(1);
     urcu_memb_call_rcu(static_cast<rcu_head*>(p), free_cb);
   }
   void thread_end(tls&) {}
   void finish() { urcu_memb_barrier(); }
-  void thread_teardown(tls&) { urcu_memb_unregister_thread(); }
+  void thread_teardown(tls&) {
+    if (reg) urcu_memb_unregister_thread();
+  }
   std::uint64_t freed() const { return freed_.sum() - freed0_; }
   bool sample(std::uint64_t& pending, std::uint64_t& pages) {
     const std::uint64_t f = freed_.sum() - freed0_;  // read first: pending is never negative
@@ -278,7 +284,11 @@ struct call_rcu_mech : malloc_objects {
     pages = 0;
     return true;
   }
-  void report(record& r, std::uint64_t gp) const { put(r, "gp", gp); }
+  void report(record& r, std::uint64_t gp) const {
+    put(r, "gp", gp);
+    put(r, "registered", reg ? 1 : 0);
+  }
+  bool reg;  // reg=0: no thread registers with liburcu
   std::uint64_t freed0_ = 0;
 };
 
