@@ -2,6 +2,7 @@
 # The engine's source files (owned by src/; the top-level CMakeLists.txt builds them).
 set(RCUFREE_SOURCES
   src/c_api.cpp
+  src/c_config.cpp
   src/config.cpp
   src/debug_registry.cpp
   src/default_engine.cpp
