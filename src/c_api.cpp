@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <rcufree/rcufree.hpp>
 #include <stdexcept>
 #include <string>
@@ -48,17 +49,43 @@ auto guarded(const char* call, F&& f) noexcept -> decltype(f()) {
   }
 }
 
-rcufree::engine& engine_of(rcufree_engine* eng, const char* call) noexcept {
+// A NULL or destroyed handle. Fatal whatever the misuse action: the two-argument calls may run in
+// a signal handler, which no exception may leave. Cold and out of line, like bad_head below.
+[[noreturn, gnu::cold, gnu::noinline]] void bad_handle(const char* call,
+                                                       const rcufree_engine* eng) noexcept {
+  char sentence[256];
   if (eng == nullptr) {
-    // Fatal: kfree_rcu may run in a signal handler, where nothing may throw.
-    char sentence[160];
     std::snprintf(sentence, sizeof sentence,
-                  "%s() called with a NULL engine; pass the engine rcufree_engine_new() returned",
-                  call);
-    RCUFREE_MISUSE_FATAL(sentence);
+                  "%s: eng is NULL; pass the engine rcufree_engine_new() returned", call);
+  } else {
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: engine %p was destroyed by rcufree_engine_destroy(); a destroyed engine's "
+                  "handle may not be passed to any rcufree call again",
+                  call, static_cast<const void*>(eng));
   }
-  return eng->eng;
+  RCUFREE_MISUSE_FATAL(sentence);
 }
+
+// The live engine behind a handle: the load every call needs anyway, and two compares
+// (c_engine.hpp).
+rcufree::detail::engine_core& core_of(const rcufree_engine* eng, const char* call) noexcept {
+  if (eng == nullptr) [[unlikely]]
+    bad_handle(call, eng);
+  // relaxed: no call races with destroy; c_engine.hpp says why that is enough.
+  rcufree::detail::engine_core* core = eng->core.load(std::memory_order_relaxed);
+  if (core == nullptr) [[unlikely]]
+    bad_handle(call, eng);
+  return *core;
+}
+
+rcufree::engine& engine_of(rcufree_engine* eng, const char* call) noexcept {
+  core_of(eng, call);
+  return *eng->eng;
+}
+
+// Destroyed handles, kept for good and reachable from here (c_engine.hpp).
+std::mutex g_tombstones_mu;
+rcufree_engine* g_tombstones = nullptr;
 
 // Reclaim kinds for the functions given to rcufree_call, one per function, in a fixed table: the
 // atomic path registers one without allocating or waiting (fixed_registry.hpp).
@@ -80,24 +107,48 @@ const rcufree::detail::reclaim_kind& call_kind_for(void (*fn)(void*), const char
   return *k;
 }
 
+// The C API's rule for a head, the kernel's for kvfree_rcu(): it lies within the first 4096
+// bytes of its object.
+constexpr std::uintptr_t kHeadWithin = 4096;
+
 // Out of line and cold, so that the two-argument calls keep no sentence buffer on their stack
 // and save no registers: their fast path is a few loads and compares.
-[[noreturn, gnu::cold, gnu::noinline]] void head_before_object(const char* call) noexcept {
-  char sentence[200];
-  std::snprintf(sentence, sizeof sentence,
-                "%s: the rcu_head lies before the object's start; pass a pointer to the struct "
-                "rcu_head member inside the object being freed",
-                call);
+[[noreturn, gnu::cold, gnu::noinline]] void bad_head(const char* call, const void* obj,
+                                                     const rcu_head* head) noexcept {
+  const auto o = reinterpret_cast<std::uintptr_t>(obj);
+  const auto h = reinterpret_cast<std::uintptr_t>(head);
+  char sentence[400];
+  if (head == nullptr) {
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: head is NULL; pass &obj->member, the struct rcu_head inside obj, or call "
+                  "%s_field(), which takes the member's name",
+                  call, call);
+  } else if (h < o) {
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: head lies %ju bytes before obj; pass &obj->member, the struct rcu_head "
+                  "inside obj, or call %s_field(), which takes the member's name",
+                  call, static_cast<std::uintmax_t>(o - h), call);
+  } else {
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: head lies %ju bytes after obj's start; it must lie within the first %ju "
+                  "bytes of obj (the kernel's kvfree_rcu rule), and one that far is most likely "
+                  "another object's; pass &obj->member, or call %s_field(), which takes the "
+                  "member's name",
+                  call, static_cast<std::uintmax_t>(h - o),
+                  static_cast<std::uintmax_t>(kHeadWithin), call);
+  }
   RCUFREE_MISUSE_FATAL(sentence);
 }
 
 // The C API's two-argument forms, on any engine. Checked before anything is queued, whichever
-// path the object would take: two compares.
+// path the object would take: one compare covers the three ways to get the head wrong (NULL and
+// a head before obj wrap around to a huge offset).
 void queue_checked(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
                    const rcufree::detail::reclaim_kind& kind, const char* call) noexcept {
   if (obj == nullptr) return;
-  if (reinterpret_cast<std::uintptr_t>(head) < reinterpret_cast<std::uintptr_t>(obj))
-    head_before_object(call);
+  if (reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj) >= kHeadWithin)
+      [[unlikely]]
+    bad_head(call, obj, head);
   rcufree::detail::queue_with_head(core, obj, head, kind);
 }
 
@@ -137,6 +188,12 @@ void stats_json(const rcufree::engine& eng, char* buf, std::size_t len) noexcept
 
 }  // namespace
 
+rcufree_engine::rcufree_engine(rcufree::config cfg)
+    : core(nullptr), eng(std::in_place, std::move(cfg)) {
+  // relaxed: the handle reaches other threads through the caller's own synchronization.
+  core.store(&rcufree::engine_access::core(*eng), std::memory_order_relaxed);
+}
+
 extern "C" {
 
 // ---- the default engine ----
@@ -172,19 +229,24 @@ void rcufree_stats_json(char* buf, size_t len) noexcept {
 // ---- engines of one's own ----
 
 void rcufree_engine_destroy(struct rcufree_engine* eng) noexcept {
-  delete eng;
+  if (eng == nullptr) return;
+  core_of(eng, "rcufree_engine_destroy");  // a second destroy is reported
+  // relaxed: c_engine.hpp. From here on every call with this handle is reported.
+  eng->core.store(nullptr, std::memory_order_relaxed);
+  eng->eng.reset();  // frees everything still queued, stops the threads
+  const std::lock_guard<std::mutex> lock(g_tombstones_mu);
+  eng->next_tombstone = g_tombstones;
+  g_tombstones = eng;
 }
 
 void rcufree_engine_kfree_rcu(struct rcufree_engine* eng, void* obj,
                               struct rcu_head* head) noexcept {
-  kfree_with_head(rcufree::engine_access::core(engine_of(eng, "rcufree_engine_kfree_rcu")), obj,
-                  head, "rcufree_engine_kfree_rcu");
+  kfree_with_head(core_of(eng, "rcufree_engine_kfree_rcu"), obj, head, "rcufree_engine_kfree_rcu");
 }
 
 void rcufree_engine_call(struct rcufree_engine* eng, void* obj, struct rcu_head* head,
                          void (*fn)(void*)) noexcept {
-  call_with_head(rcufree::engine_access::core(engine_of(eng, "rcufree_engine_call")), obj, head, fn,
-                 "rcufree_engine_call");
+  call_with_head(core_of(eng, "rcufree_engine_call"), obj, head, fn, "rcufree_engine_call");
 }
 
 void rcufree_engine_kvfree_rcu_mightsleep(struct rcufree_engine* eng, void* ptr) noexcept {

@@ -30,7 +30,7 @@ TEST_CASE("kvfree_rcu_mightsleep inside a read-side critical section aborts with
   CHECK(child.aborted());
   CHECK_THAT(err, Catch::Contains("kvfree_rcu_mightsleep() called inside an RCU read-side "
                                   "critical section"));
-  CHECK_THAT(err, Catch::StartsWith("rcufree: mightsleep.cpp:"));
+  CHECK_THAT(err, Catch::StartsWith("rcufree: kvfree_rcu_mightsleep() called"));  // no library location
 }
 
 TEST_CASE("delete_rcu_mightsleep inside an atomic_scope aborts naming the call and the scope") {
