@@ -37,9 +37,11 @@ namespace {
   std::abort();
 }
 
-// Runs a sleepable engine call for a C caller: every exception ends here.
+// Runs a sleepable engine call for a C caller: a report made inside speaks C (misuse.hpp), and
+// every exception ends here.
 template <class F>
 auto guarded(const char* call, F&& f) noexcept -> decltype(f()) {
+  const rcufree::detail::in_c_call naming(call);
   try {
     return f();
   } catch (const rcufree::misuse_error& e) {

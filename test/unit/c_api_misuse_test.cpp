@@ -2,6 +2,7 @@
 // c_api_misuse_test.cpp — misuse through the C API never throws into C: even when the program's
 // C++ part chose misuse_action::throw_error, a C call that would throw aborts with the report.
 #include <rcufree/rcufree.h>
+#include <urcu/urcu-memb.h>
 
 #include <catch2/catch.hpp>
 #include <csignal>
@@ -39,6 +40,32 @@ TEST_CASE("C calls abort on misuse even when C++ chose to throw misuse_error", "
       60s);
   CHECK(child2.aborted());
   CHECK(child2.err.find("rcufree_engine_barrier: the C API cannot throw") != std::string::npos);
+}
+
+// A C caller reads C: the call's C name and C advice, never the C++ API's.
+TEST_CASE("misuse in a C call is reported with the C call's name and C advice", "[c_api]") {
+  const auto child = in_child(
+      [] {
+        urcu_memb_register_thread();
+        urcu_memb_read_lock();
+        rcufree_kvfree_rcu_mightsleep(std::malloc(16));
+      },
+      60s);
+  CHECK(child.aborted());
+  CHECK_THAT(child.err, Catch::StartsWith("rcufree: rcufree_kvfree_rcu_mightsleep() called inside "
+                                          "an RCU read-side critical section") &&
+                            Catch::Contains("Use rcufree_kfree_rcu(obj, &obj->head)") &&
+                            !Catch::Contains("&T::head"));
+
+  const auto child2 = in_child(
+      [] {
+        urcu_memb_register_thread();
+        urcu_memb_read_lock();
+        rcufree_barrier();
+      },
+      60s);
+  CHECK(child2.aborted());
+  CHECK_THAT(child2.err, Catch::StartsWith("rcufree: rcufree_barrier() called inside"));
 }
 
 namespace {
