@@ -37,6 +37,10 @@ namespace {
   std::abort();
 }
 
+// The C++ head-less calls name their caller's line; a C caller's is not known (the report names the
+// C call instead), so the C API passes no site.
+constexpr rcufree::call_site kNoSite{};
+
 // Runs a sleepable engine call for a C caller: a report made inside speaks C (misuse.hpp), and
 // every exception ends here.
 template <class F>
@@ -217,11 +221,12 @@ void rcufree_call(void* obj, struct rcu_head* head, void (*fn)(void*)) noexcept 
 }
 
 void rcufree_kvfree_rcu_mightsleep(void* ptr) noexcept {
-  guarded("rcufree_kvfree_rcu_mightsleep", [&] { rcufree::kvfree_rcu_mightsleep(ptr); });
+  guarded("rcufree_kvfree_rcu_mightsleep",
+          [&] { rcufree::default_engine().kvfree_rcu_mightsleep(ptr, kNoSite); });
 }
 
 void rcufree_barrier(void) noexcept {
-  guarded("rcufree_barrier", [] { rcufree::barrier(); });
+  guarded("rcufree_barrier", [] { rcufree::default_engine().barrier(); });
 }
 
 void rcufree_stats_json(char* buf, size_t len) noexcept {
@@ -253,7 +258,7 @@ void rcufree_engine_call(struct rcufree_engine* eng, void* obj, struct rcu_head*
 
 void rcufree_engine_kvfree_rcu_mightsleep(struct rcufree_engine* eng, void* ptr) noexcept {
   rcufree::engine& e = engine_of(eng, "rcufree_engine_kvfree_rcu_mightsleep");
-  guarded("rcufree_engine_kvfree_rcu_mightsleep", [&] { e.kvfree_rcu_mightsleep(ptr); });
+  guarded("rcufree_engine_kvfree_rcu_mightsleep", [&] { e.kvfree_rcu_mightsleep(ptr, kNoSite); });
 }
 
 void rcufree_engine_barrier(struct rcufree_engine* eng) noexcept {

@@ -7,6 +7,7 @@ set(RCUFREE_SOURCES
   src/debug_registry.cpp
   src/default_engine.cpp
   src/engine.cpp
+  src/engine_move.cpp
   src/fallback_list.cpp
   src/fork.cpp
   src/mightsleep.cpp

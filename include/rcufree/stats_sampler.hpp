@@ -23,7 +23,8 @@ namespace rcufree {
 
 class RCUFREE_API stats_sampler {
  public:
-  // Sleepable context. Throws std::system_error if the file cannot be opened.
+  // Sleepable context. Throws std::system_error if the file cannot be opened. The sampler keeps a
+  // reference to `eng`: it must outlive the sampler and not be moved while the sampler lives.
   stats_sampler(const engine& eng, const std::string& path, std::chrono::microseconds period);
   ~stats_sampler();  // writes a final row, joins the thread, closes the file
   stats_sampler(const stats_sampler&) = delete;
