@@ -5,6 +5,7 @@
 // could report by throwing misuse_error is caught here and ends the process, as the header says.
 // The configuration and rcufree_engine_new are in c_config.cpp.
 #include <rcufree/rcufree.h>
+#include <rcufree/version.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -278,6 +279,10 @@ void rcufree_engine_shrink(struct rcufree_engine* eng) noexcept {
 
 void rcufree_engine_stats_json(const struct rcufree_engine* eng, char* buf, size_t len) noexcept {
   stats_json(engine_of(const_cast<rcufree_engine*>(eng), "rcufree_engine_stats_json"), buf, len);
+}
+
+const char* rcufree_version(void) noexcept {
+  return RCUFREE_VERSION_STRING;  // the headers this library was built with: it is that version
 }
 
 }  // extern "C"

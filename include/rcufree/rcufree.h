@@ -49,6 +49,7 @@
 #define RCUFREE_RCUFREE_H
 
 #include <rcufree/export.hpp>
+#include <rcufree/version.h> /* RCUFREE_VERSION_*, rcufree_version() */
 #include <stddef.h>
 #include <urcu/call-rcu.h> /* struct rcu_head */
 

@@ -18,6 +18,8 @@
 // names (engine.hpp).
 #pragma once
 
+#include <rcufree/version.h>
+
 #include <rcufree/atomic_scope.hpp>
 #include <rcufree/call_site.hpp>
 #include <rcufree/config.hpp>

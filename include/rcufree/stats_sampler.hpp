@@ -11,11 +11,10 @@
 // takes a snapshot per period; never touches the engine's atomic path.
 #pragma once
 
-#include <rcufree/engine.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <rcufree/engine.hpp>
 #include <string>
 #include <thread>
 
@@ -30,9 +29,7 @@ class RCUFREE_API stats_sampler {
   stats_sampler(const stats_sampler&) = delete;
   stats_sampler& operator=(const stats_sampler&) = delete;
 
-
  private:
-  void write_row();
   const engine& eng_;
   std::FILE* out_;
   std::chrono::microseconds period_;
