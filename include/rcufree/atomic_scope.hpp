@@ -56,7 +56,7 @@ inline bool in_atomic_scope() noexcept { return detail::atomic_depth != 0; }
 // The report names the call; a C++ call that may sleep also names its caller's file and line
 // (call_site.hpp), a C call is named as C spells it.
 enum class misuse_action {
-  abort,        // default: print "rcufree: file:function:line: <sentence>" to stderr and abort()
+  abort,        // default: print "rcufree: <sentence>" to stderr and abort()
   throw_error,  // throw rcufree::misuse_error with the same text; the object stays the caller's
 };
 
