@@ -223,9 +223,12 @@ class RCUFREE_API engine {
   std::unique_ptr<detail::engine_core> core_;
 };
 
-// The process-wide engine (default config). Built when the library is loaded, so that even the
-// first call from an atomic context never allocates; at process exit everything it still holds is
-// freed. Never destroyed: calls after exit handlers have run are still safe, but objects queued
+// The process-wide engine (default config), whose grace periods are urcu-memb's: it waits for
+// urcu-memb readers only (another flavor's readers need an engine of their own, config::flavor).
+// Built when the library is loaded, so that even the first call from an atomic context never
+// allocates: a program linked with rcufree runs its supervisor thread from then on, whether it
+// calls rcufree or not (idle, it wakes about 8 times a second); at process exit everything it
+// still holds is freed. Never destroyed: calls after exit handlers have run are still safe, but objects queued
 // then are not freed.
 RCUFREE_API engine& default_engine() noexcept;
 
