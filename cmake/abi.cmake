@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 # ABI checks (label unit). A shared library with a list abi/<target>.symbols must export exactly
-# what the list names (nm -D --defined-only, demangled, each with its version node), nothing of
-# the C++ standard library, and only under version nodes it defines (test/abi/check_exports.sh).
-# Checking another shared library takes one file: its list.
+# what the list names (nm -D --defined-only, demangled, with version nodes), nothing of the C++
+# standard library, and, when its list has nodes, every symbol under a node it defines
+# (test/abi/check_exports.sh). Checking another shared library takes one file: its list.
 file(GLOB _rcufree_abi_lists CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/abi/*.symbols)
 foreach(_rcufree_list ${_rcufree_abi_lists})
   get_filename_component(_rcufree_lib ${_rcufree_list} NAME_WLE)
