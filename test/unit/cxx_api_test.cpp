@@ -139,7 +139,8 @@ TEST_CASE("the default engine can be neither moved from nor assigned to", "[cxx_
   CHECK(moved_from.aborted());
   CHECK_THAT(moved_from.err, Catch::StartsWith("rcufree: ") &&
                                  Catch::Contains("the default engine cannot be moved from"));
-  const auto assigned = in_child([] { rcufree::default_engine() = rcufree::engine(); }, 60s);
+  rcufree::engine mine;  // built here: no engine thread is started in the fork child
+  const auto assigned = in_child([&] { rcufree::default_engine() = std::move(mine); }, 60s);
   CHECK(assigned.aborted());
   CHECK_THAT(assigned.err, Catch::StartsWith("rcufree: ") &&
                                Catch::Contains("the default engine cannot be assigned to"));
