@@ -13,7 +13,10 @@
  *   hash_map [--seconds N] [--readers N] [--writers N] [--keys N]
  *
  * Copy from here: node layout (cds_lfht_node and rcu_head inside the object), the writer's
- * unlink-then-rcufree_kfree_rcu, teardown (remove all, destroy the table, rcufree_barrier). */
+ * unlink-then-rcufree_kfree_rcu, teardown (remove all, destroy the table, rcufree_barrier).
+ * The table is liburcu-cds's; against an installed rcufree this file builds with
+ *   cc hash_map.c $(pkg-config --cflags --libs rcufree liburcu-cds) -pthread -o hash_map
+ * (README.md gives the same command; test/install checks that it works). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <rcufree/rcufree.h>

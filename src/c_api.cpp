@@ -2,81 +2,27 @@
 // c_api.cpp — the C API: the default engine, and engines of one's own on any liburcu flavor.
 //
 // Nothing may leave these functions by exception (the callers are C). Misuse that the C++ API
-// could report by throwing misuse_error is caught here and ends the process, as the header says;
-// a bad config becomes NULL, errno and a message naming the C field.
+// could report by throwing misuse_error is caught here and ends the process, as the header says.
+// The configuration and rcufree_engine_new are in c_config.cpp.
 #include <rcufree/rcufree.h>
+#include <rcufree/version.h>
 
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <mutex>
 #include <rcufree/rcufree.hpp>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 
+#include "c_engine.hpp"
 #include "engine_core.hpp"
 #include "fixed_registry.hpp"
 #include "misuse.hpp"
 
-struct rcufree_engine {
-  explicit rcufree_engine(rcufree::config cfg) : eng(std::move(cfg)) {}
-  rcufree::engine eng;
-};
-
 namespace {
-
-// rcufree_last_error()'s text. A plain array: no constructor, destructor or allocation per thread.
-thread_local char g_last_error[512];
-
-// The first layout of struct rcufree_config (rcufree 0.1): what the exported function
-// rcufree_config_init fills for callers that cannot see the struct's size. It never changes.
-constexpr std::size_t kFirstLayoutSize = offsetof(rcufree_config, page_arg) + sizeof(void*);
-// The smallest size accepted: the fields every version has had.
-constexpr std::size_t kMinimumSize =
-    offsetof(rcufree_config, drain_interval_ms) + sizeof(unsigned long);
-
-// True when `field` (at `offset`, `bytes` long) lies within the caller's `size` bytes.
-constexpr bool within(std::size_t size, std::size_t offset, std::size_t bytes) {
-  return offset + bytes <= size;
-}
-#define RCUFREE_C_FIELD_WITHIN(size, field) \
-  within((size), offsetof(rcufree_config, field), sizeof(rcufree_config::field))
-
-// Records and prints a rcufree_engine_new failure; returns NULL for the caller to return.
-rcufree_engine* fail(int error, const char* text) {
-  std::snprintf(g_last_error, sizeof g_last_error, "rcufree_engine_new: %s", text);
-  std::fprintf(stderr, "rcufree: %s\n", g_last_error);
-  errno = error;
-  return nullptr;
-}
-
-// config::validate() names C++ fields ("rcufree::config::drain_interval: why"); say the C name.
-std::string c_message(const char* what) {
-  static constexpr const char* kPrefix = "rcufree::config::";
-  static constexpr struct {
-    const char* cxx;
-    const char* c;
-  } kRenamed[] = {{"drain_interval", "drain_interval_ms"},
-                  {"worker_tick", "worker_tick_us"},
-                  {"refill_backoff_after_shrink", "refill_backoff_after_shrink_ms"}};
-  std::string text(what);
-  if (text.rfind(kPrefix, 0) != 0) return text;  // not a field message: pass it on unchanged
-  text.erase(0, std::strlen(kPrefix));
-  const std::size_t colon = text.find(':');
-  std::string field = text.substr(0, colon);
-  for (const auto& r : kRenamed) {
-    if (field == r.cxx) field = r.c;
-  }
-  return "config->" + field + (colon == std::string::npos ? "" : text.substr(colon));
-}
-
-// Durations arrive as unsigned long; anything this large is out of every field's range and would
-// overflow std::chrono's signed 64-bit count after a unit conversion.
-constexpr unsigned long kMaxDuration = 1ul << 40;
 
 // Misuse in a call that may sleep: with misuse_action::throw_error the engine throws, and the
 // exception must not reach C. Say so and end the process, as the header promises.
@@ -92,9 +38,15 @@ constexpr unsigned long kMaxDuration = 1ul << 40;
   std::abort();
 }
 
-// Runs a sleepable engine call for a C caller: every exception ends here.
+// The C++ head-less calls name their caller's line; a C caller's is not known (the report names the
+// C call instead), so the C API passes no site.
+constexpr rcufree::call_site kNoSite{};
+
+// Runs a sleepable engine call for a C caller: a report made inside speaks C (misuse.hpp), and
+// every exception ends here.
 template <class F>
 auto guarded(const char* call, F&& f) noexcept -> decltype(f()) {
+  const rcufree::detail::in_c_call naming(call);
   try {
     return f();
   } catch (const rcufree::misuse_error& e) {
@@ -104,17 +56,43 @@ auto guarded(const char* call, F&& f) noexcept -> decltype(f()) {
   }
 }
 
-rcufree::engine& engine_of(rcufree_engine* eng, const char* call) noexcept {
+// A NULL or destroyed handle. Fatal whatever the misuse action: the two-argument calls may run in
+// a signal handler, which no exception may leave. Cold and out of line, like bad_head below.
+[[noreturn, gnu::cold, gnu::noinline]] void bad_handle(const char* call,
+                                                       const rcufree_engine* eng) noexcept {
+  char sentence[256];
   if (eng == nullptr) {
-    // Fatal: kfree_rcu may run in a signal handler, where nothing may throw.
-    char sentence[160];
     std::snprintf(sentence, sizeof sentence,
-                  "%s() called with a NULL engine; pass the engine rcufree_engine_new() returned",
-                  call);
-    RCUFREE_MISUSE_FATAL(sentence);
+                  "%s: eng is NULL; pass the engine rcufree_engine_new() returned", call);
+  } else {
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: engine %p was destroyed by rcufree_engine_destroy(); a destroyed engine's "
+                  "handle may not be passed to any rcufree call again",
+                  call, static_cast<const void*>(eng));
   }
-  return eng->eng;
+  RCUFREE_MISUSE_FATAL(sentence);
 }
+
+// The live engine behind a handle: the load every call needs anyway, and two compares
+// (c_engine.hpp).
+rcufree::detail::engine_core& core_of(const rcufree_engine* eng, const char* call) noexcept {
+  if (eng == nullptr) [[unlikely]]
+    bad_handle(call, eng);
+  // relaxed: no call races with destroy; c_engine.hpp says why that is enough.
+  rcufree::detail::engine_core* core = eng->core.load(std::memory_order_relaxed);
+  if (core == nullptr) [[unlikely]]
+    bad_handle(call, eng);
+  return *core;
+}
+
+rcufree::engine& engine_of(rcufree_engine* eng, const char* call) noexcept {
+  core_of(eng, call);
+  return *eng->eng;
+}
+
+// Destroyed handles, kept for good and reachable from here (c_engine.hpp).
+std::mutex g_tombstones_mu;
+rcufree_engine* g_tombstones = nullptr;
 
 // Reclaim kinds for the functions given to rcufree_call, one per function, in a fixed table: the
 // atomic path registers one without allocating or waiting (fixed_registry.hpp).
@@ -136,24 +114,48 @@ const rcufree::detail::reclaim_kind& call_kind_for(void (*fn)(void*), const char
   return *k;
 }
 
+// The C API's rule for a head, the kernel's for kvfree_rcu(): it lies within the first 4096
+// bytes of its object.
+constexpr std::uintptr_t kHeadWithin = 4096;
+
 // Out of line and cold, so that the two-argument calls keep no sentence buffer on their stack
 // and save no registers: their fast path is a few loads and compares.
-[[noreturn, gnu::cold, gnu::noinline]] void head_before_object(const char* call) noexcept {
-  char sentence[200];
-  std::snprintf(sentence, sizeof sentence,
-                "%s: the rcu_head lies before the object's start; pass a pointer to the struct "
-                "rcu_head member inside the object being freed",
-                call);
+[[noreturn, gnu::cold, gnu::noinline]] void bad_head(const char* call, const void* obj,
+                                                     const rcu_head* head) noexcept {
+  const auto o = reinterpret_cast<std::uintptr_t>(obj);
+  const auto h = reinterpret_cast<std::uintptr_t>(head);
+  char sentence[400];
+  if (head == nullptr) {
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: head is NULL; pass &obj->member, the struct rcu_head inside obj, or call "
+                  "%s_field(), which takes the member's name",
+                  call, call);
+  } else if (h < o) {
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: head lies %ju bytes before obj; pass &obj->member, the struct rcu_head "
+                  "inside obj, or call %s_field(), which takes the member's name",
+                  call, static_cast<std::uintmax_t>(o - h), call);
+  } else {
+    std::snprintf(sentence, sizeof sentence,
+                  "%s: head lies %ju bytes after obj's start; it must lie within the first %ju "
+                  "bytes of obj (the kernel's kvfree_rcu rule), and one that far is most likely "
+                  "another object's; pass &obj->member, or call %s_field(), which takes the "
+                  "member's name",
+                  call, static_cast<std::uintmax_t>(h - o),
+                  static_cast<std::uintmax_t>(kHeadWithin), call);
+  }
   RCUFREE_MISUSE_FATAL(sentence);
 }
 
 // The C API's two-argument forms, on any engine. Checked before anything is queued, whichever
-// path the object would take: two compares.
+// path the object would take: one compare covers the three ways to get the head wrong (NULL and
+// a head before obj wrap around to a huge offset).
 void queue_checked(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
                    const rcufree::detail::reclaim_kind& kind, const char* call) noexcept {
   if (obj == nullptr) return;
-  if (reinterpret_cast<std::uintptr_t>(head) < reinterpret_cast<std::uintptr_t>(obj))
-    head_before_object(call);
+  if (reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj) >= kHeadWithin)
+      [[unlikely]]
+    bad_head(call, obj, head);
   rcufree::detail::queue_with_head(core, obj, head, kind);
 }
 
@@ -193,6 +195,12 @@ void stats_json(const rcufree::engine& eng, char* buf, std::size_t len) noexcept
 
 }  // namespace
 
+rcufree_engine::rcufree_engine(rcufree::config cfg)
+    : core(nullptr), eng(std::in_place, std::move(cfg)) {
+  // relaxed: the handle reaches other threads through the caller's own synchronization.
+  core.store(&rcufree::engine_access::core(*eng), std::memory_order_relaxed);
+}
+
 extern "C" {
 
 // ---- the default engine ----
@@ -214,11 +222,12 @@ void rcufree_call(void* obj, struct rcu_head* head, void (*fn)(void*)) noexcept 
 }
 
 void rcufree_kvfree_rcu_mightsleep(void* ptr) noexcept {
-  guarded("rcufree_kvfree_rcu_mightsleep", [&] { rcufree::kvfree_rcu_mightsleep(ptr); });
+  guarded("rcufree_kvfree_rcu_mightsleep",
+          [&] { rcufree::default_engine().kvfree_rcu_mightsleep(ptr, kNoSite); });
 }
 
 void rcufree_barrier(void) noexcept {
-  guarded("rcufree_barrier", [] { rcufree::barrier(); });
+  guarded("rcufree_barrier", [] { rcufree::default_engine().barrier(); });
 }
 
 void rcufree_stats_json(char* buf, size_t len) noexcept {
@@ -227,185 +236,30 @@ void rcufree_stats_json(char* buf, size_t len) noexcept {
 
 // ---- engines of one's own ----
 
-void rcufree_config_init_size(struct rcufree_config* cfg, size_t size) noexcept {
-  if (cfg == nullptr || size < sizeof(std::size_t)) return;
-  const rcufree::config d;  // the C++ defaults are the C defaults
-  rcufree_config full;
-  std::memset(static_cast<void*>(&full), 0, sizeof full);  // padding too: see the copy below
-  full.size = size;
-  full.flavor = nullptr;
-  full.page_size = d.page_size;
-  full.cached_pages_per_cpu = d.cached_pages_per_cpu;
-  full.drain_interval_ms = static_cast<unsigned long>(d.drain_interval.count());
-  full.worker_tick_us = static_cast<unsigned long>(d.worker_tick.count());
-  full.pending_soft_cap_bytes = d.pending_soft_cap_bytes;
-  full.assumed_object_bytes = d.assumed_object_bytes;
-  full.sleepable_callers_reclaim = d.sleepable_callers_reclaim ? 1 : 0;
-  full.watch_memory_pressure = d.watch_memory_pressure ? 1 : 0;
-  full.reclaim_threads = d.reclaim_threads == rcufree::reclaim_mode::single
-                             ? RCUFREE_RECLAIM_SINGLE
-                             : RCUFREE_RECLAIM_PER_CPU;
-  full.refill_backoff_after_shrink_ms =
-      static_cast<unsigned long>(d.refill_backoff_after_shrink.count());
-  full.allocate_page = nullptr;
-  full.release_page = nullptr;
-  full.page_arg = nullptr;
-  full.free_bulk = nullptr;
-  full.free_arg = nullptr;
-  full.realtime_reclaim = d.realtime_reclaim ? 1 : 0;
-  // Only the bytes the caller has; a caller built against a newer header gets zeros past ours,
-  // which is what rcufree_engine_new accepts for fields it does not know.
-  const std::size_t known = size < sizeof full ? size : sizeof full;
-  std::memcpy(static_cast<void*>(cfg), &full, known);
-  if (size > known) std::memset(reinterpret_cast<char*>(cfg) + known, 0, size - known);
-}
-
-// The exported symbol behind the rcufree_config_init macro: the first layout.
-void(rcufree_config_init)(struct rcufree_config* cfg) noexcept {
-  rcufree_config_init_size(cfg, kFirstLayoutSize);
-}
-
-struct rcufree_engine* rcufree_engine_new(const struct rcufree_config* cfg) noexcept {
-  g_last_error[0] = '\0';
-  if (cfg == nullptr)
-    return fail(EINVAL, "config is NULL; pass a config rcufree_config_init filled");
-  const std::size_t size = cfg->size;
-  char text[256];
-  if (size < kMinimumSize) {
-    std::snprintf(text, sizeof text,
-                  "config->size: %zu is smaller than the smallest layout (%zu bytes); fill the "
-                  "config with rcufree_config_init() before setting fields",
-                  size, kMinimumSize);
-    return fail(EINVAL, text);
-  }
-  if (size > sizeof(rcufree_config)) {
-    // Built against a newer header: fine while every field this library does not know is zero.
-    const auto* tail = reinterpret_cast<const unsigned char*>(cfg) + sizeof(rcufree_config);
-    for (std::size_t i = 0; i < size - sizeof(rcufree_config); ++i) {
-      if (tail[i] != 0) {
-        std::snprintf(text, sizeof text,
-                      "config->size: %zu bytes, and fields past the %zu this library knows are "
-                      "set; the program was built against a newer rcufree.h than this library",
-                      size, sizeof(rcufree_config));
-        return fail(EINVAL, text);
-      }
-    }
-  }
-
-  rcufree::config c;  // fields past the caller's size keep these defaults
-  c.flavor = cfg->flavor;
-  c.page_size = cfg->page_size;
-  c.cached_pages_per_cpu = cfg->cached_pages_per_cpu;
-  struct duration_field {
-    const char* name;
-    std::size_t offset, bytes;
-  };
-  for (const duration_field& f :
-       {duration_field{"drain_interval_ms", offsetof(rcufree_config, drain_interval_ms),
-                       sizeof(unsigned long)},
-        duration_field{"worker_tick_us", offsetof(rcufree_config, worker_tick_us),
-                       sizeof(unsigned long)},
-        duration_field{"refill_backoff_after_shrink_ms",
-                       offsetof(rcufree_config, refill_backoff_after_shrink_ms),
-                       sizeof(unsigned long)}}) {
-    if (!within(size, f.offset, f.bytes)) continue;
-    unsigned long v;
-    std::memcpy(&v, reinterpret_cast<const char*>(cfg) + f.offset, sizeof v);
-    if (v > kMaxDuration) {
-      std::snprintf(text, sizeof text, "config->%s: %lu is out of range", f.name, v);
-      return fail(EINVAL, text);
-    }
-  }
-  c.drain_interval = std::chrono::milliseconds(static_cast<long long>(cfg->drain_interval_ms));
-  if (RCUFREE_C_FIELD_WITHIN(size, worker_tick_us)) {
-    c.worker_tick = std::chrono::microseconds(static_cast<long long>(cfg->worker_tick_us));
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, pending_soft_cap_bytes)) {
-    c.pending_soft_cap_bytes = cfg->pending_soft_cap_bytes;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, assumed_object_bytes)) {
-    c.assumed_object_bytes = cfg->assumed_object_bytes;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, sleepable_callers_reclaim)) {
-    c.sleepable_callers_reclaim = cfg->sleepable_callers_reclaim != 0;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, watch_memory_pressure)) {
-    c.watch_memory_pressure = cfg->watch_memory_pressure != 0;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, reclaim_threads)) {
-    switch (cfg->reclaim_threads) {
-      case RCUFREE_RECLAIM_PER_CPU:
-        c.reclaim_threads = rcufree::reclaim_mode::per_cpu;
-        break;
-      case RCUFREE_RECLAIM_SINGLE:
-        c.reclaim_threads = rcufree::reclaim_mode::single;
-        break;
-      default:
-        std::snprintf(text, sizeof text,
-                      "config->reclaim_threads: must be RCUFREE_RECLAIM_PER_CPU (0) or "
-                      "RCUFREE_RECLAIM_SINGLE (1), got %d",
-                      cfg->reclaim_threads);
-        return fail(EINVAL, text);
-    }
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, refill_backoff_after_shrink_ms)) {
-    c.refill_backoff_after_shrink =
-        std::chrono::milliseconds(static_cast<long long>(cfg->refill_backoff_after_shrink_ms));
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, realtime_reclaim)) {
-    c.realtime_reclaim = cfg->realtime_reclaim != 0;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, page_arg)) {
-    void* const arg = cfg->page_arg;
-    // The C allocator pair becomes the C++ one; validate() checks that both or neither are set.
-    if (auto* alloc = cfg->allocate_page) {
-      c.allocate_page = [alloc, arg](std::size_t bytes) { return alloc(arg, bytes); };
-    }
-    if (auto* release = cfg->release_page) {
-      c.release_page = [release, arg](void* page, std::size_t bytes) { release(arg, page, bytes); };
-    }
-  }
-
-  if (RCUFREE_C_FIELD_WITHIN(size, free_arg) && cfg->free_bulk != nullptr) {
-    auto* bulk = cfg->free_bulk;
-    void* const arg = cfg->free_arg;
-    c.free_bulk = [bulk, arg](void* const* objects, std::size_t n) { bulk(arg, objects, n); };
-  }
-
-  try {
-    c.validate();  // the engine validates too; here the message can be given the C names
-    return new rcufree_engine(std::move(c));
-  } catch (const std::invalid_argument& e) {
-    return fail(EINVAL, c_message(e.what()).c_str());
-  } catch (const std::bad_alloc&) {
-    return fail(ENOMEM, "out of memory for the engine's per-CPU state");
-  } catch (const std::system_error& e) {
-    std::snprintf(text, sizeof text, "cannot start the engine's worker thread: %s", e.what());
-    return fail(EAGAIN, text);
-  } catch (const std::exception& e) {
-    return fail(EINVAL, e.what());
-  }
-}
-
 void rcufree_engine_destroy(struct rcufree_engine* eng) noexcept {
-  delete eng;
+  if (eng == nullptr) return;
+  core_of(eng, "rcufree_engine_destroy");  // a second destroy is reported
+  // relaxed: c_engine.hpp. From here on every call with this handle is reported.
+  eng->core.store(nullptr, std::memory_order_relaxed);
+  eng->eng.reset();  // frees everything still queued, stops the threads
+  const std::lock_guard<std::mutex> lock(g_tombstones_mu);
+  eng->next_tombstone = g_tombstones;
+  g_tombstones = eng;
 }
 
 void rcufree_engine_kfree_rcu(struct rcufree_engine* eng, void* obj,
                               struct rcu_head* head) noexcept {
-  kfree_with_head(rcufree::engine_access::core(engine_of(eng, "rcufree_engine_kfree_rcu")), obj,
-                  head, "rcufree_engine_kfree_rcu");
+  kfree_with_head(core_of(eng, "rcufree_engine_kfree_rcu"), obj, head, "rcufree_engine_kfree_rcu");
 }
 
 void rcufree_engine_call(struct rcufree_engine* eng, void* obj, struct rcu_head* head,
                          void (*fn)(void*)) noexcept {
-  call_with_head(rcufree::engine_access::core(engine_of(eng, "rcufree_engine_call")), obj, head, fn,
-                 "rcufree_engine_call");
+  call_with_head(core_of(eng, "rcufree_engine_call"), obj, head, fn, "rcufree_engine_call");
 }
 
 void rcufree_engine_kvfree_rcu_mightsleep(struct rcufree_engine* eng, void* ptr) noexcept {
   rcufree::engine& e = engine_of(eng, "rcufree_engine_kvfree_rcu_mightsleep");
-  guarded("rcufree_engine_kvfree_rcu_mightsleep", [&] { e.kvfree_rcu_mightsleep(ptr); });
+  guarded("rcufree_engine_kvfree_rcu_mightsleep", [&] { e.kvfree_rcu_mightsleep(ptr, kNoSite); });
 }
 
 void rcufree_engine_barrier(struct rcufree_engine* eng) noexcept {
@@ -427,8 +281,8 @@ void rcufree_engine_stats_json(const struct rcufree_engine* eng, char* buf, size
   stats_json(engine_of(const_cast<rcufree_engine*>(eng), "rcufree_engine_stats_json"), buf, len);
 }
 
-const char* rcufree_last_error(void) noexcept {
-  return g_last_error;
+const char* rcufree_version(void) noexcept {
+  return RCUFREE_VERSION_STRING;  // the headers this library was built with: it is that version
 }
 
 }  // extern "C"

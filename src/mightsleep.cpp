@@ -48,12 +48,12 @@ void detail::require_sleepable(const engine_core& core, const char* call, sleepa
         "a head-less call's own reclaim); it would wait for itself.";
   }
   if (why == nullptr) return;
-  const char* instead = use == sleepable_use::head_less
-                            ? " Use the two-argument kfree_rcu(obj, &T::head)/delete_rcu(obj, "
-                              "&T::head), which never sleeps, or call it outside."
-                            : " Call it outside.";
+  // Spelled for the caller's language (misuse.hpp).
+  const char* instead =
+      use == sleepable_use::head_less ? two_argument_advice() : " Call it outside.";
   char sentence[512];
-  std::snprintf(sentence, sizeof sentence, "%s() called %s%s", call, why, instead);
+  std::snprintf(sentence, sizeof sentence, "%s() called %s%s", spelled_for_caller(call), why,
+                instead);
   RCUFREE_MISUSE(sentence);
 }
 

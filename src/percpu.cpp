@@ -25,7 +25,7 @@ namespace rcufree {
 
 using detail::cpu_slot;
 
-void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_kind& kind) {
+void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_kind& kind) noexcept {
   detail::queue_with_head(*core_, obj, head, kind);
 }
 

@@ -2,10 +2,12 @@
 # The engine's source files (owned by src/; the top-level CMakeLists.txt builds them).
 set(RCUFREE_SOURCES
   src/c_api.cpp
+  src/c_config.cpp
   src/config.cpp
   src/debug_registry.cpp
   src/default_engine.cpp
   src/engine.cpp
+  src/engine_move.cpp
   src/fallback_list.cpp
   src/fork.cpp
   src/mightsleep.cpp

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // micro_bench.cpp — Google Benchmark micro-benchmarks of rcufree's calls: the two-argument fast
-// path, the call that crosses a page boundary, the fallback list alone, the head-less form,
-// reclaim_local() after N calls, and the busy flag's exchange alone.
+// path (C++, and the C API on the default engine and on an engine of one's own), the call that
+// crosses a page boundary, the fallback list alone, the head-less form, reclaim_local() after N
+// calls, and the busy flag's exchange alone.
 //
 // The per-CPU page cache's take/return is not reachable through the public API: a take is part of
 // the page-boundary call below (it is what that call does beyond the fast path), and pages return
 // to the cache on the worker, off the callers' path.
+#include <rcufree/rcufree.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -51,6 +54,38 @@ void BM_kfree_rcu_fast_path(benchmark::State& state) {
   add_engine_counters(state, before, eng.snapshot());
 }
 BENCHMARK(BM_kfree_rcu_fast_path);
+
+// The same through the C API: rcufree_kfree_rcu on the default engine (the call checks the head
+// and reaches the engine with one load), and rcufree_engine_kfree_rcu on an engine of one's own
+// (it also checks the handle).
+void BM_c_kfree_rcu_fast_path(benchmark::State& state) {
+  batch objs(2000);
+  const auto before = rcufree::default_engine().snapshot();
+  for (auto _ : state) {
+    rcu_object* o = as_rcu(objs.take(state, [] { rcufree_barrier(); }));
+    rcufree_kfree_rcu(o, &o->head);
+  }
+  rcufree_barrier();
+  add_engine_counters(state, before, rcufree::default_engine().snapshot());
+}
+BENCHMARK(BM_c_kfree_rcu_fast_path);
+
+void BM_c_engine_kfree_rcu_fast_path(benchmark::State& state) {
+  rcufree_config cfg;
+  rcufree_config_init(&cfg);
+  rcufree_engine* eng = rcufree_engine_new(&cfg);
+  if (eng == nullptr) {
+    state.SkipWithError(rcufree_last_error());
+    return;
+  }
+  batch objs(2000);
+  for (auto _ : state) {
+    rcu_object* o = as_rcu(objs.take(state, [&] { rcufree_engine_barrier(eng); }));
+    rcufree_engine_kfree_rcu(eng, o, &o->head);
+  }
+  rcufree_engine_destroy(eng);
+}
+BENCHMARK(BM_c_engine_kfree_rcu_fast_path);
 
 // The call that finds its block full: closes it (grace-period snapshot, push to the closed list)
 // and opens a page from the cache. Timed alone with steady_clock (manual time); compare with

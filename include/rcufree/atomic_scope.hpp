@@ -48,11 +48,15 @@ inline bool in_atomic_scope() noexcept { return detail::atomic_depth != 0; }
 
 // What rcufree does when it detects misuse in a call that may sleep (a sleeping call in an atomic
 // context, a head-less object queued twice in debug builds). Misuse found by the two-argument
-// forms (a head outside its object, a call into a destroyed engine, an object queued twice in
-// debug builds) always aborts: they may run in a signal handler, which an exception must not
-// leave.
+// forms always aborts, whatever the action: they may run in a signal handler, which an exception
+// must not leave. What they find: through the C API, a head outside its object and a call on a
+// destroyed engine's handle, in every build (rcufree.h); through the C++ API, only in builds with
+// RCUFREE_DEBUG, a call on a destroyed engine whose memory was not yet reused and an object
+// queued twice (a call on a destroyed or moved-from engine is otherwise undefined: engine.hpp).
+// The report names the call; a C++ call that may sleep also names its caller's file and line
+// (call_site.hpp), a C call is named as C spells it.
 enum class misuse_action {
-  abort,        // default: print "rcufree: file:function:line: <sentence>" to stderr and abort()
+  abort,        // default: print "rcufree: <sentence>" to stderr and abort()
   throw_error,  // throw rcufree::misuse_error with the same text; the object stays the caller's
 };
 

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
+#include <rcufree/call_site.hpp>
 #include <rcufree/config.hpp>
 #include <rcufree/export.hpp>
 #include <rcufree/stats.hpp>
@@ -73,6 +74,14 @@ void deleter_batch(void* const* objects, std::size_t count) noexcept {
 template <class T, class Deleter>
 inline constexpr reclaim_kind deleter_kind{&deleter_batch<T, Deleter>};
 
+// The two-argument forms take `rcu_head Owner::*`: the head may be a member of T or of one of its
+// base classes (&widget::head names rcu_base::head when widget inherits it).
+template <class T, class Owner>
+constexpr void check_head_owner() noexcept {
+  static_assert(std::is_base_of_v<Owner, T>,
+                "rcufree: the head must be an rcu_head member of T or of a base class of T");
+}
+
 class engine_core;
 
 }  // namespace detail
@@ -87,27 +96,44 @@ class RCUFREE_API engine {
   explicit engine(config cfg = {});
 
   // Sleepable context only; blocks. Frees everything still queued (waiting for the grace periods
-  // this needs), stops and joins its threads, gives back every page. Calls racing with destruction
-  // are misuse (detected where possible in RCUFREE_DEBUG builds).
+  // this needs), stops and joins its threads, gives back every page.
+  // Use after destruction: a call on a destroyed engine, or one racing with its destruction, is
+  // undefined behaviour. The engine's memory is the caller's, so the library cannot leave a
+  // tombstone behind as the C API does for its handles (rcufree.h: there a call after
+  // rcufree_engine_destroy is always reported). Builds with RCUFREE_DEBUG report it while the
+  // destroyed engine's memory has not been reused; other builds do not check.
   ~engine();
 
   engine(const engine&) = delete;
   engine& operator=(const engine&) = delete;
 
-  // std::free(obj) after a grace period. `head` names an rcu_head member of T, used only when this
-  // CPU has no empty page cached. Atomic-safe: never allocates, never blocks or waits for anyone,
-  // makes no system call, bounded steps. Callable from signal handlers, real-time threads,
-  // read-side critical sections and atomic_scopes; the calling thread need not be registered with
-  // liburcu. obj == nullptr: no-op. obj must come from malloc/calloc/realloc/aligned_alloc.
-  template <class T>
-  void kfree_rcu(T* obj, rcu_head T::*head) {
+  // Moving hands the engine itself over (its threads, pages, queued objects and counters), so an
+  // engine can be returned from a function or kept in a std::optional or a container. The
+  // moved-from engine holds nothing: it may be destroyed or assigned to, and any other call on it
+  // is undefined behaviour (as on a destroyed engine). Move assignment first destroys the engine
+  // it replaces: it blocks like the destructor, sleepable context only. Nothing else refers to
+  // an engine by its address, except a stats_sampler: do not move an engine one is sampling.
+  // default_engine() can be neither moved from nor assigned to (reported as misuse: abort).
+  engine(engine&& other) noexcept;
+  engine& operator=(engine&& other) noexcept;
+
+  // std::free(obj) after a grace period. `head` names an rcu_head member of T (or of a base class
+  // of T), used only when this CPU has no empty page cached. Atomic-safe: never allocates, never
+  // blocks or waits for anyone, makes no system call, bounded steps. Callable from signal handlers,
+  // real-time threads, read-side critical sections and atomic_scopes; the calling thread need not
+  // be registered with liburcu. obj == nullptr: no-op. obj must come from
+  // malloc/calloc/realloc/aligned_alloc.
+  template <class T, class Owner>
+  void kfree_rcu(T* obj, rcu_head Owner::*head) noexcept {
+    detail::check_head_owner<T, Owner>();
     if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::free_kind);
   }
 
-  // `delete obj` after a grace period (T's destructor runs on a reclaim thread). Same context rules as
-  // kfree_rcu. ~T must not throw and must not wait for this engine (barrier) or sleep long.
-  template <class T>
-  void delete_rcu(T* obj, rcu_head T::*head) {
+  // `delete obj` after a grace period (T's destructor runs on a reclaim thread). Same context rules
+  // as kfree_rcu. ~T must not throw and must not wait for this engine (barrier) or sleep long.
+  template <class T, class Owner>
+  void delete_rcu(T* obj, rcu_head Owner::*head) noexcept {
+    detail::check_head_owner<T, Owner>();
     if (obj != nullptr) queue_with_head(obj, &(obj->*head), detail::delete_kind<T>);
   }
 
@@ -121,8 +147,9 @@ class RCUFREE_API engine {
   // on a reclaim thread (or a reclaim_local() caller); it must not throw, nor wait for this engine.
   //   struct to_pool { void operator()(node* n) const noexcept { pool.put(n); } };
   //   eng.retire(old, &node::head, to_pool{});
-  template <class T, class Deleter>
-  void retire(T* obj, rcu_head T::*head, Deleter = Deleter{}) {
+  template <class T, class Owner, class Deleter>
+  void retire(T* obj, rcu_head Owner::*head, Deleter = Deleter{}) noexcept {
+    detail::check_head_owner<T, Owner>();
     static_assert(std::is_empty_v<Deleter> && std::is_default_constructible_v<Deleter>,
                   "rcufree::engine::retire: the deleter must be a stateless callable type (an "
                   "empty struct with operator(), or a captureless lambda), built where it runs");
@@ -136,13 +163,18 @@ class RCUFREE_API engine {
   // std::free(ptr) after a grace period, for objects without an rcu_head. May sleep: may allocate a
   // page, and when none can be had waits for a grace period and frees ptr inline. Not in a
   // read-side critical section or an atomic_scope: that is reported as misuse (abort by default),
-  // never a deadlock. ptr == nullptr: no-op.
-  void kvfree_rcu_mightsleep(void* ptr) { queue_mightsleep(ptr, detail::free_kind, __func__); }
+  // never a deadlock; the report names the caller's line (`site`, call_site.hpp: leave it out).
+  // ptr == nullptr: no-op.
+  void kvfree_rcu_mightsleep(void* ptr, call_site site = call_site::current()) {
+    const detail::at_call_site here(site);
+    queue_mightsleep(ptr, detail::free_kind, __func__);
+  }
 
   // `delete obj` after a grace period, for objects without an rcu_head. Context as
   // kvfree_rcu_mightsleep.
   template <class T>
-  void delete_rcu_mightsleep(T* obj) {
+  void delete_rcu_mightsleep(T* obj, call_site site = call_site::current()) {
+    const detail::at_call_site here(site);
     queue_mightsleep(obj, detail::delete_kind<T>, __func__);
   }
 
@@ -184,16 +216,19 @@ class RCUFREE_API engine {
 
  private:
   // Out of line: the atomic path (src/percpu.cpp) and the sleepable path (src/mightsleep.cpp).
-  void queue_with_head(void* obj, rcu_head* head, const detail::reclaim_kind& kind);
+  void queue_with_head(void* obj, rcu_head* head, const detail::reclaim_kind& kind) noexcept;
   void queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const char* caller);
 
   friend struct engine_access;
   std::unique_ptr<detail::engine_core> core_;
 };
 
-// The process-wide engine (default config). Built when the library is loaded, so that even the
-// first call from an atomic context never allocates; at process exit everything it still holds is
-// freed. Never destroyed: calls after exit handlers have run are still safe, but objects queued
+// The process-wide engine (default config), whose grace periods are urcu-memb's: it waits for
+// urcu-memb readers only (another flavor's readers need an engine of their own, config::flavor).
+// Built when the library is loaded, so that even the first call from an atomic context never
+// allocates: a program linked with rcufree runs its supervisor thread from then on, whether it
+// calls rcufree or not (idle, it wakes about 8 times a second); at process exit everything it
+// still holds is freed. Never destroyed: calls after exit handlers have run are still safe, but objects queued
 // then are not freed.
 RCUFREE_API engine& default_engine() noexcept;
 

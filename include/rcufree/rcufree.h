@@ -22,12 +22,26 @@
  *   rcufree_engine_destroy(eng);            // frees everything still queued
  *
  * Errors. No function here throws, whatever rcufree::set_misuse_action() says: an exception cannot
- * cross into C. Misuse the engine detects (a sleeping call inside a read-side critical section or
- * an atomic scope, barrier() from a deleter the engine runs, a head outside its object, a NULL
- * engine) prints "rcufree: file:function:line: sentence" to stderr and aborts the process. When a
- * C++ part of the program chose misuse_action::throw_error, a C call that would have thrown the
- * rcufree::misuse_error prints that error's text, says the C API cannot throw, and aborts. A bad
- * config is not misuse: rcufree_engine_new returns NULL and says why.
+ * cross into C. Misuse is reported on stderr as "rcufree: <call>: <sentence>", naming the C call,
+ * and aborts the process. Detected, in every build:
+ *   - a head that is NULL, lies before obj, or lies 4096 bytes or more past obj's start (the
+ *     kernel's kvfree_rcu rule: the head must be in the object's first 4096 bytes), each with its
+ *     own sentence; rcufree_call with a NULL fn. A head that is another object's but lies within
+ *     4096 bytes of obj cannot be told from obj's own: the _field forms below, which take the
+ *     member's name, cannot get it wrong;
+ *   - eng NULL, and any call with a destroyed engine's handle, rcufree_engine_destroy included
+ *     (the handle outlives its engine as a 32-byte tombstone, so this is caught for as long as the
+ *     process lives; it costs the two-argument call one compare);
+ *   - a call that may sleep (the head-less form, barrier, reclaim_local, shrink) inside a
+ *     read-side critical section or a C++ rcufree::atomic_scope, and barrier, reclaim_local or
+ *     shrink from a function the engine runs for rcufree_call (it would wait for itself);
+ *   - more than 1024 distinct rcufree_call functions.
+ * Only in a library built with RCUFREE_DEBUG: an object queued twice before its grace period
+ * ended. Not detected: a call racing with rcufree_engine_destroy of the same engine, an obj that
+ * did not come from malloc (rcufree_kfree_rcu frees it with free()).
+ * When a C++ part of the program chose misuse_action::throw_error, a C call that would have thrown
+ * the rcufree::misuse_error prints that error's text, says the C API cannot throw, and aborts. A
+ * bad config is not misuse: rcufree_engine_new returns NULL and says why.
  *
  * Link with the shared library (pkg-config --libs rcufree, or CMake's rcufree::rcufree), so that
  * every library of a process shares one default engine. */
@@ -35,6 +49,7 @@
 #define RCUFREE_RCUFREE_H
 
 #include <rcufree/export.hpp>
+#include <rcufree/version.h> /* RCUFREE_VERSION_*, rcufree_version() */
 #include <stddef.h>
 #include <urcu/call-rcu.h> /* struct rcu_head */
 
@@ -49,7 +64,8 @@ extern "C" {
 
 /* ---- The default engine (urcu-memb readers) ---- */
 
-/* free(obj) after a grace period. head must point inside obj. Atomic-safe: never allocates,
+/* free(obj) after a grace period. head is &obj->member, the struct rcu_head inside obj, within its
+ * first 4096 bytes (rcufree_kfree_rcu_field below takes the member's name). Atomic-safe: never allocates,
  * blocks or makes a system call; callable from signal handlers and read-side critical sections.
  * obj == NULL: no-op. */
 RCUFREE_API void rcufree_kfree_rcu(void *obj, struct rcu_head *head) RCUFREE_NOEXCEPT;
@@ -144,11 +160,12 @@ RCUFREE_API struct rcufree_engine *rcufree_engine_new(const struct rcufree_confi
 
 /* Frees everything still queued (waiting for the grace periods this needs), stops the worker,
  * gives back every page, then frees the engine. Sleepable context only; no call on the engine may
- * race with it. eng == NULL: no-op. */
+ * race with it. eng == NULL: no-op. The handle stays behind as a tombstone (32 bytes, for the rest
+ * of the process): any later call with it, a second destroy included, aborts naming the call. */
 RCUFREE_API void rcufree_engine_destroy(struct rcufree_engine *eng) RCUFREE_NOEXCEPT;
 
 /* The calls below take the engine first and mean what the default-engine calls above mean.
- * eng == NULL is misuse (reported, abort). */
+ * eng NULL or destroyed is misuse (reported, abort). */
 
 /* free(obj) after a grace period of eng's flavor. Atomic-safe. obj == NULL: no-op. */
 RCUFREE_API void rcufree_engine_kfree_rcu(struct rcufree_engine *eng, void *obj,
@@ -183,6 +200,62 @@ RCUFREE_API void rcufree_engine_stats_json(const struct rcufree_engine *eng, cha
 /* The calling thread's last rcufree_engine_new() failure message ("" if none). The text stays
  * valid until that thread's next rcufree_engine_new(). */
 RCUFREE_API const char *rcufree_last_error(void) RCUFREE_NOEXCEPT;
+
+/* ---- The field forms: the object and its rcu_head member's name ----
+ *
+ * As the kernel's kfree_rcu(ptr, rhf): the head is always obj's own, so it cannot be another
+ * object's, NULL or out of range.
+ *
+ *   struct entry { long key; struct rcu_head rcu; };
+ *   rcufree_kfree_rcu_field(old, rcu);               // rcufree_kfree_rcu(old, &old->rcu)
+ *   rcufree_engine_kfree_rcu_field(eng, old, rcu);   // rcufree_engine_kfree_rcu(eng, old, &old->rcu)
+ *   rcufree_call_field(old, rcu, entry_free);        // rcufree_call(old, &old->rcu, entry_free)
+ *   rcufree_engine_call_field(eng, old, rcu, entry_free);
+ *
+ * Statements (do { ... } while (0)), not expressions; obj is evaluated once, and NULL is a no-op.
+ * Checked when compiled (C11 and C++): the member is a struct rcu_head within the first 4096 bytes
+ * of obj's type. In C before C11 the compiler's incompatible-pointer warning flags a member of
+ * another type, and the call checks the offset when it runs.
+ * They use __typeof__, which GCC and Clang have in every mode (liburcu's headers need it too). */
+#define RCUFREE_HEAD_TOO_FAR_ \
+  "rcufree: the rcu_head member must lie within the first 4096 bytes of the object"
+#if defined(__cplusplus)
+#define RCUFREE_CHECK_MEMBER_(obj, member) \
+  static_assert(offsetof(__typeof__(*(obj)), member) < 4096, RCUFREE_HEAD_TOO_FAR_);
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define RCUFREE_CHECK_MEMBER_(obj, member)                                         \
+  _Static_assert(_Generic(&(obj)->member, struct rcu_head *: 1, default: 0),       \
+                 "rcufree: member " #member " must be a struct rcu_head");         \
+  _Static_assert(offsetof(__typeof__(*(obj)), member) < 4096, RCUFREE_HEAD_TOO_FAR_);
+#else
+#define RCUFREE_CHECK_MEMBER_(obj, member)
+#endif
+/* Declares rcufree_obj_ (obj, evaluated once) and rcufree_head_ (its member, NULL for NULL). */
+#define RCUFREE_OBJ_AND_HEAD_(obj, member)                                         \
+  __typeof__(obj) rcufree_obj_ = (obj);                                            \
+  RCUFREE_CHECK_MEMBER_(rcufree_obj_, member)                                      \
+  struct rcu_head *rcufree_head_ = rcufree_obj_ != NULL ? &rcufree_obj_->member : NULL
+
+#define rcufree_kfree_rcu_field(obj, member)                                       \
+  do {                                                                             \
+    RCUFREE_OBJ_AND_HEAD_(obj, member);                                            \
+    rcufree_kfree_rcu(rcufree_obj_, rcufree_head_);                                \
+  } while (0)
+#define rcufree_call_field(obj, member, fn)                                        \
+  do {                                                                             \
+    RCUFREE_OBJ_AND_HEAD_(obj, member);                                            \
+    rcufree_call(rcufree_obj_, rcufree_head_, (fn));                               \
+  } while (0)
+#define rcufree_engine_kfree_rcu_field(eng, obj, member)                           \
+  do {                                                                             \
+    RCUFREE_OBJ_AND_HEAD_(obj, member);                                            \
+    rcufree_engine_kfree_rcu((eng), rcufree_obj_, rcufree_head_);                  \
+  } while (0)
+#define rcufree_engine_call_field(eng, obj, member, fn)                            \
+  do {                                                                             \
+    RCUFREE_OBJ_AND_HEAD_(obj, member);                                            \
+    rcufree_engine_call((eng), rcufree_obj_, rcufree_head_, (fn));                 \
+  } while (0)
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,10 @@
 // names (engine.hpp).
 #pragma once
 
+#include <rcufree/version.h>
+
 #include <rcufree/atomic_scope.hpp>
+#include <rcufree/call_site.hpp>
 #include <rcufree/config.hpp>
 #include <rcufree/engine.hpp>
 #include <rcufree/stats.hpp>
@@ -27,31 +30,32 @@
 namespace rcufree {
 
 // Atomic-safe (see engine::kfree_rcu).
-template <class T>
-void kfree_rcu(T* obj, rcu_head T::*head) {
+template <class T, class Owner>
+void kfree_rcu(T* obj, rcu_head Owner::*head) noexcept {
   default_engine().kfree_rcu(obj, head);
 }
 // Atomic-safe (see engine::delete_rcu).
-template <class T>
-void delete_rcu(T* obj, rcu_head T::*head) {
+template <class T, class Owner>
+void delete_rcu(T* obj, rcu_head Owner::*head) noexcept {
   default_engine().delete_rcu(obj, head);
 }
 // Atomic-safe (see engine::retire).
-template <class T, class Deleter>
-void retire(T* obj, rcu_head T::*head, Deleter d = Deleter{}) {
+template <class T, class Owner, class Deleter>
+void retire(T* obj, rcu_head Owner::*head, Deleter d = Deleter{}) noexcept {
   default_engine().retire(obj, head, d);
 }
-// May sleep (see engine::kvfree_rcu_mightsleep).
-inline void kvfree_rcu_mightsleep(void* ptr) {
-  default_engine().kvfree_rcu_mightsleep(ptr);
+// May sleep (see engine::kvfree_rcu_mightsleep). `site`: leave it out (call_site.hpp).
+inline void kvfree_rcu_mightsleep(void* ptr, call_site site = call_site::current()) {
+  default_engine().kvfree_rcu_mightsleep(ptr, site);
 }
 // May sleep (see engine::delete_rcu_mightsleep).
 template <class T>
-void delete_rcu_mightsleep(T* obj) {
-  default_engine().delete_rcu_mightsleep(obj);
+void delete_rcu_mightsleep(T* obj, call_site site = call_site::current()) {
+  default_engine().delete_rcu_mightsleep(obj, site);
 }
-// Blocks (see engine::barrier).
-inline void barrier() {
+// Blocks (see engine::barrier); a misuse report names the caller's line.
+inline void barrier(call_site site = call_site::current()) {
+  const detail::at_call_site here(site);
   default_engine().barrier();
 }
 

@@ -11,11 +11,10 @@
 // takes a snapshot per period; never touches the engine's atomic path.
 #pragma once
 
-#include <rcufree/engine.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <rcufree/engine.hpp>
 #include <string>
 #include <thread>
 
@@ -23,15 +22,14 @@ namespace rcufree {
 
 class RCUFREE_API stats_sampler {
  public:
-  // Sleepable context. Throws std::system_error if the file cannot be opened.
+  // Sleepable context. Throws std::system_error if the file cannot be opened. The sampler keeps a
+  // reference to `eng`: it must outlive the sampler and not be moved while the sampler lives.
   stats_sampler(const engine& eng, const std::string& path, std::chrono::microseconds period);
   ~stats_sampler();  // writes a final row, joins the thread, closes the file
   stats_sampler(const stats_sampler&) = delete;
   stats_sampler& operator=(const stats_sampler&) = delete;
 
-
  private:
-  void write_row();
   const engine& eng_;
   std::FILE* out_;
   std::chrono::microseconds period_;

@@ -190,9 +190,9 @@ int main(void) {
   big.more[10] = 1;
   rejected(&big.cfg, "config->size", "a newer config with an unknown field set is rejected");
 
-  aborts(barrier_on_null, "rcufree_engine_barrier() called with a NULL engine",
+  aborts(barrier_on_null, "rcufree: rcufree_engine_barrier: eng is NULL",
          "rcufree_engine_barrier(NULL) aborts naming the call");
-  aborts(kfree_on_null, "rcufree_engine_kfree_rcu() called with a NULL engine",
+  aborts(kfree_on_null, "rcufree: rcufree_engine_kfree_rcu: eng is NULL",
          "rcufree_engine_kfree_rcu(NULL, ...) aborts naming the call");
 
   printf("c_config_test: %s\n", failures ? "FAILED" : "ok");

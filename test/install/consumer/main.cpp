@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // A consumer of rcufree: the C++ API and the C header, readers through liburcu, stats at the end.
+// Written to the C++17 standard, the lowest rcufree's headers support.
 #include <rcufree/rcufree.h>
 #include <rcufree/rcufree.hpp>
 #include <urcu/urcu-memb.h>
@@ -11,6 +12,10 @@
 
 #ifndef CONSUMER_MODE
 #define CONSUMER_MODE "pkg-config"
+#endif
+// The standard the consumer asked for is the one it got: rcufree's interface does not raise it.
+#ifdef CONSUMER_CXX_STANDARD
+static_assert(__cplusplus == CONSUMER_CXX_STANDARD, "compiled as another C++ standard");
 #endif
 
 struct entry {
