@@ -91,24 +91,23 @@ void engine_core::shutdown() {
     rec.drop_all_pages(patience::kind::brief);
     return;
   }
-  run_everything_here(reclaim_scope::final_drain);
+  run_everything_here(kTeardownFlush);
 }
 
 void engine_core::flush_inline() {
   std::lock_guard<std::mutex> lock(inline_mu_);
-  run_everything_here(reclaim_scope::everything);
+  run_everything_here(kBarrierFlush);
 }
 
-void engine_core::run_everything_here(reclaim_scope scope) {
+void engine_core::run_everything_here(const reclaim_policy& p) {
   // Anything that raced in after the threads' last pass is freed here, on this thread.
   tick_clock();
-  while (pending_objects() != 0 && rec.flush_all(inline_scratch_, scope)) {
+  while (pending_objects() != 0 && rec.flush_all(inline_scratch_, p)) {
   }
   // Pages are given back only as a courtesy (exactness needs none): a teardown waits its 2 s,
   // anyone else only a moment.
-  const patience::kind wait =
-      scope == reclaim_scope::final_drain ? patience::kind::teardown : patience::kind::brief;
-  rec.drop_all_pages(wait);
+  rec.drop_all_pages(p.wait == patience::kind::teardown ? patience::kind::teardown
+                                                        : patience::kind::brief);
 }
 
 void engine_core::on_memory_pressure() {

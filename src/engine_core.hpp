@@ -130,12 +130,12 @@ class engine_core {
 
  private:
   // Flushes on the calling thread until nothing is taken, then gives every pooled page back.
-  void run_everything_here(reclaim_scope scope);
+  void run_everything_here(const reclaim_policy& p);
 
   std::atomic<bool> pressure_pending_{false};
   std::uint64_t handed_over_at_fork_ = 0;  // fork child: handed_over_total() at the fork
-  std::mutex inline_mu_;          // serializes passes run by callers once shut down
-  flush_scratch inline_scratch_;  // their scratch
+  std::mutex inline_mu_;                   // serializes passes run by callers once shut down
+  flush_scratch inline_scratch_;           // their scratch
   std::unique_ptr<class pressure_watch> pressure_;  // null unless cfg.watch_memory_pressure
 };
 

@@ -108,7 +108,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
           !detail::reclaimer::running_deleters_of(&core)) {
         std::unique_lock<std::mutex> lock(core.rec.lock_of(cpu), std::try_to_lock);
         if (lock.owns_lock()) {
-          core.caller_reclaims.add(core.rec.pass(cpu, detail::reclaim_scope::caller_closed).freed);
+          core.caller_reclaims.add(core.rec.pass(cpu, detail::kHeadlessHelp).freed);
         }
       }
       return true;
@@ -140,7 +140,7 @@ std::size_t engine::reclaim_local() {
   if (core.shut_down.load(std::memory_order_acquire)) return 0;
   const std::size_t cpu = core.this_cpu();
   std::lock_guard<std::mutex> lock(core.rec.lock_of(cpu));
-  const std::uint64_t n = core.rec.pass(cpu, detail::reclaim_scope::caller_all).freed;
+  const std::uint64_t n = core.rec.pass(cpu, detail::kReclaimLocal).freed;
   core.caller_reclaims.add(n);
   return static_cast<std::size_t>(n);
 }

@@ -2,8 +2,6 @@
 // pressure.cpp — PSI memory-pressure triggers (Documentation/accounting/psi.rst in the kernel).
 #include "pressure.hpp"
 
-#include "engine_core.hpp"
-
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -12,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+
+#include "engine_core.hpp"
 
 namespace rcufree::detail {
 namespace {

@@ -11,8 +11,9 @@ namespace rcufree::detail {
 class engine_core;
 
 // A thread blocked in poll() on a PSI trigger (15% of a window stalled on memory: 150 ms in 1 s,
-// or 300 ms in 2 s where the process lacks CAP_SYS_RESOURCE) and on an eventfd used to stop it. Each trigger calls
-// engine_core::on_memory_pressure(). If no trigger can be armed, prints one line and exits.
+// or 300 ms in 2 s where the process lacks CAP_SYS_RESOURCE) and on an eventfd used to stop it.
+// Each trigger calls engine_core::on_memory_pressure(). If no trigger can be armed, prints one line
+// and exits.
 class pressure_watch {
  public:
   explicit pressure_watch(engine_core& core);

@@ -35,17 +35,6 @@ struct deleter_frame {
 };
 thread_local const deleter_frame* t_deleters = nullptr;
 
-patience::kind patience_for(reclaim_scope scope) noexcept {
-  switch (scope) {
-    case reclaim_scope::everything:
-      return patience::kind::barrier;
-    case reclaim_scope::final_drain:
-      return patience::kind::teardown;
-    default:
-      return patience::kind::brief;
-  }
-}
-
 }  // namespace
 
 patience::kind reclaimer::slot_patience(std::size_t i, patience::kind k) const noexcept {
@@ -98,8 +87,7 @@ void reclaimer::adopt_in_child(bool need_grace_period) noexcept {
       st.fallback_stalled = nullptr;
     }
     new (&st.mu) std::mutex();
-    auto [kept, taken, past_grace] =
-        core_.slots[i].adopt_in_child(need_grace_period, core_.gp);
+    auto [kept, taken, past_grace] = core_.slots[i].adopt_in_child(need_grace_period, core_.gp);
     // Closed blocks: this slot's stalled chain, then the list the slot handed over, joined.
     block* head = st.closed_stalled;
     if (block* tail = block_stack::cut_at_missing_link(head)) {
@@ -155,44 +143,40 @@ void reclaimer::report_pending(std::size_t i, std::uint64_t now_pending) noexcep
   peak_.observe(pending_.get());
 }
 
-reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
+reclaim_batch reclaimer::take(std::size_t i, const reclaim_policy& p) noexcept {
   cpu_slot& s = core_.slots[i];
   slot_state& st = state_[i];
   const grace_period& gp = core_.gp;
-  const bool all = scope == reclaim_scope::everything || scope == reclaim_scope::final_drain ||
-                   scope == reclaim_scope::expedited;
   const std::uint32_t now = core_.now_ms();
   const auto drain_ms = static_cast<std::uint32_t>(core_.cfg.drain_interval.count());
   const auto tick_ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(core_.cfg.worker_tick).count());
   reclaim_batch batch;
-  batch.scope = scope;
+  batch.policy = &p;
   report_pending(i, pending_of(i));
 
-  // 1. The open block, under the slot flag: closed (onto the closed list) once it has aged
-  //    past drain_interval, or at once for a flush. Visited only if the slot queued something
-  //    since the last pass left it with no open block.
-  if (all || scope == reclaim_scope::periodic) {
-    if (all || s.queued() != st.open_seen) {
-      // A flush must be exact, so it waits for the flag; other passes come back later (the
-      // holder may be stopped for good: a debugger, a signal handler that never returns).
-      patience wait = wait_on(i, patience_for(scope), "the slot's flag");
-      const cpu_slot::entry entered = s.enter(wait);
-      if (!entered) gave_up_on(i, patience_for(scope));
-      if (entered) {
-        RCUFREE_STOP_AT(pass_holds_slot_flag);
-        bool left_open = false;
-        if (const block* o = s.head.open) {
-          if (all || age(now, o->opened_ms) + tick_ms >= drain_ms) {
-            s.close_locked(gp);
-          } else {
-            left_open = true;
-            batch.next_due_ms = o->opened_ms + drain_ms;
-          }
+  // 1. The open block, under the slot flag, closed onto the closed list as the policy says.
+  //    A pass that waits for age visits it only if the slot queued something since a pass last
+  //    left it with no open block.
+  if (p.open_block == when::now || (p.open_block == when::due && s.queued() != st.open_seen)) {
+    // A flush must be exact, so it waits for the flag; other passes come back later (the holder
+    // may be stopped for good: a debugger, a signal handler that never returns).
+    patience wait = wait_on(i, p.wait, "the slot's flag");
+    const cpu_slot::entry entered = s.enter(wait);
+    if (!entered) gave_up_on(i, p.wait);
+    if (entered) {
+      RCUFREE_STOP_AT(pass_holds_slot_flag);
+      bool left_open = false;
+      if (const block* o = s.head.open) {
+        if (takes_open_block(p.open_block, age(now, o->opened_ms), drain_ms, tick_ms)) {
+          s.close_locked(gp);
+        } else {
+          left_open = true;
+          batch.next_due_ms = o->opened_ms + drain_ms;
         }
-        st.open_seen = left_open ? ~std::uint64_t{0} : s.queued();
-        s.leave(entered);
       }
+      st.open_seen = left_open ? ~std::uint64_t{0} : s.queued();
+      s.leave(entered);
     }
   }
 
@@ -215,23 +199,20 @@ reclaim_batch reclaimer::take(std::size_t i, reclaim_scope scope) noexcept {
   //    there is none, or, for a flush, once that chain is linked to its end (the flush waits for
   //    its pushers, as its patience allows). So finish() can only ever leave the one chain it
   //    walks last stopped at a missing link: a slot never has more than one stalled chain.
-  const bool flush = scope == reclaim_scope::everything || scope == reclaim_scope::final_drain;
   batch.resumed = st.fallback_stalled;
   st.fallback_stalled = nullptr;
   bool list_may_be_taken = batch.resumed == nullptr;
-  if (!list_may_be_taken && flush) {
-    patience wait =
-        wait_on(i, patience_for(scope), "a fallback-list link its pusher has not stored");
+  if (!list_may_be_taken && p.exact) {
+    patience wait = wait_on(i, p.wait, "a fallback-list link its pusher has not stored");
     list_may_be_taken = fallback_list::linked_to_end(batch.resumed, [&] { return wait.again(); });
-    if (!list_may_be_taken) gave_up_on(i, patience_for(scope));
+    if (!list_may_be_taken) gave_up_on(i, p.wait);
   }
-  if (scope != reclaim_scope::caller_closed && list_may_be_taken && !s.fallback.empty()) {
+  if (p.fallback_list != when::never && list_may_be_taken && !s.fallback.empty()) {
     const std::uint64_t queued_fb = s.fallback_queued.get();
     if (st.fallback_since == kNeverMs) st.fallback_since = now;
-    const bool due = all || scope == reclaim_scope::caller_all ||
-                     queued_fb - st.fallback_taken >= block::records_in(core_.cfg.page_size) ||
-                     age(now, st.fallback_since) + tick_ms >= drain_ms;
-    if (due) {
+    if (takes_fallback_list(p.fallback_list, queued_fb - st.fallback_taken,
+                            block::records_in(core_.cfg.page_size), age(now, st.fallback_since),
+                            drain_ms, tick_ms)) {
       batch.fallback = s.fallback.take_all();
       st.fallback_taken = queued_fb;
       st.fallback_since = kNeverMs;
@@ -276,10 +257,10 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
   }
   batch.blocks = nullptr;
   // Fallback objects, the resumed chain first. A link its pusher has not stored yet stops the
-  // walk (after the scope's patience): the rest waits in fallback_stalled for the next pass.
+  // walk (after the pass's patience): the rest waits in fallback_stalled for the next pass.
   const auto next = [&](rcu_head* h) {
     patience wait =
-        wait_on(i, patience_for(batch.scope), "a fallback-list link its pusher has not stored");
+        wait_on(i, batch.policy->wait, "a fallback-list link its pusher has not stored");
     rcu_head* following;
     while ((following = fallback_list::stack::try_next(h)) ==
                fallback_list::stack::link_pending() &&
@@ -294,7 +275,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
         [&](const reclaim_kind& kind, void* object) { core_.free_run(kind, &object, 1); });
     *chain = nullptr;
     if (stalled == nullptr) continue;
-    gave_up_on(i, patience_for(batch.scope));
+    gave_up_on(i, batch.policy->wait);
     // take() lets a pass hold a second chain only once the first is linked to its end, so at
     // most one of them stops here.
     if (st.fallback_stalled != nullptr) {
@@ -308,9 +289,9 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
   return n;
 }
 
-pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
+pass_result reclaimer::pass(std::size_t i, const reclaim_policy& p) noexcept {
   pass_result r;
-  reclaim_batch batch = take(i, scope);
+  reclaim_batch batch = take(i, p);
   if (!batch.empty()) {
     core_.gp.wait_until(batch.cookie);  // shared with every other reclaimer waiting meanwhile
     r.freed = finish(i, batch);
@@ -318,9 +299,7 @@ pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
   // Found work = freed something: a chain stopped at a link a stopped thread never stores does
   // not count, or its CPU thread would poll every tick for as long as that thread is stopped.
   r.found = r.freed != 0;
-  if (scope == reclaim_scope::periodic || scope == reclaim_scope::expedited) {
-    r.ran_dry = restock(i);
-  }
+  if (p.restock) r.ran_dry = restock(i);
   r.pending = pending_of(i) != 0;
   r.next_due_ms = batch.next_due_ms;
   return r;
@@ -329,13 +308,12 @@ pass_result reclaimer::pass(std::size_t i, reclaim_scope scope) noexcept {
 block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& batch,
                                  std::uint32_t now, std::uint32_t& oldest) noexcept {
   while (chain != nullptr) {
-    patience wait =
-        wait_on(i, patience_for(batch.scope), "a closed-list link its pusher has not stored");
+    patience wait = wait_on(i, batch.policy->wait, "a closed-list link its pusher has not stored");
     block* next;
     while ((next = block_stack::try_next(chain)) == block_stack::link_pending()) {
       // Its pusher will still write chain->next: the block must stay as it is until then.
       if (!wait.again()) {
-        gave_up_on(i, patience_for(batch.scope));
+        gave_up_on(i, batch.policy->wait);
         return chain;
       }
     }
@@ -351,16 +329,15 @@ block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& bat
   return nullptr;
 }
 
-bool reclaimer::flush_all(flush_scratch& scratch, reclaim_scope scope) noexcept {
+bool reclaimer::flush_all(flush_scratch& scratch, const reclaim_policy& p) noexcept {
   std::uint64_t cookie = 0;
   bool any = false;
-  const patience::kind wait = patience_for(scope);
   for (std::size_t i = 0; i < core_.slot_count; ++i) {
     reclaim_batch& batch = scratch.batches[i];
     batch = reclaim_batch{};
-    scratch.locks[i] = lock_slot(i, wait);
+    scratch.locks[i] = lock_slot(i, p.wait);
     if (!scratch.locks[i].owns_lock()) continue;  // held by a thread that does not run: later
-    batch = take(i, scope);
+    batch = take(i, p);
     cookie = std::max(cookie, batch.cookie);
     any = any || !batch.empty();
   }

@@ -19,22 +19,11 @@
 #include "counter.hpp"
 #include "patience.hpp"
 #include "percpu.hpp"
+#include "reclaim_policy.hpp"
 
 namespace rcufree::detail {
 
 class engine_core;
-
-// What one pass takes from its slot.
-enum class reclaim_scope {
-  periodic,       // closed blocks; the open block once aged; the fallback list once due
-  everything,     // barrier's flush: all of it, now; waits for a held slot flag (exactness),
-                  // saying so on stderr once it has waited a second
-  final_drain,    // destruction, process exit: as everything, but waits at most 2 s for a held
-                  // slot flag, then says what it leaves behind and goes on
-  expedited,      // over the soft cap: all of it, now, but a held slot flag is skipped
-  caller_closed,  // a head-less caller helping: closed blocks only
-  caller_all,     // reclaim_local(): closed blocks and the fallback list
-};
 
 // Work taken from one slot, waiting for its grace period; private to the thread that took it.
 struct reclaim_batch {
@@ -43,8 +32,8 @@ struct reclaim_batch {
   rcu_head* resumed = nullptr;   // the rest of a fallback chain an earlier pass left at a
                                  // link its pusher had not stored (past its grace period)
   std::uint64_t cookie = 0;      // the largest cookie of all of it (0: none needs a grace period)
-  reclaim_scope scope = reclaim_scope::periodic;
-  std::uint32_t next_due_ms = kNeverMs;  // when what take() left aging falls due
+  const reclaim_policy* policy = &kPeriodicPass;  // the pass that took it
+  std::uint32_t next_due_ms = kNeverMs;           // when what take() left aging falls due
   bool empty() const noexcept {
     return blocks == nullptr && fallback == nullptr && resumed == nullptr;
   }
@@ -79,11 +68,11 @@ class reclaimer {
 
   // One whole pass on slot i: take, wait for the grace period, free, restock. The caller holds
   // lock_of(i). Sleepable.
-  pass_result pass(std::size_t i, reclaim_scope scope) noexcept;
+  pass_result pass(std::size_t i, const reclaim_policy& p) noexcept;
 
   // The pieces of a pass, for a flush that lets one grace period serve every slot. Each needs
   // lock_of(i) held while it runs (not in between).
-  reclaim_batch take(std::size_t i, reclaim_scope scope) noexcept;
+  reclaim_batch take(std::size_t i, const reclaim_policy& p) noexcept;
   std::uint64_t finish(std::size_t i, reclaim_batch& batch) noexcept;  // after the grace period
   bool restock(std::size_t i) noexcept;  // retarget and refill the pool; true if it ran dry
 
@@ -91,9 +80,9 @@ class reclaimer {
   // Takes each reclaim lock in turn and keeps it until that slot's frees are done, like any
   // pass: a pass another thread runs holds its lock until its frees are done, so this also waits
   // for those, and no pass can come between this flush's take and its frees. A slot whose lock
-  // stays held (a stopped caller) is left for later, as the scope's patience says. Returns true
+  // stays held (a stopped caller) is left for later, as the policy's patience says. Returns true
   // if it freed anything.
-  bool flush_all(flush_scratch& scratch, reclaim_scope scope) noexcept;
+  bool flush_all(flush_scratch& scratch, const reclaim_policy& p) noexcept;
 
   // shrink(): gives back every slot's cached pages (a slot whose reclaim lock or slot flag stays
   // held, by a stopped thread, is skipped), then no refills for refill_backoff_after_shrink.

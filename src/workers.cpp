@@ -158,8 +158,7 @@ void workers::supervise() {
     bool pending = false;
     bool found;
     if (flush) {
-      found = core_.rec.flush_all(
-          flush_scratch_, stopping ? reclaim_scope::final_drain : reclaim_scope::everything);
+      found = core_.rec.flush_all(flush_scratch_, stopping ? kTeardownFlush : kBarrierFlush);
     } else {
       found = poll(expedite, pending);
     }
@@ -228,8 +227,7 @@ bool workers::poll(bool expedite, bool& pending) {
     // A caller reclaiming this slot (reclaim_local) may be stopped holding its lock: come back.
     const auto lock = rec.lock_slot(i, patience::kind::brief);
     if (!lock.owns_lock()) continue;
-    const pass_result r =
-        rec.pass(i, expedite ? reclaim_scope::expedited : reclaim_scope::periodic);
+    const pass_result r = rec.pass(i, expedite ? kExpeditedPass : kPeriodicPass);
     found = found || r.found;
     next_due_ms_ = std::min(next_due_ms_, r.next_due_ms);
   }
@@ -348,7 +346,7 @@ void workers::cpu_main(std::size_t i) {
     {
       const auto lock = rec.lock_slot(i, patience::kind::brief);
       if (lock.owns_lock()) {
-        r = rec.pass(i, expedite ? reclaim_scope::expedited : reclaim_scope::periodic);
+        r = rec.pass(i, expedite ? kExpeditedPass : kPeriodicPass);
       } else {
         r.pending = true;  // a caller reclaiming here holds the lock (maybe stopped): come back
       }

@@ -117,7 +117,7 @@ class workers {
   bool stop_ = false;
   bool stopped_ = false;  // the supervisor has returned: no request will be served
   bool parked_ = false;
-  std::atomic<bool> paused_{false};  // fork in progress: every thread parks
+  std::atomic<bool> paused_{false};   // fork in progress: every thread parks
   std::atomic<bool> dormant_{false};  // fork child: no thread started yet
   std::atomic<bool> wake_pending_{false};
   std::atomic<std::uint64_t> flush_requested_{0}, flush_completed_{0};
