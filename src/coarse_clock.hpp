@@ -45,5 +45,16 @@ inline std::uint32_t age(std::uint32_t now, std::uint32_t since) noexcept {
   const auto d = static_cast<std::int32_t>(now - since);
   return d > 0 ? static_cast<std::uint32_t>(d) : 0;
 }
+// From engine time now_ms until due_ms (kNeverMs: never), in microseconds; 0 once due.
+inline std::chrono::microseconds time_until(std::uint32_t now_ms, std::uint32_t due_ms) noexcept {
+  if (due_ms == kNeverMs) return std::chrono::microseconds::max();
+  return std::chrono::microseconds(
+      reached(now_ms, due_ms) ? 0
+                              : 1000 * std::int64_t{static_cast<std::int32_t>(due_ms - now_ms)});
+}
+
+// After this long with no work, the engine's threads slow to their idle pace (cpu_pacing.hpp,
+// supervisor_pacing.hpp): a producer that migrated away often comes back within it.
+inline constexpr std::uint32_t kQuietMs = 1000;
 
 }  // namespace rcufree::detail

@@ -32,18 +32,9 @@
 
 namespace rcufree::detail {
 
-// From engine time now_ms until due_ms (kNeverMs: never), in microseconds; 0 once due.
-inline std::chrono::microseconds time_until(std::uint32_t now_ms, std::uint32_t due_ms) noexcept {
-  if (due_ms == kNeverMs) return std::chrono::microseconds::max();
-  return std::chrono::microseconds(
-      reached(now_ms, due_ms) ? 0
-                              : 1000 * std::int64_t{static_cast<std::int32_t>(due_ms - now_ms)});
-}
-
 class cpu_pacing {
  public:
   static constexpr double kFloodObjectsPerMs = 8000;
-  static constexpr std::uint32_t kQuietMs = 1000;
   using us = std::chrono::microseconds;
 
   cpu_pacing(us tick, us dry_tick) noexcept : tick_(tick), dry_tick_(std::min(tick, dry_tick)) {}

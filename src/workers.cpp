@@ -14,6 +14,7 @@
 #include "coarse_clock.hpp"
 #include "cpu_pacing.hpp"
 #include "engine_core.hpp"
+#include "supervisor_pacing.hpp"
 #include "time_slice.hpp"
 
 namespace rcufree::detail {
@@ -21,10 +22,8 @@ namespace {
 
 thread_local const workers* t_owner = nullptr;  // the workers object this thread belongs to
 
-constexpr std::chrono::microseconds kDryTick{100};      // a CPU thread's passes while flooded
-constexpr std::chrono::microseconds kIdleCap{125'000};  // supervisor sleep after a quiet second
-constexpr std::uint32_t kQuietMs = cpu_pacing::kQuietMs;
-constexpr std::uint32_t kRetryStartMs = 1000;  // after a failed thread start
+constexpr std::chrono::microseconds kDryTick{100};  // a CPU thread's passes while flooded
+constexpr std::uint32_t kRetryStartMs = 1000;       // after a failed thread start
 
 }  // namespace
 
@@ -110,93 +109,80 @@ void workers::supervise() {
   RCUFREE_STOP_THREAD_KIND(supervisor);
   pthread_setname_np(pthread_self(), "rcufree-sup");  // for top -H, gdb; 15 characters at most
   // The fair class with a short time slice, so that its looks preempt a flooding producer on
-  // time; the CPU threads it starts inherit both from their first instruction. A thread that asks
-  // only once it runs first waits behind the producers for that: up to 3.5 ms with both CPUs busy
-  // (bench/adhoc/bound_start.cpp). A real-time or batch policy of the thread that built the
-  // engine is not passed on (config::realtime_reclaim asks for SCHED_FIFO explicitly).
+  // time; the CPU threads it starts inherit both from their first instruction (a thread that asks
+  // only once it runs first waits behind the producers). A real-time or batch policy of the thread
+  // that built the engine is not passed on (config::realtime_reclaim asks for SCHED_FIFO).
   (void)run_fair_with_slice(kShortestSliceNs);
-  const auto tick = tick_, short_cap = short_cap_;
-  auto sleep = tick;
+  const supervisor_pacing pacing(tick_, short_cap_);
+  auto sleep = tick_;
   std::uint32_t quiet_since = core_.now_ms();
   for (;;) {
-    bool stopping;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      // relaxed loads of paused_: written before the fork handler takes mu_ and notifies.
-      const auto woken = [this] {
-        return wake_ || stop_ || paused_.load(std::memory_order_relaxed);
-      };
-      if (!woken()) wake_cv_.wait_for(lock, sleep, woken);
-      while (paused_.load(std::memory_order_relaxed)) {  // fork() in progress: park between passes
-        parked_ = true;
-        done_cv_.notify_all();
-        wake_cv_.wait(lock);
-      }
-      parked_ = false;
-      wake_ = false;
-      stopping = stop_;
-    }
-    wake_pending_.store(false, std::memory_order_relaxed);  // relaxed: see wake_supervisor
+    const bool stopping = wait_to_look(sleep);
     RCUFREE_STOP_AT(supervisor_looking);
     if (stopping) {
       RCUFREE_STOP_AT(threads_stopping);
-      stop_cpu_threads();
-    }  // from here on the supervisor reclaims every slot
-    core_.tick_clock();
-    // (W2) acquire: pairs with (W1); a request seen here was made after the objects its caller
-    // wants flushed were queued.
-    const std::uint64_t flush_target = flush_requested_.load(std::memory_order_acquire);
-    // relaxed: only this thread writes flush_completed_.
-    const bool flush = stopping || flush_target != flush_completed_.load(std::memory_order_relaxed);
-    // The supervisor looks at every slot anyway: it sums the exact pending count (O(CPUs)), which
-    // also samples the peak between the reclaim passes' own samples.
-    const std::uint64_t pending_now = core_.pending_objects();
-    core_.rec.observe_peak(pending_now);
-    const bool expedite = core_.over_soft_cap(pending_now);
-    if (expedite) core_.expedited_passes.add();
-
-    bool pending = false;
-    bool found;
-    if (flush) {
-      found = core_.rec.flush_all(flush_scratch_, stopping ? kTeardownFlush : kBarrierFlush);
-    } else {
-      found = poll(expedite, pending);
+      stop_cpu_threads();  // from here on the supervisor reclaims every slot
     }
-    if (core_.take_pressure_event()) core_.shrink();
-    // A flush that yielded to a fork is not complete: served again once the fork is over.
-    if (flush && (stopping || !core_.rec.barriers_yield())) {
-      RCUFREE_STOP_AT(flush_completing);
-      std::lock_guard<std::mutex> lock(mu_);
-      // (W3) release: the frees of this pass happen before a waiter sees completion; pairs with
-      // (W4).
-      flush_completed_.store(flush_target, std::memory_order_release);
-      done_cv_.notify_all();
-    }
+    const look seen = look_at_slots(stopping);
     if (stopping) {
-      if (!found) return;
+      if (!seen.found) return;  // the final flushes found nothing more
       sleep = std::chrono::microseconds(0);
       continue;
     }
     const std::uint32_t now = core_.now_ms();
-    if (found || pending) quiet_since = now;
-    if (expedite && !per_cpu_) {
-      sleep = std::chrono::microseconds(0);
-    } else if (found) {
-      sleep = tick;
-    } else if (pending && cpu_unwatched_) {
-      // CPU threads are on the work; a producer may move to a CPU no thread watches (none
-      // started there, or it went idle): the supervisor sees it within a tick.
-      sleep = tick;
-    } else if (pending) {
-      // Work is aging here, or CPU threads watch every CPU: look again when the first item
-      // falls due, at least a tick and at most the short cap later.
-      sleep = std::clamp(time_until(now, next_due_ms_), tick, short_cap);
-    } else {
-      const auto cap =
-          reached(now, quiet_since + kQuietMs) ? std::max(short_cap, kIdleCap) : short_cap;
-      sleep = std::min(sleep * 2 + tick, cap);
-    }
+    if (seen.found || seen.pending) quiet_since = now;
+    sleep = pacing.next({seen.expedite && !per_cpu_, seen.found, seen.pending, cpu_unwatched_, now,
+                         next_due_ms_, quiet_since},
+                        sleep);
   }
+}
+
+bool workers::wait_to_look(std::chrono::microseconds sleep) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // relaxed loads of paused_: written before the fork handler takes mu_ and notifies.
+  const auto woken = [this] { return wake_ || stop_ || paused_.load(std::memory_order_relaxed); };
+  if (!woken()) wake_cv_.wait_for(lock, sleep, woken);
+  while (paused_.load(std::memory_order_relaxed)) {  // fork() in progress: park between looks
+    parked_ = true;
+    done_cv_.notify_all();
+    wake_cv_.wait(lock);
+  }
+  parked_ = false;
+  wake_ = false;
+  wake_pending_.store(false, std::memory_order_relaxed);  // relaxed: see wake_supervisor
+  return stop_;
+}
+
+workers::look workers::look_at_slots(bool stopping) {
+  core_.tick_clock();
+  // (W2) acquire: pairs with (W1); a request seen here was made after the objects its caller
+  // wants flushed were queued.
+  const std::uint64_t flush_target = flush_requested_.load(std::memory_order_acquire);
+  // relaxed: only this thread writes flush_completed_.
+  const bool flush = stopping || flush_target != flush_completed_.load(std::memory_order_relaxed);
+  // It looks at every slot anyway: it sums the exact pending count (O(CPUs)), which also samples
+  // the peak between the reclaim passes' own samples.
+  const std::uint64_t pending_now = core_.pending_objects();
+  core_.rec.observe_peak(pending_now);
+  look seen;
+  seen.expedite = core_.over_soft_cap(pending_now);
+  if (seen.expedite) core_.expedited_passes.add();
+  if (flush) {
+    seen.found = core_.rec.flush_all(flush_scratch_, stopping ? kTeardownFlush : kBarrierFlush);
+  } else {
+    seen.found = poll(seen.expedite, seen.pending);
+  }
+  if (core_.take_pressure_event()) core_.shrink();
+  // A flush that yielded to a fork is not complete: served again once the fork is over.
+  if (flush && (stopping || !core_.rec.barriers_yield())) {
+    RCUFREE_STOP_AT(flush_completing);
+    std::lock_guard<std::mutex> lock(mu_);
+    // (W3) release: the frees of this flush happen before a waiter sees completion; pairs with
+    // (W4).
+    flush_completed_.store(flush_target, std::memory_order_release);
+    done_cv_.notify_all();
+  }
+  return seen;
 }
 
 bool workers::poll(bool expedite, bool& pending) {

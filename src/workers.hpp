@@ -11,12 +11,8 @@
 //   CPU thread i     bound to CPU i: reclaims slot i only, so frees hit the core whose caches
 //                    hold the objects, and in a flood it shares the producer's core (the
 //                    kernel's implicit flow control). Paces itself by its slot's demand.
-// Pacing (tick = config.worker_tick):
-//   a CPU thread: every 100 us while its pool runs dry, every tick while it finds work, until
-//   the next aging item falls due while only aging items remain, and with nothing pending it
-//   sleeps until the supervisor wakes it (no timed wake-ups at all);
-//   the supervisor: every tick while it reclaims or watches work, backing off while idle up to
-//   8 ticks, and after a second of idleness up to 125 ms (about 8 wakes per second in all).
+// Pacing: each thread decides its next look from what its last one saw, by a pure policy
+// (cpu_pacing.hpp for the CPU threads, supervisor_pacing.hpp for the supervisor).
 #pragma once
 
 #include <atomic>
@@ -87,7 +83,15 @@ class workers {
     bool failed = false;
   };
 
+  // What one of the supervisor's looks saw.
+  struct look {
+    bool found = false;     // freed something
+    bool pending = false;   // objects left in some slot
+    bool expedite = false;  // pending memory was over the soft cap
+  };
   void supervise();
+  bool wait_to_look(std::chrono::microseconds sleep);  // true: the engine is stopping
+  look look_at_slots(bool stopping);  // a barrier's flush, or a pass over every slot
   void cpu_main(std::size_t i);
   bool poll(bool expedite, bool& pending);  // one supervisor look at every slot
   void become_realtime() noexcept;          // a CPU thread, config::realtime_reclaim
