@@ -156,7 +156,7 @@ void queue_checked(rcufree::detail::engine_core& core, void* obj, rcu_head* head
   if (reinterpret_cast<std::uintptr_t>(head) - reinterpret_cast<std::uintptr_t>(obj) >= kHeadWithin)
       [[unlikely]]
     bad_head(call, obj, head);
-  rcufree::detail::queue_with_head(core, obj, head, kind);
+  rcufree::detail::queue_with_head(core.slots, obj, head, kind);
 }
 
 void kfree_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
@@ -165,8 +165,7 @@ void kfree_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* he
 }
 
 [[gnu::cold, gnu::noinline]] void kfree_before_default_core(void* obj, rcu_head* head) noexcept {
-  kfree_with_head(rcufree::engine_access::core(rcufree::detail::the_default_engine()), obj, head,
-                  "rcufree_kfree_rcu");
+  kfree_with_head(rcufree::detail::default_core(), obj, head, "rcufree_kfree_rcu");
 }
 
 void call_with_head(rcufree::detail::engine_core& core, void* obj, rcu_head* head,
@@ -218,7 +217,7 @@ void rcufree_kfree_rcu(void* obj, struct rcu_head* head) noexcept {
 }
 
 void rcufree_call(void* obj, struct rcu_head* head, void (*fn)(void*)) noexcept {
-  call_with_head(rcufree::detail::the_default_core(), obj, head, fn, "rcufree_call");
+  call_with_head(rcufree::detail::default_core(), obj, head, fn, "rcufree_call");
 }
 
 void rcufree_kvfree_rcu_mightsleep(void* ptr) noexcept {
@@ -231,7 +230,7 @@ void rcufree_barrier(void) noexcept {
 }
 
 void rcufree_stats_json(char* buf, size_t len) noexcept {
-  stats_json(rcufree::detail::the_default_engine(), buf, len);
+  stats_json(rcufree::default_engine(), buf, len);
 }
 
 // ---- engines of one's own ----

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // cpu_pacing.hpp — how long a CPU thread sleeps after a pass: the policy, apart from the thread
-// (workers.cpp runs it; test/unit/reclaim_test.cpp checks it case by case).
+// (engine_threads.cpp runs it; test/unit/reclaim_test.cpp checks it case by case).
 //
 // A CPU thread cannot be woken by the atomic path (a wake is a system call), so it polls. What it
 // saw in its last pass decides the next look:
@@ -15,7 +15,7 @@
 //   idle       nothing for kQuietMs: no timed wake-up at all (the supervisor wakes it).
 //
 // Why short passes while flooded. The thread shares its core with the producer and asks for a
-// 100 us time slice so that its wake-ups preempt it (workers.cpp). A pass that runs past the
+// 100 us time slice so that its wake-ups preempt it (engine_threads.cpp). A pass that runs past the
 // slice is preempted at the next scheduler tick (4 ms at 250 Hz) and the producer then has the
 // core to itself until the tick after: with a pass every tick, passes of 30-40k objects did, and
 // pending reached 100-180k objects (docs/PERFORMANCE.md). A real client (the cds_lfht benchmark)

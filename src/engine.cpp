@@ -19,30 +19,19 @@ std::size_t possible_cpus() {
   return n > 0 ? static_cast<std::size_t>(n) : 1;
 }
 
-cpu_slot* make_slots(std::size_t n, const config& cfg, bool rseq) {
-  void* raw = ::operator new (sizeof(cpu_slot) * n, std::align_val_t{alignof(cpu_slot)});
-  auto* slots = static_cast<cpu_slot*>(raw);
-  for (std::size_t i = 0; i < n; ++i)
-    new (&slots[i]) cpu_slot(i, cfg.cached_pages_per_cpu, cfg.page_size, rseq);
-  return slots;
-}
-
 }  // namespace
 
 engine_core::engine_core(config c)
     : cfg((c.validate(), std::move(c))),
+      debug(debug_checks_enabled() ? std::make_unique<debug_registry>() : nullptr),
       gp(cfg.flavor != nullptr ? cfg.flavor : &urcu_memb_flavor),
-      slot_count(possible_cpus()),
-      rseq(rseq_usable()),
-      slots(make_slots(slot_count, cfg, rseq)),
-      rec(*this),
-      threads(*this),
-      inline_scratch_(slot_count) {
-#ifdef RCUFREE_DEBUG
-  debug = std::make_unique<debug_registry>();
-#endif
+      slots(possible_cpus(), cfg, rseq_usable(), gp, clock, debug.get()),
+      pages(cfg),
+      rec(reclaim_inputs{cfg, slots, gp, clock, pages, debug.get()}),
+      threads(cfg, rec, clock),
+      inline_scratch_(slots.size()) {
   // Every CPU starts with a full pool: the first calls need no thread.
-  for (std::size_t i = 0; i < slot_count; ++i) {
+  for (std::size_t i = 0; i < slots.size(); ++i) {
     std::lock_guard<std::mutex> lock(rec.lock_of(i));
     rec.restock(i);
   }
@@ -51,11 +40,11 @@ engine_core::engine_core(config c)
     threads.start();
     register_engine(this, no_fork);
   }
-  if (cfg.watch_memory_pressure) pressure_ = std::make_unique<pressure_watch>(*this);
+  if (cfg.watch_memory_pressure) pressure_ = std::make_unique<pressure_watch>(threads);
 }
 
 engine_core::~engine_core() {
-  if (threads.on_engine_thread() || reclaimer::running_deleters_of(this)) {
+  if (threads.on_engine_thread() || reclaimer::running_deleters_of(&rec)) {
     // Its threads would be joined by one of themselves, or its teardown would wait for the
     // reclaim lock this very thread holds.
     RCUFREE_MISUSE_FATAL(
@@ -63,13 +52,9 @@ engine_core::~engine_core() {
         "in reclaim_local() or in a head-less call's own reclaim); it would wait for itself. "
         "Destroy it from another thread once its deleters have returned.");
   }
-  // relaxed: debug detection only.
-  magic.store(0, std::memory_order_relaxed);
   unregister_engine(this);
   pressure_.reset();
   shutdown();
-  for (std::size_t i = 0; i < slot_count; ++i) slots[i].~cpu_slot();
-  ::operator delete (slots, std::align_val_t{alignof(cpu_slot)});
 }
 
 void engine_core::shutdown() {
@@ -86,7 +71,7 @@ void engine_core::shutdown() {
   RCUFREE_STOP_AT(exit_drain_stopped);
   std::lock_guard<std::mutex> lock(inline_mu_);
   // release: pairs with the acquire in the head-less path; from now on it frees inline.
-  shut_down.store(true, std::memory_order_release);
+  shut_down_.store(true, std::memory_order_release);
   if (unused_child) {
     rec.drop_all_pages(patience::kind::brief);
     return;
@@ -101,8 +86,8 @@ void engine_core::flush_inline() {
 
 void engine_core::run_everything_here(const reclaim_policy& p) {
   // Anything that raced in after the threads' last pass is freed here, on this thread.
-  tick_clock();
-  while (pending_objects() != 0 && rec.flush_all(inline_scratch_, p)) {
+  clock.tick();
+  while (rec.pending_total() != 0 && rec.flush_all(inline_scratch_, p)) {
   }
   // Pages are given back only as a courtesy (exactness needs none): a teardown waits its 2 s,
   // anyone else only a moment.
@@ -110,53 +95,13 @@ void engine_core::run_everything_here(const reclaim_policy& p) {
                                                         : patience::kind::brief);
 }
 
-void engine_core::on_memory_pressure() {
-  pressure_events.add();
-  // release: pairs with the acquire exchange in take_pressure_event.
-  pressure_pending_.store(true, std::memory_order_release);
-  threads.wake_supervisor();
-}
-
 bool engine_core::pressure_watch_armed() const noexcept {
   return pressure_ != nullptr && pressure_->armed();
 }
 
-void* engine_core::allocate_page() noexcept {
-  void* page = nullptr;
-  if (cfg.allocate_page) {
-    try {
-      page = cfg.allocate_page(cfg.page_size);
-    } catch (...) {
-      page = nullptr;  // a throwing allocator counts as a failed allocation
-    }
-  } else {
-    page = std::aligned_alloc(cfg.page_size, cfg.page_size);
-  }
-  if (page != nullptr) {
-    page_allocs.add();
-  } else {
-    page_alloc_failures.add();
-  }
-  return page;
-}
-
-void engine_core::release_page(void* page) noexcept {
-  if (cfg.release_page) {
-    cfg.release_page(page, cfg.page_size);
-  } else {
-    std::free(page);
-  }
-}
-
 std::uint64_t engine_core::handed_over_total() const noexcept {
   std::uint64_t n = 0;
-  for (std::size_t i = 0; i < slot_count; ++i) n += slots[i].handed_over();
-  return n;
-}
-
-std::uint64_t engine_core::pending_objects() const noexcept {
-  std::uint64_t n = 0;
-  for (std::size_t i = 0; i < slot_count; ++i) n += rec.pending_of(i);
+  for (std::size_t i = 0; i < slots.size(); ++i) n += slots[i].handed_over();
   return n;
 }
 
@@ -189,7 +134,7 @@ void engine::barrier() {
 void engine::shrink() {
   detail::require_sleepable(*core_, "shrink", detail::sleepable_use::waits_for_engine);
   core_->wake_after_fork();
-  core_->shrink();  // on this thread: it waits for no engine thread, only briefly for a slot
+  core_->rec.shrink();  // on this thread: it waits for no engine thread, only briefly for a slot
 }
 
 std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
@@ -197,7 +142,7 @@ std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
   detail::require_sleepable(c, "reserve_pages", detail::sleepable_use::waits_for_engine);
   c.wake_after_fork();
   std::size_t cached = 0;
-  for (std::size_t i = 0; i < c.slot_count; ++i) {
+  for (std::size_t i = 0; i < c.slots.size(); ++i) {
     // A caller stopped in reclaim_local() may hold the lock: that slot is skipped, not waited for.
     const auto lock = c.rec.lock_slot(i, detail::patience::kind::brief);
     if (!lock.owns_lock()) continue;
@@ -212,13 +157,13 @@ stats engine::snapshot() const {
   const detail::engine_core& c = *core_;
   stats st;
   // Freed first, so that pending never goes negative.
-  st.inline_frees = c.inline_frees.get();
+  st.inline_frees = c.rec.inline_frees.get();
   st.freed = st.inline_frees;
-  for (std::size_t i = 0; i < c.slot_count; ++i) st.freed += c.rec.freed_from(i);
+  for (std::size_t i = 0; i < c.slots.size(); ++i) st.freed += c.rec.freed_from(i);
   st.queued = st.inline_frees;
-  st.pages_in_use_per_cpu.resize(c.slot_count);
-  st.pages_cached_per_cpu.resize(c.slot_count);
-  for (std::size_t i = 0; i < c.slot_count; ++i) {
+  st.pages_in_use_per_cpu.resize(c.slots.size());
+  st.pages_cached_per_cpu.resize(c.slots.size());
+  for (std::size_t i = 0; i < c.slots.size(); ++i) {
     const detail::cpu_slot& s = c.slots[i];
     st.queued += s.handed_over();
     st.fallback_objects += s.fallback_queued.get();
@@ -234,16 +179,16 @@ stats engine::snapshot() const {
   const std::uint64_t gone = st.freed + st.fork_abandoned;
   st.pending = st.queued > gone ? st.queued - gone : 0;
   st.peak_pending = std::max(c.rec.peak_pending(), st.pending);
-  st.page_allocs = c.page_allocs.get();
-  st.page_alloc_failures = c.page_alloc_failures.get();
+  st.page_allocs = c.pages.allocs();
+  st.page_alloc_failures = c.pages.failures();
   st.grace_periods = c.gp.count();
   st.drains = c.rec.drains.get();
-  st.caller_reclaims = c.caller_reclaims.get();
+  st.caller_reclaims = c.rec.caller_reclaims.get();
   st.blocks_expired_on_arrival = c.rec.expired_on_arrival.get();
   st.refill_attempts = c.rec.refill_attempts.get();
-  st.shrinks = c.shrinks.get();
-  st.pressure_events = c.pressure_events.get();
-  st.expedited_passes = c.expedited_passes.get();
+  st.shrinks = c.rec.shrinks.get();
+  st.pressure_events = c.threads.pressure_events();
+  st.expedited_passes = c.threads.expedited_passes();
   st.pressure_watch_armed = c.pressure_watch_armed() ? 1 : 0;
   st.reclaim_threads = c.threads.cpu_threads_started();
   st.reclaim_threads_realtime = c.threads.cpu_threads_realtime();
@@ -251,7 +196,7 @@ stats engine::snapshot() const {
   st.oldest_pending_ms = c.rec.oldest_pending_ms.load(std::memory_order_relaxed);
   st.gp_last_us = c.gp.last_us();
   st.gp_max_us = c.gp.max_us();
-  st.rseq_appends = c.rseq ? 1 : 0;
+  st.rseq_appends = c.slots.rseq() ? 1 : 0;
   return st;
 }
 

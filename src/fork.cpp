@@ -130,9 +130,165 @@ void engine_core::wake_after_fork() {
   if (!threads.dormant()) return;
   const auto no_fork = hold_off_fork();  // a fork sees the engine with its threads, or neither
   // acquire: pairs with shutdown()'s release; a shut-down engine starts nothing.
-  if (shut_down.load(std::memory_order_acquire)) return;
+  if (shut_down_.load(std::memory_order_acquire)) return;
   threads.wake_after_fork();
-  if (cfg.watch_memory_pressure && !pressure_) pressure_ = std::make_unique<pressure_watch>(*this);
+  if (cfg.watch_memory_pressure && !pressure_)
+    pressure_ = std::make_unique<pressure_watch>(threads);
+}
+
+// --- what each part does across fork(): its own state, kept here with the handlers above ----
+
+void engine_threads::prepare_fork(std::chrono::milliseconds limit) {
+  paused_.store(true, std::memory_order_relaxed);  // relaxed: published by the locks below
+  // A barrier's flush the supervisor is running gives up for now (it is served again after the
+  // fork): fork() must not wait for a thread stopped holding a slot (promise 9).
+  rec_.yield_barriers(true);
+  // Each thread parks when its pass ends. A pass may outlast `limit`: a slow deleter, or with
+  // liburcu-bp a grace period that waits for the lock urcu_bp_before_fork() took on this very
+  // thread. fork() then goes on without it (the child trusts nothing it held).
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (supervisor_.joinable()) {
+      wake_cv_.notify_one();
+      done_cv_.wait_until(lock, deadline, [this] { return parked_; });
+    }
+  }
+  // The supervisor is parked (or busy in a pass): it starts or joins no thread meanwhile.
+  for (std::size_t i = 0; i < slot_count_; ++i) {
+    cpu_thread& t = cpu_[i];
+    if (!t.thread.joinable()) continue;
+    std::unique_lock<std::mutex> lock(t.mu);
+    t.cv.notify_all();
+    t.cv.wait_until(lock, deadline, [&] { return t.parked; });
+  }
+}
+
+void engine_threads::parent_after_fork() {
+  paused_.store(false, std::memory_order_relaxed);  // relaxed: published by the locks below
+  rec_.yield_barriers(false);
+  { std::lock_guard<std::mutex> lock(mu_); }
+  wake_cv_.notify_one();
+  // `parked`, read under each thread's own lock (the supervisor, now resumed, may start threads
+  // meanwhile: the thread handles are not read here).
+  for (std::size_t i = 0; i < slot_count_; ++i) {
+    cpu_thread& t = cpu_[i];
+    bool parked;
+    {
+      std::lock_guard<std::mutex> lock(t.mu);
+      parked = t.parked;
+    }
+    if (parked) t.cv.notify_all();
+  }
+}
+
+void engine_threads::child_after_fork() {
+  // Only the forking thread exists here. Every lock and condition variable anew; thread handles
+  // of the parent's threads forgotten. No thread starts now: a child that exits or execs without
+  // using the engine must not have one (it would reuse a vanished parent thread's stack and
+  // thread-local storage, which liburcu's registry may still link), nor run a grace period.
+  new (&mu_) std::mutex();
+  new (&wake_cv_) std::condition_variable();
+  new (&done_cv_) std::condition_variable();
+  parked_ = wake_ = false;
+  paused_.store(false, std::memory_order_relaxed);        // relaxed: single-threaded here
+  wake_pending_.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
+  rec_.yield_barriers(false);
+  for (std::size_t i = 0; i < slot_count_; ++i) {
+    cpu_thread& t = cpu_[i];
+    new (&t.mu) std::mutex();
+    new (&t.cv) std::condition_variable();
+    t.thread.forget();
+    t.wake = t.stop = t.parked = t.failed = false;
+    t.idle.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
+  }
+  const bool had_supervisor = supervisor_.joinable();
+  new (&supervisor_) std::thread();
+  // (C1) release: pairs with (C2) in dormant().
+  dormant_.store(had_supervisor && !stopped_, std::memory_order_release);
+}
+
+void engine_threads::wake_after_fork() {
+  if (!dormant()) return;
+  start();
+  // (C1) release: pairs with (C2); a caller that sees the engine awake sees its supervisor.
+  dormant_.store(false, std::memory_order_release);
+}
+
+cpu_slot::adopted cpu_slot::adopt_in_child(bool need_grace_period,
+                                           const grace_period& gp) noexcept {
+  // relaxed: no other thread exists here.
+  if (held()) {
+    head.open = nullptr;
+    // Still queued (queued() does not change): the reclaimer counts them abandoned.
+    closed_objects.add(head.fill.load(std::memory_order_relaxed) >> 32);
+    head.fill.store(0, std::memory_order_relaxed);
+    head.here.store(0, std::memory_order_relaxed);
+    head.elsewhere.store(0, std::memory_order_relaxed);
+  } else if (!need_grace_period) {
+    close_locked(gp);  // no flag is held: this thread is the only one
+  }
+  adopted a{head.fill.load(std::memory_order_relaxed) >> 32, closed.take_all(), nullptr};
+  block_stack::cut_at_missing_link(a.closed);
+  rcu_head* listed = fallback.take_all();
+  fallback_list::stack::cut_at_missing_link(listed);
+  if (need_grace_period) {
+    a.objects += fallback_list::length(listed);
+    fallback.restore_in_child(listed);  // taken later, with a cookie
+  } else {
+    a.past_grace = listed;
+  }
+  return a;
+}
+
+void reclaimer::adopt_in_child(bool need_grace_period) noexcept {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < slot_count_; ++i) {
+    slot_state& st = state_[i];
+    // The lock still held: its holder, a reclaimer that had not parked within the fork handler's
+    // patience (engine_threads::prepare_fork), was between steps on this state. Nothing it kept is
+    // trusted; the count below calls it abandoned.
+    if (!st.mu.try_lock()) {
+      st.closed_stalled = nullptr;
+      st.fallback_stalled = nullptr;
+    }
+    new (&st.mu) std::mutex();
+    auto [kept, taken, past_grace] = slots_[i].adopt_in_child(need_grace_period, gp_);
+    // Closed blocks: this slot's stalled chain, then the list the slot handed over, joined.
+    block* head = st.closed_stalled;
+    if (block* tail = block_stack::cut_at_missing_link(head)) {
+      tail->next.store(taken, std::memory_order_relaxed);  // relaxed: single-threaded here
+    } else {
+      head = taken;
+    }
+    st.closed_stalled = head;  // all links stored now: the next pass walks it through
+    for (block* b = head; b != nullptr; b = block_stack::try_next(b)) {
+      kept += b->objects;
+      if (!need_grace_period) b->cookie = 0;  // expired: freed without a grace period here
+    }
+    // The fallback chain an earlier pass took (past its grace period), cut likewise, then the
+    // slot's list when it needs no grace period either.
+    if (rcu_head* tail = fallback_list::stack::cut_at_missing_link(st.fallback_stalled)) {
+      fallback_list::stack::link(tail, past_grace);
+    } else {
+      st.fallback_stalled = past_grace;
+    }
+    kept += fallback_list::length(st.fallback_stalled);
+    // What the counters say is pending but no list holds any more (also the work a parent
+    // thread had taken for itself, as in reclaim_local(), at the fork) is abandoned.
+    const std::uint64_t pending = pending_of(i);
+    if (pending > kept) {
+      st.abandoned.add(pending - kept);
+      total += pending - kept;
+    }
+  }
+  if (total != 0) {
+    std::fprintf(stderr,
+                 "rcufree: in this fork child, %llu objects that other threads of the parent were "
+                 "queueing or freeing at the fork are not freed (their state may be half "
+                 "written); the parent frees its own copies\n",
+                 static_cast<unsigned long long>(total));
+  }
 }
 
 }  // namespace rcufree::detail

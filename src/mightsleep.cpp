@@ -42,7 +42,7 @@ void detail::require_sleepable(const engine_core& core, const char* call, sleepa
         "inside an RCU read-side critical section; it may wait for a grace period, which there "
         "would deadlock.";
   } else if (use == sleepable_use::waits_for_engine &&
-             (core.threads.on_engine_thread() || reclaimer::running_deleters_of(&core))) {
+             (core.threads.on_engine_thread() || reclaimer::running_deleters_of(&core.rec))) {
     why =
         "from a deleter this engine is running (on its reclaim thread, in reclaim_local() or in "
         "a head-less call's own reclaim); it would wait for itself.";
@@ -62,7 +62,7 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
   detail::engine_core& core = *core_;
 #ifdef RCUFREE_DEBUG
   // relaxed: a best-effort check for use after destruction.
-  if (core.magic.load(std::memory_order_relaxed) != detail::engine_core::kAlive) {
+  if (core.slots.magic.load(std::memory_order_relaxed) != detail::cpu_slots::kAlive) {
     RCUFREE_MISUSE("a head-less free was called on an engine that is being or has been destroyed");
   }
 #endif
@@ -74,15 +74,9 @@ void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const
 
   // Once shut down (the default engine after exit handlers) nothing would free a queued object:
   // go straight to the inline free of step 3.
-  // acquire: pairs with the release in shutdown().
-  if (!core.shut_down.load(std::memory_order_acquire) && queue_in_block(core, obj, kind)) return;
+  if (!core.is_shut_down() && queue_in_block(core, obj, kind)) return;
   // 3. No memory for a page: wait for a grace period and free inline.
-  core.gp.synchronize();
-#ifdef RCUFREE_DEBUG
-  core.debug->on_free(obj);
-#endif
-  core.free_run(kind, &obj, 1);
-  core.inline_frees.add();  // an inline free counts as queued and freed
+  core.rec.free_after_grace_period(kind, obj);
 }
 
 namespace {
@@ -91,7 +85,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   // 1. A pooled page or room in the open block: exactly like the two-argument form. The slot may
   //    be held by a thread that was preempted inside; waiting a little is fine here, but never
   //    forever (the holder might be this thread, interrupted by the signal handler we run in).
-  const std::size_t cpu = core.this_cpu();
+  const std::size_t cpu = core.slots.this_cpu();
   detail::cpu_slot& s = core.slots[cpu];
   detail::patience wait(detail::patience::kind::brief, cpu, "the slot's flag");
   if (const detail::cpu_slot::entry e = s.enter(wait)) {
@@ -104,20 +98,20 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
       // (Not from a deleter the engine is running: that thread already holds a reclaim lock.)
       if (!s.closed.empty() &&
           (core.cfg.sleepable_callers_reclaim ||
-           core.over_soft_cap(core.rec.pending_estimate_with(cpu))) &&
-          !detail::reclaimer::running_deleters_of(&core)) {
+           core.rec.over_soft_cap(core.rec.pending_estimate_with(cpu))) &&
+          !detail::reclaimer::running_deleters_of(&core.rec)) {
         std::unique_lock<std::mutex> lock(core.rec.lock_of(cpu), std::try_to_lock);
         if (lock.owns_lock()) {
-          core.caller_reclaims.add(core.rec.pass(cpu, detail::kHeadlessHelp).freed);
+          core.rec.caller_reclaims.add(core.rec.pass(cpu, detail::kHeadlessHelp).freed);
         }
       }
       return true;
     }
   }
   // 2. No page pooled: allocate one here (we may sleep); the reclaim threads restock the pool.
-  if (void* page = core.allocate_page()) {
+  if (void* page = core.pages.allocate()) {
     RCUFREE_STOP_AT(headless_page_allocated);
-    const std::size_t now_cpu = core.this_cpu();  // we may have migrated while allocating
+    const std::size_t now_cpu = core.slots.this_cpu();  // we may have migrated while allocating
     detail::cpu_slot& t = core.slots[now_cpu];
     detail::patience wait_again(detail::patience::kind::brief, now_cpu, "the slot's flag");
     if (const detail::cpu_slot::entry e = t.enter(wait_again)) {
@@ -126,7 +120,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
       core.threads.wake_supervisor();
       return true;
     }
-    core.release_page(page);
+    core.pages.release(page);
   }
   return false;
 }
@@ -136,12 +130,11 @@ std::size_t engine::reclaim_local() {
   detail::engine_core& core = *core_;
   detail::require_sleepable(core, __func__, detail::sleepable_use::waits_for_engine);
   core.wake_after_fork();
-  // acquire: pairs with the release in shutdown(); afterwards the caller runs passes itself.
-  if (core.shut_down.load(std::memory_order_acquire)) return 0;
-  const std::size_t cpu = core.this_cpu();
+  if (core.is_shut_down()) return 0;  // afterwards the caller runs passes itself
+  const std::size_t cpu = core.slots.this_cpu();
   std::lock_guard<std::mutex> lock(core.rec.lock_of(cpu));
   const std::uint64_t n = core.rec.pass(cpu, detail::kReclaimLocal).freed;
-  core.caller_reclaims.add(n);
+  core.rec.caller_reclaims.add(n);
   return static_cast<std::size_t>(n);
 }
 

@@ -26,26 +26,26 @@ namespace rcufree {
 using detail::cpu_slot;
 
 void engine::queue_with_head(void* obj, rcu_head* head, const detail::reclaim_kind& kind) noexcept {
-  detail::queue_with_head(*core_, obj, head, kind);
+  detail::queue_with_head(core_->slots, obj, head, kind);
 }
 
-void detail::queue_slow(engine_core& core, void* obj, rcu_head* head, const reclaim_kind& kind,
+void detail::queue_slow(cpu_slots& slots, void* obj, rcu_head* head, const reclaim_kind& kind,
                         std::int32_t cpu, rseq_result first) noexcept {
   using detail::rseq_result;
   cpu_slot* s = nullptr;
-  if (core.rseq) {
+  if (slots.rseq()) {
     // Three sequences at most: each restart means this thread was preempted, migrated or
     // signalled inside one, and the next try reads the CPU again.
     rseq_result r = first;
     for (int tries = 1;; ++tries) {
-      if (static_cast<std::uint32_t>(cpu) >= core.slot_count) break;  // no sequence there
-      s = &core.slots[cpu];
+      if (static_cast<std::uint32_t>(cpu) >= slots.size()) break;  // no sequence there
+      s = &slots[static_cast<std::size_t>(cpu)];
       const auto here = static_cast<std::uint32_t>(cpu);
       if (r == rseq_result::other) {  // a page change or a new kind: under the `here` flag
         r = detail::rseq_enter(s->head, here);
         if (r == rseq_result::committed) {
           RCUFREE_STOP_AT(slot_flag_held);
-          const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
+          const bool queued = s->append_locked(obj, kind, slots.gp, slots.clock);
           s->leave(cpu_slot::entry{cpu_slot::entry::here});
           if (queued) return;
           break;
@@ -57,16 +57,17 @@ void detail::queue_slow(engine_core& core, void* obj, rcu_head* head, const recl
       }
       if (tries == 3) break;
       cpu = detail::rseq_cpu_registered();
-      if (static_cast<std::uint32_t>(cpu) >= core.slot_count) break;
-      r = detail::rseq_append(core.slots[cpu].head, static_cast<std::uint32_t>(cpu), obj, &kind);
+      if (static_cast<std::uint32_t>(cpu) >= slots.size()) break;
+      r = detail::rseq_append(slots[static_cast<std::size_t>(cpu)].head,
+                              static_cast<std::uint32_t>(cpu), obj, &kind);
       if (r == rseq_result::committed) return;
     }
-    if (s == nullptr) s = &core.this_cpu_slot();
+    if (s == nullptr) s = &slots.this_cpu_slot();
   } else {
-    s = &core.this_cpu_slot();
+    s = &slots.this_cpu_slot();
     if (const cpu_slot::entry e = s->try_enter_by_exchange()) {
       RCUFREE_STOP_AT(slot_flag_held);
-      const bool queued = s->append_locked(obj, kind, core.gp, core.clock);
+      const bool queued = s->append_locked(obj, kind, slots.gp, slots.clock);
       s->leave(e);
       if (queued) return;
     } else {
@@ -85,9 +86,9 @@ void detail::queue_slow(engine_core& core, void* obj, rcu_head* head, const recl
 }
 
 #ifdef RCUFREE_DEBUG
-void detail::check_queue(engine_core& core, void* obj) {
+void detail::check_queue(cpu_slots& slots, void* obj) {
   // relaxed: a best-effort check for use after destruction.
-  if (core.magic.load(std::memory_order_relaxed) != detail::engine_core::kAlive) {
+  if (slots.magic.load(std::memory_order_relaxed) != cpu_slots::kAlive) {
     RCUFREE_MISUSE_FATAL(
         "kfree_rcu/delete_rcu called on an engine that is being or has been destroyed");
   }
@@ -96,7 +97,7 @@ void detail::check_queue(engine_core& core, void* obj) {
         "kfree_rcu/delete_rcu called with an odd address; objects must come "
         "from malloc or operator new");
   }
-  core.debug->on_queue(obj, /*atomic_path=*/true);
+  slots.debug->on_queue(obj, /*atomic_path=*/true);
 }
 #endif
 
@@ -109,10 +110,30 @@ static inline int current_cpu() noexcept {
   return cpu >= 0 ? cpu : sched_getcpu();
 }
 
-std::size_t engine_core::this_cpu() const noexcept {
+std::size_t cpu_slots::this_cpu() const noexcept {
   const int cpu = current_cpu();
   const std::size_t i = cpu < 0 ? 0 : static_cast<std::size_t>(cpu);
-  return i < slot_count ? i : i % slot_count;  // CPUs hot-added past the count seen at start
+  return i < count_ ? i : i % count_;  // CPUs hot-added past the count seen at start
+}
+
+cpu_slots::cpu_slots(std::size_t count, const config& cfg, bool rseq, const grace_period& grace,
+                     const coarse_clock& time, debug_registry* debug_checks)
+    : gp(grace),
+      clock(time),
+      debug(debug_checks),
+      at_(static_cast<cpu_slot*>(
+          ::operator new (sizeof(cpu_slot) * count, std::align_val_t{alignof(cpu_slot)}))),
+      count_(count),
+      rseq_(rseq) {
+  for (std::size_t i = 0; i < count; ++i)
+    new (&at_[i]) cpu_slot(i, cfg.cached_pages_per_cpu, cfg.page_size, rseq);
+}
+
+cpu_slots::~cpu_slots() {
+  // relaxed: debug detection only (a late call reads it before anything else).
+  magic.store(0, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < count_; ++i) at_[i].~cpu_slot();
+  ::operator delete (at_, std::align_val_t{alignof(cpu_slot)});
 }
 
 bool cpu_slot::append_to_pooled_page_locked(void* obj, const reclaim_kind& kind,
@@ -159,32 +180,6 @@ void cpu_slot::close_locked(const grace_period& gp) noexcept {
   block* const below = closed.publish(b);  // (S1) publishes the records to the reclaimer
   RCUFREE_STOP_AT(closed_push_published);
   block_stack::link(b, below);
-}
-
-cpu_slot::adopted cpu_slot::adopt_in_child(bool need_grace_period,
-                                           const grace_period& gp) noexcept {
-  // relaxed: no other thread exists here.
-  if (held()) {
-    head.open = nullptr;
-    // Still queued (queued() does not change): the reclaimer counts them abandoned.
-    closed_objects.add(head.fill.load(std::memory_order_relaxed) >> 32);
-    head.fill.store(0, std::memory_order_relaxed);
-    head.here.store(0, std::memory_order_relaxed);
-    head.elsewhere.store(0, std::memory_order_relaxed);
-  } else if (!need_grace_period) {
-    close_locked(gp);  // no flag is held: this thread is the only one
-  }
-  adopted a{head.fill.load(std::memory_order_relaxed) >> 32, closed.take_all(), nullptr};
-  block_stack::cut_at_missing_link(a.closed);
-  rcu_head* listed = fallback.take_all();
-  fallback_list::stack::cut_at_missing_link(listed);
-  if (need_grace_period) {
-    a.objects += fallback_list::length(listed);
-    fallback.restore_in_child(listed);  // taken later, with a cookie
-  } else {
-    a.past_grace = listed;
-  }
-  return a;
 }
 
 cpu_slot::entry cpu_slot::try_enter() noexcept {

@@ -10,10 +10,12 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <rcufree/config.hpp>
 
 #include "block.hpp"
 #include "coarse_clock.hpp"
 #include "counter.hpp"
+#include "debug_registry.hpp"
 #include "fallback_list.hpp"
 #include "grace_period.hpp"
 #include "page_pool.hpp"
@@ -177,5 +179,68 @@ struct alignas(128) cpu_slot {
   // rseq protocol, after try_exchange(): (M1), then (M3) as `wait` allows.
   bool claim_from_here_holders(patience& wait) noexcept;
 };
+
+// An engine's CPU slots, one per possible CPU, with what the atomic path needs besides them:
+// their protocol, and for a page change the grace-period sequence (cookies) and the clock. Built
+// and destroyed with the engine (engine_core.hpp), which owns all of it.
+class cpu_slots {
+ public:
+  cpu_slots(std::size_t count, const config& cfg, bool rseq, const grace_period& grace,
+            const coarse_clock& time, debug_registry* debug_checks);
+  ~cpu_slots();
+  cpu_slots(const cpu_slots&) = delete;
+  cpu_slots& operator=(const cpu_slots&) = delete;
+
+  cpu_slot& operator[](std::size_t i) noexcept { return at_[i]; }
+  const cpu_slot& operator[](std::size_t i) const noexcept { return at_[i]; }
+  std::size_t size() const noexcept { return count_; }
+  bool rseq() const noexcept { return rseq_; }  // restartable sequences, or the exchange flag
+  // The slot index of the CPU this thread runs on: glibc's rseq area (one thread-local load),
+  // else sched_getcpu(); a CPU hot-added past the count maps into it. Any context.
+  std::size_t this_cpu() const noexcept;
+  cpu_slot& this_cpu_slot() noexcept { return at_[this_cpu()]; }
+
+  const grace_period& gp;
+  const coarse_clock& clock;
+  debug_registry* const debug;  // RCUFREE_DEBUG builds; null otherwise
+  // RCUFREE_DEBUG builds report a call into a destroyed engine while this memory still says so.
+  static constexpr std::uint32_t kAlive = 0x52435546;  // "RCUF"
+  std::atomic<std::uint32_t> magic{kAlive};
+
+ private:
+  cpu_slot* const at_;  // count_ slots, cache-line aligned
+  const std::size_t count_;
+  const bool rseq_;
+};
+
+// The atomic path (the two-argument forms) for the library's own callers: the C API, and
+// engine::queue_with_head, the exported entry C++ callers reach. The common case is inline: one
+// restartable sequence appends to this CPU's open block (rseq_section.hpp). The rest is out of
+// line (percpu.cpp), after a first sequence that did not commit (`first`, on `cpu`) or could not
+// run (the exchange protocol, no rseq area, a CPU past the slots): the inline path keeps no frame
+// and reaches it by a tail call (six register arguments; noexcept: no terminate handler to keep a
+// frame for).
+void queue_slow(cpu_slots& slots, void* obj, rcu_head* head, const reclaim_kind& kind,
+                std::int32_t cpu, rseq_result first) noexcept;
+#ifdef RCUFREE_DEBUG
+void check_queue(cpu_slots& slots, void* obj);  // liveness, odd address, queued twice
+#endif
+[[gnu::always_inline]] inline void queue_with_head(cpu_slots& slots, void* obj, rcu_head* head,
+                                                   const reclaim_kind& kind) {
+#ifdef RCUFREE_DEBUG
+  check_queue(slots, obj);
+#endif
+  std::int32_t cpu = -1;
+  rseq_result r = rseq_result::moved;
+  if (slots.rseq()) {
+    cpu = rseq_cpu_registered();  // negative only in a thread without an rseq area
+    if (static_cast<std::uint32_t>(cpu) < slots.size()) {
+      r = rseq_append(slots[static_cast<std::size_t>(cpu)].head, static_cast<std::uint32_t>(cpu),
+                      obj, &kind);
+      if (r == rseq_result::committed) return;
+    }
+  }
+  queue_slow(slots, obj, head, kind, cpu, r);
+}
 
 }  // namespace rcufree::detail

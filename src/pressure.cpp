@@ -11,7 +11,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "engine_core.hpp"
+#include "engine_threads.hpp"
 
 namespace rcufree::detail {
 namespace {
@@ -44,7 +44,7 @@ std::atomic<bool> g_said_unavailable{false};
 
 }  // namespace
 
-pressure_watch::pressure_watch(engine_core& core) : core_(core) {
+pressure_watch::pressure_watch(engine_threads& threads) : threads_(threads) {
   for (const std::string& path : {cgroup_pressure_path(), std::string("/proc/pressure/memory")}) {
     if (path.empty()) continue;
     trigger_fd_ = arm(path);
@@ -92,7 +92,7 @@ void pressure_watch::run() {
       std::fprintf(stderr, "rcufree: memory pressure trigger on %s went away\n", source_.c_str());
       return;
     }
-    if (fds[0].revents & POLLPRI) core_.on_memory_pressure();
+    if (fds[0].revents & POLLPRI) threads_.on_memory_pressure();
   }
 }
 

@@ -13,17 +13,29 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <rcufree/config.hpp>
 #include <vector>
 
 #include "coarse_clock.hpp"
 #include "counter.hpp"
+#include "debug_registry.hpp"
+#include "grace_period.hpp"
+#include "page_source.hpp"
 #include "patience.hpp"
 #include "percpu.hpp"
 #include "reclaim_policy.hpp"
 
 namespace rcufree::detail {
 
-class engine_core;
+// What a reclaimer works on. All of it is its engine's (engine_core.hpp) and outlives it.
+struct reclaim_inputs {
+  const config& cfg;
+  cpu_slots& slots;
+  grace_period& gp;
+  const coarse_clock& clock;
+  page_source& pages;
+  debug_registry* debug;  // RCUFREE_DEBUG builds; null otherwise
+};
 
 // Work taken from one slot, waiting for its grace period; private to the thread that took it.
 struct reclaim_batch {
@@ -57,7 +69,8 @@ struct pass_result {
 
 class reclaimer {
  public:
-  explicit reclaimer(engine_core& core);
+  explicit reclaimer(const reclaim_inputs& in);
+  std::size_t slot_count() const noexcept { return slot_count_; }
 
   std::mutex& lock_of(std::size_t i) noexcept { return state_[i].mu; }
   // Slot i's reclaim lock, waited for as `k` allows (patience.hpp): a caller reclaiming there
@@ -109,11 +122,22 @@ class reclaimer {
   // it without waiting for one.
   void adopt_in_child(bool need_grace_period) noexcept;
   std::uint64_t abandoned() const noexcept;
-  // True while the calling thread runs deleters for `core` (a pass's frees), however deep in
-  // other engines' deleters it is now: barrier() or shrink() from there would wait for itself.
-  static bool running_deleters_of(const engine_core* core) noexcept;
+  // True while the calling thread runs deleters for `r` (a pass's frees), however deep in other
+  // engines' deleters it is now: barrier() or shrink() from there would wait for itself.
+  static bool running_deleters_of(const reclaimer* r) noexcept;
+  // The head-less forms' last resort (no page to be had): waits for a grace period and frees
+  // `object` on the calling thread. Sleepable.
+  void free_after_grace_period(const reclaim_kind& kind, void* object) noexcept;
   // Objects of slot i not yet freed (exact once the slot is quiet). Any thread.
   std::uint64_t pending_of(std::size_t i) const noexcept;
+  // Every object handed over and not yet freed (exact when quiet; O(CPUs)). Any thread.
+  std::uint64_t pending_total() const noexcept;
+  // Whether `pending` objects are past config::pending_soft_cap_bytes (as pending x
+  // assumed_object_bytes); without an argument, by the O(1) estimate.
+  bool over_soft_cap(std::uint64_t pending) const noexcept {
+    return pending * cfg_.assumed_object_bytes > cfg_.pending_soft_cap_bytes;
+  }
+  bool over_soft_cap() const noexcept { return over_soft_cap(pending_estimate()); }
   // O(1): the sum of what each slot's last pass saw pending. Any thread; a hint.
   std::uint64_t pending_estimate() const noexcept { return pending_.get(); }
   // The same with slot i's share brought up to date (for a caller on CPU i). O(1), any thread.
@@ -129,6 +153,9 @@ class reclaimer {
 
   // Counters (statistics).
   stat_counter drains;              // passes that took something
+  stat_counter inline_frees;        // head-less objects freed inline (counted queued and freed)
+  stat_counter caller_reclaims;     // objects freed by sleepable callers for themselves
+  stat_counter shrinks;             // shrink(): by a caller or a memory-pressure event
   stat_counter expired_on_arrival;  // blocks freed without a new grace period
   stat_counter refill_attempts;
   std::atomic<std::uint64_t> oldest_pending_ms{0};
@@ -144,8 +171,17 @@ class reclaimer {
   patience wait_on(std::size_t i, patience::kind k, const char* what) const noexcept {
     return patience(slot_patience(i, k), i, what, &barrier_yield_);
   }
+  // take()'s three steps (reclaimer.cpp), in order.
+  void take_open_block(std::size_t i, const reclaim_policy& p, reclaim_batch& batch,
+                       std::uint32_t now) noexcept;
+  std::uint32_t take_closed_blocks(std::size_t i, reclaim_batch& batch, std::uint32_t now) noexcept;
+  void take_fallback_list(std::size_t i, const reclaim_policy& p, reclaim_batch& batch,
+                          std::uint32_t now) noexcept;
   block* collect_blocks(std::size_t i, block* chain, reclaim_batch& batch, std::uint32_t now,
                         std::uint32_t& oldest) noexcept;
+  // Frees n objects of one kind: its batch free (or its C function, each), or for the std::free
+  // kind this engine's free_bulk hook when one is set.
+  void free_run(const reclaim_kind& kind, void* const* objects, std::size_t n) noexcept;
   void refill(std::size_t i) noexcept;
 
   struct alignas(128) slot_state {
@@ -168,7 +204,14 @@ class reclaimer {
     std::atomic<bool> left_behind{false};
   };
 
-  engine_core& core_;
+  const config& cfg_;
+  cpu_slots& slots_;
+  const std::size_t slot_count_;
+  const std::uint32_t drain_ms_, tick_ms_;  // config::drain_interval and worker_tick
+  grace_period& gp_;
+  const coarse_clock& clock_;
+  page_source& pages_;
+  debug_registry* const debug_;
   std::unique_ptr<slot_state[]> state_;
   std::atomic<std::uint32_t> refill_resume_ms_{0};  // no refills before this engine time
   std::atomic<bool> barrier_yield_{false};          // yield_barriers()

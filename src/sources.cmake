@@ -15,8 +15,9 @@ set(RCUFREE_SOURCES
   src/percpu.cpp
   src/pressure.cpp
   src/reclaimer.cpp
+  src/restock.cpp
   src/rseq_section.cpp
   src/stats.cpp
   src/stats_sampler.cpp
   src/stop_point.cpp
-  src/workers.cpp)
+  src/engine_threads.cpp)

@@ -84,10 +84,4 @@ std::string stats::to_csv_row() const {
   return out;
 }
 
-namespace detail {
-void free_batch(void* const* objects, std::size_t count) noexcept {
-  for (std::size_t i = 0; i < count; ++i) std::free(objects[i]);
-}
-}  // namespace detail
-
 }  // namespace rcufree

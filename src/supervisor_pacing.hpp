@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // supervisor_pacing.hpp — how long the supervisor sleeps after a look at the slots: the policy,
-// apart from the thread (workers.cpp runs it; test/unit/supervisor_pacing_test.cpp checks it
+// apart from the thread (engine_threads.cpp runs it; test/unit/supervisor_pacing_test.cpp checks it
 // case by case).
 //
 // Atomic callers cannot wake the supervisor, so it polls. What its last look saw decides the

@@ -163,7 +163,7 @@ TEST_CASE("kfree_rcu and delete_rcu allocate nothing on the caller across thousa
   // 20,000 cached 256-byte pages per CPU: the whole run fits in pages, so it exercises opening,
   // filling, closing and evicting blocks, not the fallback list.
   rcufree::engine eng(stalled_worker(small_pages({}, 20000)));
-  REQUIRE(eng.reserve_pages(20000) == 20000 * rcufree::engine_access::core(eng).slot_count);
+  REQUIRE(eng.reserve_pages(20000) == 20000 * rcufree::engine_access::core(eng).slots.size());
   mixed_workload w(300'000, 1);
   const auto before = eng.snapshot();
   const window_result r = measure(w, &eng, entry::member);

@@ -52,15 +52,15 @@ using freeable = raw_object<0>;
 
 // Takes every slot's flag (waiting for the worker if it holds one right now).
 std::vector<rcufree::detail::cpu_slot::entry> hold_every_slot(rcufree::detail::engine_core& core) {
-  std::vector<rcufree::detail::cpu_slot::entry> held(core.slot_count);
-  for (std::size_t i = 0; i < core.slot_count; ++i) {
+  std::vector<rcufree::detail::cpu_slot::entry> held(core.slots.size());
+  for (std::size_t i = 0; i < core.slots.size(); ++i) {
     while (!(held[i] = core.slots[i].try_enter())) std::this_thread::yield();
   }
   return held;
 }
 void release_every_slot(rcufree::detail::engine_core& core,
                         const std::vector<rcufree::detail::cpu_slot::entry>& held) {
-  for (std::size_t i = 0; i < core.slot_count; ++i) core.slots[i].leave(held[i]);
+  for (std::size_t i = 0; i < core.slots.size(); ++i) core.slots[i].leave(held[i]);
 }
 
 }  // namespace
@@ -230,7 +230,7 @@ TEST_CASE("A thread stopped anywhere inside the engine holds up no other caller 
       // relaxed: published by the handler's release store of g_frozen, acquired above.
       const bool was_inside = g_frozen_in_engine.load(std::memory_order_relaxed);
       // relaxed: a snapshot for the statistics; the victim is stopped, so it is stable.
-      const bool held = core.slots[static_cast<std::size_t>(victim_cpu) % core.slot_count].held();
+      const bool held = core.slots[static_cast<std::size_t>(victim_cpu) % core.slots.size()].held();
       // Move onto the victim's CPU and make a burst of calls there.
       pin_to(victim_cpu);
       const bool on_victim_cpu = sched_getcpu() == victim_cpu;

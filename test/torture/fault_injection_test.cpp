@@ -133,7 +133,7 @@ struct sampler {
   std::thread thread;
 };
 
-std::size_t slots_of(rcufree::engine& eng) { return rcufree::engine_access::core(eng).slot_count; }
+std::size_t slots_of(rcufree::engine& eng) { return rcufree::engine_access::core(eng).slots.size(); }
 
 void print(const char* name, const flood_result& f, const sampler& s, const rcufree::stats& st,
            const fault_allocator& a) {

@@ -216,7 +216,7 @@ TEST_CASE("queueing while the thread migrates between CPUs 0 and 1 loses nothing
   stayer.join();
   const auto& core = rcufree::engine_access::core(eng);
   std::uint64_t busy_slots = 0;
-  for (std::size_t i = 0; i < core.slot_count; ++i) {
+  for (std::size_t i = 0; i < core.slots.size(); ++i) {
     if (core.slots[i].queued() > 0) ++busy_slots;
   }
   CHECK(busy_slots >= 2);

@@ -163,7 +163,7 @@ TEST_CASE(
   auto& core = rcufree::engine_access::core(*eng);
   eng->reserve_pages(4);
   for (int i = 0; i < 10; ++i) eng->delete_rcu(new counted(&deaths), &counted::head);
-  rcufree::detail::cpu_slot& s = core.this_cpu_slot();
+  rcufree::detail::cpu_slot& s = core.slots.this_cpu_slot();
   const auto entered = s.try_enter();  // this thread is "inside kfree_rcu" at the fork
   REQUIRE(entered);
   rcufree::detail::block* b = s.head.open;
@@ -270,7 +270,7 @@ struct one_object_held {
   std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp), read after barrier
   pinned on{first_allowed_cpu()};
   rcufree::engine eng{quiet()};
-  rcufree::detail::cpu_slot& slot = rcufree::engine_access::core(eng).this_cpu_slot();
+  rcufree::detail::cpu_slot& slot = rcufree::engine_access::core(eng).slots.this_cpu_slot();
   rcufree::detail::cpu_slot::entry entered;
   one_object_held() {
     eng.delete_rcu(new counted(&deaths), &counted::head);
@@ -346,12 +346,12 @@ TEST_CASE(
         [] {
           rcufree::engine eng;
           auto& core = rcufree::engine_access::core(eng);
-          std::vector<rcufree::detail::cpu_slot::entry> held(core.slot_count);
-          for (std::size_t i = 0; i < core.slot_count; ++i) {
+          std::vector<rcufree::detail::cpu_slot::entry> held(core.slots.size());
+          for (std::size_t i = 0; i < core.slots.size(); ++i) {
             if (!(held[i] = core.slots[i].try_enter())) return 2;  // "stopped" holders on every CPU
           }
           eng.shrink();
-          for (std::size_t i = 0; i < core.slot_count; ++i) core.slots[i].leave(held[i]);
+          for (std::size_t i = 0; i < core.slots.size(); ++i) core.slots[i].leave(held[i]);
           return 0;
         },
         30s);
@@ -367,7 +367,7 @@ TEST_CASE(
           g_leaks_expected = true;
           auto eng = std::make_unique<rcufree::engine>(quiet());
           eng->delete_rcu(new counted(&deaths), &counted::head);  // in the held slot's open block
-          if (!rcufree::engine_access::core(*eng).this_cpu_slot().try_enter()) return 2;
+          if (!rcufree::engine_access::core(*eng).slots.this_cpu_slot().try_enter()) return 2;
           eng.reset();  // never returned before
           return 0;
         },
@@ -398,7 +398,7 @@ TEST_CASE(
           std::atomic<std::uint64_t> deaths{0};
           rcufree::delete_rcu(new counted(&deaths), &counted::head);
           auto& core = rcufree::engine_access::core(rcufree::default_engine());
-          if (!core.this_cpu_slot().try_enter()) return 2;
+          if (!core.slots.this_cpu_slot().try_enter()) return 2;
           return 0;  // std::exit runs the drain
         },
         30s);
@@ -438,7 +438,7 @@ TEST_CASE(
           std::atomic<std::uint64_t> deaths{0};
           auto* eng = new rcufree::engine(quiet());  // never destroyed: its barrier never returns
           eng->delete_rcu(new counted(&deaths), &counted::head);
-          if (!rcufree::engine_access::core(*eng).this_cpu_slot().try_enter()) _exit(2);
+          if (!rcufree::engine_access::core(*eng).slots.this_cpu_slot().try_enter()) _exit(2);
           std::thread([eng] { eng->barrier(); }).detach();  // waits for the holder, for good
           std::this_thread::sleep_for(200ms);
           eng->shrink();  // used to wait behind the barrier's flush
@@ -480,7 +480,7 @@ TEST_CASE(
           std::atomic<std::uint64_t> deaths{0};
           rcufree::engine& eng = rcufree::default_engine();  // drained at exit
           eng.delete_rcu(new counted(&deaths), &counted::head);
-          if (!rcufree::engine_access::core(eng).this_cpu_slot().try_enter()) return 2;
+          if (!rcufree::engine_access::core(eng).slots.this_cpu_slot().try_enter()) return 2;
           std::thread([&eng] { eng.barrier(); }).detach();  // waits for the holder
           std::this_thread::sleep_for(200ms);
           // std::exit: the exit drain stops the default engine's threads. It used to join a

@@ -35,7 +35,7 @@ TEST_CASE("a memory pressure event gives cached pages back and holds refills off
   cfg.refill_backoff_after_shrink = 60s;
   rcufree::engine eng(cfg);
   REQUIRE(eng.snapshot().pages_cached > 0);
-  rcufree::engine_access::core(eng).on_memory_pressure();
+  rcufree::engine_access::core(eng).threads.on_memory_pressure();
   REQUIRE(eventually([&] { return eng.snapshot().shrinks == 1; }));
   CHECK(eng.snapshot().pages_cached == 0);
   CHECK(eng.snapshot().pressure_events == 1);

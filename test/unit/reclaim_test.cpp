@@ -159,7 +159,7 @@ TEST_CASE("each CPU's page pool stays within cached_pages_per_cpu on every path"
   REQUIRE(bound);
   eng.barrier();
   check_now();
-  CHECK(eng.reserve_pages(1000) <= 4 * rcufree::engine_access::core(eng).slot_count);
+  CHECK(eng.reserve_pages(1000) <= 4 * rcufree::engine_access::core(eng).slots.size());
   check_now();
   eng.shrink();
   check_now();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// workers.hpp — the engine's threads: a supervisor, and a reclaim thread per CPU that has work.
+// engine_threads.hpp — the engine's threads: a supervisor, and a reclaim thread per CPU that has
+// work.
 //
 // Atomic callers cannot wake anyone (a wake is a system call), so the threads poll:
 //   supervisor       watches every slot. In per-CPU mode it starts a CPU's reclaim thread the
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -29,12 +31,12 @@
 
 namespace rcufree::detail {
 
-class engine_core;
-
-class workers {
+class engine_threads {
  public:
-  explicit workers(engine_core& core);
-  ~workers();  // stop() first
+  // The threads of the engine whose configuration, reclaimer and clock these are (they outlive
+  // it).
+  engine_threads(const config& cfg, reclaimer& rec, coarse_clock& clock);
+  ~engine_threads();  // stop() first
 
   void start();  // the supervisor (CPU threads come later, on demand)
   // Stops every CPU thread, lets the supervisor run final flushing passes, joins it. Sleepable.
@@ -44,9 +46,13 @@ class workers {
   // takes (barrier must be exact), saying so on stderr after a second. False: the threads
   // stopped before doing it (the caller does it itself).
   bool flush_and_wait();
-  // Any sleepable thread: the supervisor should look now (memory pressure, a head-less caller
-  // that had to allocate). Skips the system call when a wake is already on its way.
+  // Any sleepable thread: the supervisor should look now (a head-less caller that had to
+  // allocate). Skips the system call when a wake is already on its way.
   void wake_supervisor() noexcept;
+  // Memory pressure (pressure.cpp's thread, or a test): the supervisor shrinks on its next look.
+  void on_memory_pressure() noexcept;
+  std::uint64_t pressure_events() const noexcept { return pressure_events_.get(); }
+  std::uint64_t expedited_passes() const noexcept { return expedited_passes_.get(); }
   // True on the supervisor or any CPU thread of this engine.
   bool on_engine_thread() const noexcept;
   std::size_t cpu_threads_started() const noexcept { return started_.get(); }
@@ -60,8 +66,8 @@ class workers {
   void child_after_fork();
   // A fork child's engine that has not started its threads yet.
   bool dormant() const noexcept {
-    // (C2) acquire: pairs with (C1), the release stores of dormant_ in workers.cpp (the child
-    // handler, wake_after_fork, stop); an engine seen awake has its supervisor started.
+    // (C2) acquire: pairs with (C1), the release stores of dormant_ in engine_threads.cpp (the
+    // child handler, wake_after_fork, stop); an engine seen awake has its supervisor started.
     return dormant_.load(std::memory_order_acquire);
   }
   // Starts the supervisor of a dormant engine. The caller holds hold_off_fork() and has checked
@@ -93,13 +99,20 @@ class workers {
   bool wait_to_look(std::chrono::microseconds sleep);  // true: the engine is stopping
   look look_at_slots(bool stopping);  // a barrier's flush, or a pass over every slot
   void cpu_main(std::size_t i);
+  // A CPU thread between passes: sleeps `sleep` (none: idle, until woken), parks across a fork.
+  // False: the thread is told to stop.
+  bool wait_for_pass(std::size_t i, const std::optional<std::chrono::microseconds>& sleep);
   bool poll(bool expedite, bool& pending);  // one supervisor look at every slot
   void become_realtime() noexcept;          // a CPU thread, config::realtime_reclaim
   bool ensure_thread(std::size_t i);
+  bool take_pressure_event() noexcept;
   void wake_cpu_thread(std::size_t i);
   void stop_cpu_threads();
 
-  engine_core& core_;
+  const config& cfg_;
+  reclaimer& rec_;
+  coarse_clock& clock_;
+  const std::size_t slot_count_;
   const bool per_cpu_;
   // Pacing from the config: the tick, and the longest sleep while anything is pending
   // (min(drain_interval, 8 ticks), at least a tick).
@@ -111,7 +124,10 @@ class workers {
   // started, or idle); a producer moving there is seen by the supervisor only.
   bool cpu_unwatched_ = false;
   stat_counter started_;
-  stat_counter realtime_;  // CPU threads that got SCHED_FIFO (config::realtime_reclaim)
+  stat_counter realtime_;          // CPU threads that got SCHED_FIFO (config::realtime_reclaim)
+  stat_counter expedited_passes_;  // looks and passes over the soft cap
+  stat_counter pressure_events_;
+  std::atomic<bool> pressure_pending_{false};  // on_memory_pressure: shrink at the next look
   std::atomic<bool> said_realtime_refused_{false};
 
   std::mutex mu_;                    // the supervisor's flags
