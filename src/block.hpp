@@ -4,9 +4,8 @@
 // records[] holds object pointers, each run of one kind opened by a kind marker: the address of
 // the run's reclaim_kind with bit 0 set. Objects come from malloc or operator new, whose results
 // are at least 8-byte aligned, so bit 0 tells a marker from an object. A CPU keeps ONE open block
-// whatever the mix of kinds: a change of kind costs one record, not a page (five interleaved
-// delete_rcu<T> types used to evict an open block per call). Freeing still calls each kind's
-// free_batch on whole runs.
+// whatever the mix of kinds: a change of kind costs one record, not a page. Freeing still calls
+// each kind's free_batch on whole runs.
 #pragma once
 
 #include <atomic>

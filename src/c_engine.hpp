@@ -6,7 +6,7 @@
 // handle, its `core` null, as a tombstone for the rest of the process (on a list, so that leak
 // checkers see it reachable). Every call loads `core` to reach the engine anyway; the null check
 // beside that load makes a second destroy, or any call after destroy, a report naming the C call
-// in every build, where it used to read freed memory. The price: 32 bytes per destroyed engine,
+// in every build, instead of a read of freed memory. The price: 32 bytes per destroyed engine,
 // for good (a handle is never reused, or a stale one would reach another engine).
 #pragma once
 

@@ -47,6 +47,16 @@ class engine_core {
   reclaimer rec;
   engine_threads threads;
 
+  // An engine's memory per possible CPU besides its pages: the slot, its page ring (the pool's
+  // bound plus one, and the ring's own spare entry), the reclaimer's per-slot state, the
+  // threads' per-CPU state and the two flush scratch entries (the supervisor's and the inline
+  // flush's). docs/design.md quotes it; test/unit/engine_test.cpp prints it for the defaults.
+  static constexpr std::size_t bytes_per_cpu(std::size_t cached_pages_per_cpu) noexcept {
+    return sizeof(cpu_slot) + (cached_pages_per_cpu + 2) * sizeof(void*) +
+           reclaimer::bytes_per_slot() + engine_threads::bytes_per_cpu() +
+           2 * (sizeof(reclaim_batch) + sizeof(std::unique_lock<std::mutex>));
+  }
+
   // Stops the threads and frees everything, leaving the engine usable in a degraded mode (the
   // default engine at process exit): barrier() then reclaims on the caller, head-less frees run
   // inline. Sleepable.

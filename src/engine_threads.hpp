@@ -55,6 +55,9 @@ class engine_threads {
   std::uint64_t expedited_passes() const noexcept { return expedited_passes_.get(); }
   // True on the supervisor or any CPU thread of this engine.
   bool on_engine_thread() const noexcept;
+  // What the threads keep per CPU, in bytes, whether or not its thread was started
+  // (engine_core::bytes_per_cpu).
+  static constexpr std::size_t bytes_per_cpu() noexcept;
   std::size_t cpu_threads_started() const noexcept { return started_.get(); }
   std::size_t cpu_threads_realtime() const noexcept { return realtime_.get(); }
 
@@ -143,5 +146,9 @@ class engine_threads {
   std::atomic<std::uint64_t> flush_requested_{0}, flush_completed_{0};
   std::thread supervisor_;
 };
+
+constexpr std::size_t engine_threads::bytes_per_cpu() noexcept {
+  return sizeof(cpu_thread);
+}
 
 }  // namespace rcufree::detail

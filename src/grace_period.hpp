@@ -50,7 +50,7 @@ class grace_period {
   // unlink of the object) is ordered before the read of seq.
   std::uint64_t snapshot() const noexcept {
     // (G1) seq_cst fence: orders the caller's unlink before the load of seq; pairs with (G2).
-    // Without it the load could see an old even seq while the worker's grace period had already
+    // Without it the load could see an old even seq while a reclaimer's grace period had already
     // begun without waiting for the readers that still see the object.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     // relaxed: ordered by (G1).

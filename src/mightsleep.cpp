@@ -5,12 +5,9 @@
 // cache is empty the caller, being sleepable, allocates a page itself; if even that fails it waits
 // for a grace period and frees the object inline (the kernel's synchronize_rcu() + kvfree()).
 // Called where waiting would deadlock (a read-side critical section, an atomic_scope) it reports
-// the misuse before doing anything.
-#include <urcu/static/urcu-memb.h>
-
+// the misuse before doing anything (require_sleepable, sleepable_check.cpp).
 #include <cstdio>
 #include <mutex>
-#include <rcufree/atomic_scope.hpp>
 
 #include "engine_core.hpp"
 #include "misuse.hpp"
@@ -19,43 +16,9 @@
 namespace rcufree {
 namespace {
 
-// The flavor's read_ongoing(), inlined for the default flavor (urcu-memb): liburcu's static
-// inline reads the reader's thread-local nesting count directly, saving a call through the
-// flavor table into the shared library (4-7 ns here).
-bool reader_inside(const rcu_flavor_struct* flavor) {
-  if (flavor == &urcu_memb_flavor) return _urcu_memb_read_ongoing() != 0;
-  return flavor->read_ongoing() != 0;
-}
-
 bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_kind& kind);
 
 }  // namespace
-
-void detail::require_sleepable(const engine_core& core, const char* call, sleepable_use use) {
-  const char* why = nullptr;
-  if (in_atomic_scope()) {
-    why =
-        "inside an rcufree::atomic_scope; it may wait for a grace period, which there could "
-        "deadlock.";
-  } else if (reader_inside(core.gp.flavor())) {
-    why =
-        "inside an RCU read-side critical section; it may wait for a grace period, which there "
-        "would deadlock.";
-  } else if (use == sleepable_use::waits_for_engine &&
-             (core.threads.on_engine_thread() || reclaimer::running_deleters_of(&core.rec))) {
-    why =
-        "from a deleter this engine is running (on its reclaim thread, in reclaim_local() or in "
-        "a head-less call's own reclaim); it would wait for itself.";
-  }
-  if (why == nullptr) return;
-  // Spelled for the caller's language (misuse.hpp).
-  const char* instead =
-      use == sleepable_use::head_less ? two_argument_advice() : " Call it outside.";
-  char sentence[512];
-  std::snprintf(sentence, sizeof sentence, "%s() called %s%s", spelled_for_caller(call), why,
-                instead);
-  RCUFREE_MISUSE(sentence);
-}
 
 void engine::queue_mightsleep(void* obj, const detail::reclaim_kind& kind, const char* caller) {
   if (obj == nullptr) return;

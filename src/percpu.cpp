@@ -104,7 +104,7 @@ void detail::check_queue(cpu_slots& slots, void* obj) {
 namespace detail {
 
 // The CPU this thread runs on: the rseq area's cpu_id (rseq_cpu(), one thread-local load, where
-// sched_getcpu() costs 15-30 ns on this machine through the vDSO), else sched_getcpu().
+// sched_getcpu() is a vDSO call), else sched_getcpu().
 static inline int current_cpu() noexcept {
   const std::int32_t cpu = rseq_cpu();
   return cpu >= 0 ? cpu : sched_getcpu();

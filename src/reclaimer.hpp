@@ -2,8 +2,8 @@
 // reclaimer.hpp — the one reclaim path: take a CPU's queued work, wait for its grace period,
 // free it, recycle its pages, keep the CPU's page pool stocked.
 //
-// Every thread that frees runs this and nothing else: a CPU's reclaim thread, the single worker,
-// the supervisor's flush, a caller in reclaim_local() or helping from a head-less call. Whoever
+// Every thread that frees runs this and nothing else: a CPU's reclaim thread, the supervisor (for a
+// slot no CPU thread serves, and a barrier's flush), a caller in reclaim_local() or helping from a head-less call. Whoever
 // holds slot i's reclaim lock is slot i's reclaimer: it alone takes from the slot's lists, keeps
 // the per-slot state below, and is the producer of the slot's page pool. A reclaimer that takes
 // work keeps the lock until that work is freed, so taking the lock waits for every earlier pass
@@ -71,6 +71,8 @@ class reclaimer {
  public:
   explicit reclaimer(const reclaim_inputs& in);
   std::size_t slot_count() const noexcept { return slot_count_; }
+  // What the reclaimer keeps per slot, in bytes (engine_core::bytes_per_cpu).
+  static constexpr std::size_t bytes_per_slot() noexcept;
 
   std::mutex& lock_of(std::size_t i) noexcept { return state_[i].mu; }
   // Slot i's reclaim lock, waited for as `k` allows (patience.hpp): a caller reclaiming there
@@ -220,5 +222,9 @@ class reclaimer {
   stat_counter pending_;
   peak_gauge peak_;
 };
+
+constexpr std::size_t reclaimer::bytes_per_slot() noexcept {
+  return sizeof(slot_state);
+}
 
 }  // namespace rcufree::detail

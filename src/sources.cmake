@@ -8,6 +8,7 @@ set(RCUFREE_SOURCES
   src/default_engine.cpp
   src/engine.cpp
   src/engine_move.cpp
+  src/engine_threads.cpp
   src/fallback_list.cpp
   src/fork.cpp
   src/mightsleep.cpp
@@ -17,7 +18,7 @@ set(RCUFREE_SOURCES
   src/reclaimer.cpp
   src/restock.cpp
   src/rseq_section.cpp
+  src/sleepable_check.cpp
   src/stats.cpp
   src/stats_sampler.cpp
-  src/stop_point.cpp
-  src/engine_threads.cpp)
+  src/stop_point.cpp)

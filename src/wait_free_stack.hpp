@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // wait_free_stack.hpp — an intrusive stack with a wait-free push and a take-everything pop.
 //
-// Used for the lists that atomic callers hand to the worker: closed blocks and fallback objects.
-// push() is one exchange and two stores, whatever other threads do (a thread preempted between
-// them delays no other pusher). The price is paid by the consumer: a node taken while its pusher is
-// between the exchange and the link store still shows link_pending, and the consumer (always a
-// sleepable thread) waits for the link, or leaves the rest of the chain for later. That is how a
-// signal handler may push while the thread it interrupted is itself in the middle of a push.
+// Used for the lists that atomic callers hand to the reclaimers: closed blocks and fallback
+// objects. push() is one exchange and two stores, whatever other threads do (a thread preempted
+// between them delays no other pusher). The price is paid by the consumer: a node taken while its
+// pusher is between the exchange and the link store still shows link_pending, and the consumer
+// (always a sleepable thread) waits for the link, or leaves the rest of the chain for later. That
+// is how a signal handler may push while the thread it interrupted is itself in the middle of a
+// push.
 #pragma once
 
 #include <atomic>

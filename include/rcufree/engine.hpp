@@ -14,13 +14,11 @@
 //   node* old = replace_under_lock(...);         // unlink: readers may still hold `old`
 //   eng.kfree_rcu(old, &node::head);             // std::free(old) after a grace period
 //
-// Overheads (docs/PERFORMANCE.md, measured on a 2-core Xeon VM): the two-argument call is 6 ns
-// in a micro-benchmark and 7-9 ns net inside a million-object flood (p50 15 ns and p99.9 70 ns
-// with the timer, through C++ or the C API), a restartable sequence of plain loads and stores on
-// x86-64 Linux (the atomic exchange it replaced cost 23-25 ns in the flood, 8.5 ns alone in a
-// loop); grace periods (about a microsecond with expedited membarrier, shared by all waiters) and
-// frees run on the reclaim threads. A million-object flood costs 46-49 ns of CPU per object in
-// all (call_rcu: 185-330).
+// Overheads (docs/PERFORMANCE.md has every figure with its machine, command and spread): the
+// two-argument call is a few nanoseconds, one restartable sequence of plain loads and stores on
+// x86-64 Linux with no locked instruction; grace periods (shared by all waiters) and frees run on
+// the reclaim threads. In the seeds' million-object flood rcufree's CPU per object, all of it
+// counted, was about 1.6x Concurrency Kit's ck_epoch at one producer (2-core VM, 2026-12).
 //
 // Every call says its context below: whether it may block, allocate, or run inside a read-side
 // critical section or an atomic_scope.
@@ -228,8 +226,8 @@ class RCUFREE_API engine {
 // Built when the library is loaded, so that even the first call from an atomic context never
 // allocates: a program linked with rcufree runs its supervisor thread from then on, whether it
 // calls rcufree or not (idle, it wakes about 8 times a second); at process exit everything it
-// still holds is freed. Never destroyed: calls after exit handlers have run are still safe, but objects queued
-// then are not freed.
+// still holds is freed. Never destroyed: calls after exit handlers have run are still safe, but
+// objects queued then are not freed.
 RCUFREE_API engine& default_engine() noexcept;
 
 }  // namespace rcufree

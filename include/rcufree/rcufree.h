@@ -137,7 +137,7 @@ enum {
   RCUFREE_RECLAIM_SINGLE = 1   /* one thread frees for every CPU */
 };
 
-/* An engine: its own worker, page caches and grace periods. Opaque. */
+/* An engine: its own reclaim threads, page caches and grace periods. Opaque. */
 struct rcufree_engine;
 
 /* Fills *cfg with the defaults and sets cfg->size to the size of the struct the caller compiled
@@ -150,7 +150,7 @@ RCUFREE_API void rcufree_config_init(struct rcufree_config *cfg) RCUFREE_NOEXCEP
 RCUFREE_API void rcufree_config_init_size(struct rcufree_config *cfg, size_t size) RCUFREE_NOEXCEPT;
 #define rcufree_config_init(cfg) rcufree_config_init_size((cfg), sizeof *(cfg))
 
-/* Builds an engine: allocates its per-CPU state and starts its worker. Sleepable context only.
+/* Builds an engine: allocates its per-CPU state and starts its supervisor thread. Sleepable context only.
  * Returns NULL on failure, with errno set (EINVAL: a bad config; ENOMEM or EAGAIN: no memory or
  * no thread) and a message that names the call and, for a bad config, the field, e.g.
  *   "rcufree_engine_new: config->page_size: must be a power of two, got 100".
@@ -158,7 +158,7 @@ RCUFREE_API void rcufree_config_init_size(struct rcufree_config *cfg, size_t siz
 RCUFREE_API struct rcufree_engine *rcufree_engine_new(const struct rcufree_config *cfg)
     RCUFREE_NOEXCEPT;
 
-/* Frees everything still queued (waiting for the grace periods this needs), stops the worker,
+/* Frees everything still queued (waiting for the grace periods this needs), stops its threads,
  * gives back every page, then frees the engine. Sleepable context only; no call on the engine may
  * race with it. eng == NULL: no-op. The handle stays behind as a tombstone (32 bytes, for the rest
  * of the process): any later call with it, a second destroy included, aborts naming the call. */
