@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // The engine end to end on real liburcu grace periods: batching, fallback, barrier, destruction.
-#include <sys/wait.h>
-#include <unistd.h>
+#include <rcufree/rcufree.hpp>
 #include <urcu/urcu-memb.h>
 
 #include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
-#include <rcufree/rcufree.hpp>
 #include <thread>
 #include <vector>
 
@@ -75,8 +77,7 @@ TEST_CASE("no object is freed while a reader that saw it is inside its critical 
   CHECK(deaths.load() == 1);
 }
 
-TEST_CASE(
-    "with no page cached and the two-argument form takes the fallback list and frees it all") {
+TEST_CASE("with no page cached and the two-argument form takes the fallback list and frees it all") {
   std::atomic<std::uint64_t> deaths{0};
   rcufree::config cfg;
   cfg.cached_pages_per_cpu = 0;
@@ -168,30 +169,12 @@ TEST_CASE("more reclaim kinds than open blocks per CPU are all freed with the ri
   std::uint64_t expected = 0;
   for (int i = 0; i < 3000; ++i) {
     switch (i % 6) {
-      case 0:
-        eng.delete_rcu(new kind_n<1>(&sum), &kind_n<1>::head);
-        expected += 1;
-        break;
-      case 1:
-        eng.delete_rcu(new kind_n<2>(&sum), &kind_n<2>::head);
-        expected += 2;
-        break;
-      case 2:
-        eng.delete_rcu(new kind_n<3>(&sum), &kind_n<3>::head);
-        expected += 3;
-        break;
-      case 3:
-        eng.delete_rcu(new kind_n<4>(&sum), &kind_n<4>::head);
-        expected += 4;
-        break;
-      case 4:
-        eng.delete_rcu(new kind_n<5>(&sum), &kind_n<5>::head);
-        expected += 5;
-        break;
-      default:
-        eng.delete_rcu(new kind_n<6>(&sum), &kind_n<6>::head);
-        expected += 6;
-        break;
+      case 0: eng.delete_rcu(new kind_n<1>(&sum), &kind_n<1>::head); expected += 1; break;
+      case 1: eng.delete_rcu(new kind_n<2>(&sum), &kind_n<2>::head); expected += 2; break;
+      case 2: eng.delete_rcu(new kind_n<3>(&sum), &kind_n<3>::head); expected += 3; break;
+      case 3: eng.delete_rcu(new kind_n<4>(&sum), &kind_n<4>::head); expected += 4; break;
+      case 4: eng.delete_rcu(new kind_n<5>(&sum), &kind_n<5>::head); expected += 5; break;
+      default: eng.delete_rcu(new kind_n<6>(&sum), &kind_n<6>::head); expected += 6; break;
     }
   }
   eng.barrier();
@@ -210,9 +193,9 @@ TEST_CASE("shrink gives every cached page back") {
 TEST_CASE("stats carry every contract key in one line of JSON") {
   rcufree::engine eng;
   const std::string json = eng.snapshot().to_json();
-  for (const char* key :
-       {"queued", "freed", "pending", "pages_in_use", "pages_cached", "page_allocs",
-        "page_alloc_failures", "fallback_objects", "grace_periods", "drains"}) {
+  for (const char* key : {"queued", "freed", "pending", "pages_in_use", "pages_cached",
+                          "page_allocs", "page_alloc_failures", "fallback_objects",
+                          "grace_periods", "drains"}) {
     CHECK_THAT(json, Catch::Contains(std::string("\"") + key + "\":"));
   }
   CHECK(json.find('\n') == std::string::npos);
@@ -269,8 +252,7 @@ TEST_CASE("an engine keeps under 2 KiB per possible CPU besides its pages") {
   const std::size_t bytes =
       rcufree::detail::engine_core::bytes_per_cpu(rcufree::config{}.cached_pages_per_cpu);
   std::printf(
-      "[engine] %zu bytes per possible CPU besides pages (slot %zu, reclaimer %zu, "
-      "threads %zu)\n",
+      "[engine] %zu bytes per possible CPU besides pages (slot %zu, reclaimer %zu, threads %zu)\n",
       bytes, sizeof(rcufree::detail::cpu_slot), rcufree::detail::reclaimer::bytes_per_slot(),
       rcufree::detail::engine_threads::bytes_per_cpu());
   CHECK(bytes <= 2048);
