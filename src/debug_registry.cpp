@@ -2,9 +2,9 @@
 // debug_registry.cpp — double-queue detection for RCUFREE_DEBUG builds.
 #include "debug_registry.hpp"
 
-#include <cstdio>
-
 #include "misuse.hpp"
+
+#include <cstdio>
 
 namespace rcufree::detail {
 
@@ -26,10 +26,8 @@ void debug_registry::on_queue(const void* obj, bool atomic_path) {
           "in waiting)";
       if (atomic_path) RCUFREE_MISUSE_FATAL(kSentence);
       char sentence[256];
-      std::snprintf(sentence, sizeof sentence,
-                    "object %p was queued for freeing twice before its "
-                    "grace period ended (a double free in waiting)",
-                    obj);
+      std::snprintf(sentence, sizeof sentence, "object %p was queued for freeing twice before its "
+                    "grace period ended (a double free in waiting)", obj);
       RCUFREE_MISUSE(sentence);
     }
     if (v == kEmpty) {
@@ -54,7 +52,7 @@ void debug_registry::on_free(const void* obj) noexcept {
   for (unsigned i = 0; i < kProbes; ++i) {
     auto& slot = table_[(index(key) + i) & mask_];
     std::uintptr_t v = slot.load(std::memory_order_acquire);  // pairs with on_queue's release
-    if (v == kEmpty) return;                                  // untracked
+    if (v == kEmpty) return;  // untracked
     if (v == key) {
       // A tombstone, never empty again: emptying a slot while another thread inserts past it
       // would cut that entry off its probe run and later report a false double queue. The price

@@ -4,8 +4,7 @@
 // Two sides, each serialized by its own owner:
 //   consumer  the holder of a CPU slot flag (atomic callers, head-less callers, a
 //             shrink): take(), drop(). Wait-free, no allocation, no system call.
-//   producer  the holder of the slot's reclaim lock (its reclaim thread, the supervisor in single
-//   mode, a
+//   producer  the holder of the slot's reclaim lock (its reclaim thread, the supervisor, a
 //             caller reclaiming for itself): put(), retarget(). It refills and recycles here.
 // A Boost.Lockfree spsc_queue, sized once at construction, is the ring between them.
 //

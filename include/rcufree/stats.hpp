@@ -6,8 +6,9 @@
 // lag by the few objects in flight while it is taken). Taking one never blocks the engine.
 #pragma once
 
-#include <cstdint>
 #include <rcufree/export.hpp>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -35,14 +36,13 @@ struct RCUFREE_API stats {
   std::uint64_t shrinks = 0;               // shrink() calls and pressure events acted on
   std::uint64_t pressure_events = 0;       // PSI memory-pressure triggers received
   std::uint64_t pressure_watch_armed = 0;  // 1 while a PSI trigger is armed (watch_memory_pressure)
-  std::uint64_t expedited_passes =
-      0;  // reclaim passes and supervisor looks while pending > soft cap
-  std::uint64_t oldest_pending_ms = 0;         // age of the oldest block or list still waiting
-  std::uint64_t gp_last_us = 0;                // duration of the last grace period
-  std::uint64_t gp_max_us = 0;                 // longest grace period seen
-  std::uint64_t peak_pending = 0;              // most objects pending at once (sampled by reclaim
-                                               // passes and the supervisor; a floor)
-  std::uint64_t reclaim_threads = 0;           // per-CPU reclaim threads started so far
+  std::uint64_t expedited_passes = 0;      // passes and looks made while pending > soft cap
+  std::uint64_t oldest_pending_ms = 0;     // age of the oldest block or list still waiting
+  std::uint64_t gp_last_us = 0;            // duration of the last grace period
+  std::uint64_t gp_max_us = 0;             // longest grace period seen
+  std::uint64_t peak_pending = 0;          // most objects pending at once (sampled by reclaim
+                                           // passes and the supervisor; a floor)
+  std::uint64_t reclaim_threads = 0;       // per-CPU reclaim threads started so far
   std::uint64_t reclaim_threads_realtime = 0;  // of those, how many got SCHED_FIFO
                                                // (config.realtime_reclaim)
   std::uint64_t fork_abandoned = 0;            // in a fork child: objects other parent threads were
