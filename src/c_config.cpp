@@ -37,19 +37,32 @@ constexpr unsigned long kMaxDuration = 1ul << 40;
 template <class T>
 constexpr bool is_callback = std::is_function_v<std::remove_pointer_t<T>>;
 
-// One field's C value as its C++ value; "" or why it has none.
-template <class From, class To>
-std::string convert(const From& v, void* arg, To& to) {
-  if constexpr (rcufree::detail::is_duration<To>) {
+// One field's value from C to C++: "" or why the C value has no C++ one. A callback gets its
+// argument back as its first parameter.
+template <class C, class Cxx>
+std::string to_cxx(const C& v, void* arg, Cxx& out) {
+  if constexpr (rcufree::detail::is_duration<Cxx>) {
     if (v > kMaxDuration)
       return "must be at most " + std::to_string(kMaxDuration) + ", got " + std::to_string(v);
-    to = To(static_cast<typename To::rep>(v));
-  } else if constexpr (is_callback<From>) {
-    if (v != nullptr) to = [v, arg](auto... params) { return v(arg, params...); };
+    out = Cxx(static_cast<typename Cxx::rep>(v));
+  } else if constexpr (is_callback<C>) {
+    if (v != nullptr) out = [v, arg](auto... params) { return v(arg, params...); };
   } else {
-    to = static_cast<To>(v);  // bool from int, reclaim_mode from int (same values), or a copy
+    out = static_cast<Cxx>(v);  // bool from int, reclaim_mode from int (same values), or a copy
   }
   return {};
+}
+
+// One field's value from C++ to C. A callback has no C form: only an empty one converts (NULL).
+template <class Cxx, class C>
+void to_c(const Cxx& v, C& out) {
+  if constexpr (rcufree::detail::is_duration<Cxx>) {
+    out = static_cast<C>(v.count());
+  } else if constexpr (is_callback<C>) {
+    out = nullptr;
+  } else {
+    out = static_cast<C>(v);
+  }
 }
 
 // Why the caller's struct cannot be read at the size it gives, or "".
@@ -88,27 +101,11 @@ rcufree_engine* fail(int error, const char* text) {
 
 namespace rcufree::detail {
 
-void c_defaults(rcufree_config& out) {
-  const config defaults;
-  for_each_config_field([&](const auto& row) {
-    const auto& from = defaults.*row.cxx;
-    auto& to = out.*row.c;
-    using C = std::remove_reference_t<decltype(to)>;
-    if constexpr (is_duration<std::remove_cvref_t<decltype(from)>>) {
-      to = static_cast<C>(from.count());
-    } else if constexpr (is_callback<C>) {
-      to = nullptr;  // the C++ defaults are empty: aligned_alloc, std::free
-    } else {
-      to = static_cast<C>(from);
-    }
-  });
-}
-
 std::optional<config_problem> from_c(const rcufree_config& in, config& out) {
   std::optional<config_problem> found;
   for_each_config_field([&](const auto& row) {
     if (found || in.size < row.c_end) return;  // past the caller's struct: keeps out's value
-    std::string why = convert(in.*row.c, row.arg ? in.*row.arg : nullptr, out.*row.cxx);
+    std::string why = to_cxx(in.*row.c, row.arg ? in.*row.arg : nullptr, out.*row.cxx);
     if (!why.empty()) found = config_problem{row.name, std::move(why)};
   });
   return found ? found : first_problem(out);
@@ -122,7 +119,9 @@ void rcufree_config_init_size(struct rcufree_config* cfg, size_t size) noexcept 
   if (cfg == nullptr || size < sizeof(std::size_t)) return;
   rcufree_config full;
   std::memset(static_cast<void*>(&full), 0, sizeof full);  // padding too: see the copy below
-  rcufree::detail::c_defaults(full);
+  const rcufree::config defaults;                          // the C++ defaults are the C defaults
+  rcufree::detail::for_each_config_field(
+      [&](const auto& row) { to_c(defaults.*row.cxx, full.*row.c); });
   full.size = size;
   // Only the bytes the caller has; a caller built against a newer header gets zeros past ours,
   // which is what rcufree_engine_new accepts for fields it does not know.

@@ -241,9 +241,6 @@ struct config_problem {
 // The first field, in table order, that breaks its rule (config.cpp).
 std::optional<config_problem> first_problem(const config& cfg);
 
-// struct rcufree_config's defaults (c_config.cpp): rcufree::config's, converted; zero elsewhere.
-void c_defaults(rcufree_config& out);
-
 // The fields within in.size converted into out, which keeps its values for the rest; then
 // validated (c_config.cpp). A field out of range for its C++ type is a problem too.
 std::optional<config_problem> from_c(const rcufree_config& in, config& out);
