@@ -18,14 +18,13 @@
 #include <rcufree/rcufree.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <rcufree/config.hpp>
 #include <string>
 #include <tuple>
-#include <type_traits>
+
+#include "config_rules.hpp"
 
 namespace rcufree::detail {
 
@@ -47,106 +46,6 @@ struct config_field {
   Rule rule;  // rule(value, whole config): why the value is wrong, or "" when it is not
 };
 
-// ---- How values are shown in messages ----
-
-template <class T>
-inline constexpr bool is_duration = false;
-template <class Rep, class Period>
-inline constexpr bool is_duration<std::chrono::duration<Rep, Period>> = true;
-
-template <class T>
-std::string show(const T& v) {
-  if constexpr (is_duration<T>) {
-    using P = typename T::period;
-    const char* unit = std::is_same_v<P, std::micro>         ? " us"
-                       : std::is_same_v<P, std::milli>       ? " ms"
-                       : std::is_same_v<P, std::ratio<3600>> ? " h"
-                                                             : " (duration)";
-    return std::to_string(v.count()) + unit;
-  } else if constexpr (std::is_enum_v<T>) {
-    return std::to_string(static_cast<std::underlying_type_t<T>>(v));
-  } else {
-    return std::to_string(v);
-  }
-}
-
-// ---- Rules ----
-
-// Every value is fine.
-struct any_value {
-  std::string operator()(const auto&, const config&) const { return {}; }
-};
-
-// A bound that is another field's value: worker_tick is at most drain_interval.
-template <class T>
-struct other_field {
-  T config::*member;
-  const char* said;  // how a message names it, in words both languages read: "the drain interval"
-};
-template <class T>
-T bound_value(const T& bound, const config&) {
-  return bound;
-}
-template <class T>
-T bound_value(const other_field<T>& bound, const config& all) {
-  return all.*bound.member;
-}
-template <class T>
-std::string show_bound(const T& bound, const config&) {
-  return show(bound);
-}
-template <class T>
-std::string show_bound(const other_field<T>& bound, const config& all) {
-  return show(all.*bound.member) + " (" + bound.said + ")";
-}
-
-// lo <= value <= hi, compared in the field's own type.
-template <class Lo, class Hi>
-struct in_range {
-  Lo lo;
-  Hi hi;
-  template <class V>
-  std::string operator()(const V& v, const config& all) const {
-    if (v >= V(lo) && v <= V(bound_value(hi, all))) return {};
-    return "must be from " + show(lo) + " to " + show_bound(hi, all) + ", got " + show(v);
-  }
-};
-
-// lo <= value.
-template <class Lo>
-struct at_least {
-  Lo lo;
-  template <class V>
-  std::string operator()(const V& v, const config&) const {
-    return v >= V(lo) ? std::string() : "must be at least " + show(lo) + ", got " + show(v);
-  }
-};
-
-// A power of two within [lo, hi].
-template <class T>
-struct power_of_two_in {
-  T lo, hi;
-  std::string operator()(const T& v, const config& all) const {
-    if (v == 0 || (v & (v - 1)) != 0) return "must be a power of two, got " + show(v);
-    return in_range<T, T>{lo, hi}(v, all);
-  }
-};
-
-// A callback that must be set whenever `other` is (names the one missing).
-template <class T>
-struct set_with {
-  T config::*other;
-  const char* why;
-  template <class V>
-  std::string operator()(const V& v, const config& all) const {
-    return !v && all.*other ? why : "";
-  }
-};
-
-inline constexpr const char* kPagesGoBack =
-    "allocate_page and release_page must be set together (pages from a custom allocator must go "
-    "back to it)";
-
 // ---- The table ----
 
 #define RCUFREE_C_END(c) (offsetof(rcufree_config, c) + sizeof(rcufree_config::c))
@@ -163,6 +62,10 @@ inline constexpr const char* kPagesGoBack =
   }
 
 using namespace std::chrono_literals;
+
+inline constexpr const char* kPagesGoBack =
+    "allocate_page and release_page must be set together (pages from a custom allocator must go "
+    "back to it)";
 
 // In the order the fields are checked (config.hpp's order): the first that breaks its rule is
 // the one a message names.
