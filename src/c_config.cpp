@@ -42,8 +42,10 @@ constexpr bool is_callback = std::is_function_v<std::remove_pointer_t<T>>;
 template <class C, class Cxx>
 std::string to_cxx(const C& v, void* arg, Cxx& out) {
   if constexpr (rcufree::detail::is_duration<Cxx>) {
-    if (v > kMaxDuration)
-      return "must be at most " + std::to_string(kMaxDuration) + ", got " + std::to_string(v);
+    if (v > kMaxDuration) {
+      return "must be at most " + rcufree::detail::show(Cxx(kMaxDuration)) + ", got " +
+             std::to_string(v) + rcufree::detail::unit_of<typename Cxx::period>;
+    }
     out = Cxx(static_cast<typename Cxx::rep>(v));
   } else if constexpr (is_callback<C>) {
     if (v != nullptr) out = [v, arg](auto... params) { return v(arg, params...); };
