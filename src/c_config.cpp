@@ -55,7 +55,8 @@ std::string to_cxx(const C& v, void* arg, Cxx& out) {
   return {};
 }
 
-// One field's value from C++ to C. A callback has no C form: only an empty one converts (NULL).
+// One field's value from C++ to C, for the defaults. A callback has no C form: its C default is
+// NULL, as its C++ default is empty.
 template <class Cxx, class C>
 void to_c(const Cxx& v, C& out) {
   if constexpr (rcufree::detail::is_duration<Cxx>) {
