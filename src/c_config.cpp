@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// c_config.cpp — the C API's configuration: struct rcufree_config's defaults and layouts, and
-// rcufree_engine_new, which turns a config into an engine or into NULL, errno and a message
-// naming the C field.
+// c_config.cpp — the C API's configuration: struct rcufree_config's defaults and layouts, its
+// conversion to rcufree::config (both walk config_fields.hpp's table), and rcufree_engine_new,
+// which turns a config into an engine or into NULL, errno and a message naming the C field.
 #include <rcufree/rcufree.h>
 
 #include <cerrno>
@@ -13,8 +13,10 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <type_traits>
 
 #include "c_engine.hpp"
+#include "config_fields.hpp"
 
 namespace {
 
@@ -28,12 +30,67 @@ constexpr std::size_t kFirstLayoutSize = offsetof(rcufree_config, page_arg) + si
 constexpr std::size_t kMinimumSize =
     offsetof(rcufree_config, drain_interval_ms) + sizeof(unsigned long);
 
-// True when `field` (at `offset`, `bytes` long) lies within the caller's `size` bytes.
-constexpr bool within(std::size_t size, std::size_t offset, std::size_t bytes) {
-  return offset + bytes <= size;
+// Durations arrive as unsigned long; anything this large is out of every field's range and would
+// overflow std::chrono's signed 64-bit count after a unit conversion.
+constexpr unsigned long kMaxDuration = 1ul << 40;
+
+template <class T>
+constexpr bool is_callback = std::is_function_v<std::remove_pointer_t<T>>;
+
+// One field's value from C to C++: "" or why the C value has no C++ one. A callback gets its
+// argument back as its first parameter.
+template <class C, class Cxx>
+std::string to_cxx(const C& v, void* arg, Cxx& out) {
+  if constexpr (rcufree::detail::is_duration<Cxx>) {
+    if (v > kMaxDuration) {
+      return "must be at most " + rcufree::detail::show(Cxx(kMaxDuration)) + ", got " +
+             std::to_string(v) + rcufree::detail::unit_of<typename Cxx::period>;
+    }
+    out = Cxx(static_cast<typename Cxx::rep>(v));
+  } else if constexpr (is_callback<C>) {
+    if (v != nullptr) out = [v, arg](auto... params) { return v(arg, params...); };
+  } else {
+    out = static_cast<Cxx>(v);  // bool from int, reclaim_mode from int (same values), or a copy
+  }
+  return {};
 }
-#define RCUFREE_C_FIELD_WITHIN(size, field) \
-  within((size), offsetof(rcufree_config, field), sizeof(rcufree_config::field))
+
+// One field's value from C++ to C, for the defaults. A callback has no C form: its C default is
+// NULL, as its C++ default is empty.
+template <class Cxx, class C>
+void to_c(const Cxx& v, C& out) {
+  if constexpr (rcufree::detail::is_duration<Cxx>) {
+    out = static_cast<C>(v.count());
+  } else if constexpr (is_callback<C>) {
+    out = nullptr;
+  } else {
+    out = static_cast<C>(v);
+  }
+}
+
+// Why the caller's struct cannot be read at the size it gives, or "".
+std::string size_problem(const rcufree_config& cfg) {
+  char text[256];
+  if (cfg.size < kMinimumSize) {
+    std::snprintf(text, sizeof text,
+                  "config->size: %zu is smaller than the smallest layout (%zu bytes); fill the "
+                  "config with rcufree_config_init() before setting fields",
+                  cfg.size, kMinimumSize);
+    return text;
+  }
+  // Built against a newer header: fine while every field this library does not know is zero.
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&cfg);
+  for (std::size_t i = sizeof(rcufree_config); i < cfg.size; ++i) {
+    if (bytes[i] != 0) {
+      std::snprintf(text, sizeof text,
+                    "config->size: %zu bytes, and fields past the %zu this library knows are "
+                    "set; the program was built against a newer rcufree.h than this library",
+                    cfg.size, sizeof(rcufree_config));
+      return text;
+    }
+  }
+  return {};
+}
 
 // Records and prints a rcufree_engine_new failure; returns NULL for the caller to return.
 rcufree_engine* fail(int error, const char* text) {
@@ -43,60 +100,32 @@ rcufree_engine* fail(int error, const char* text) {
   return nullptr;
 }
 
-// config::validate() names C++ fields ("rcufree::config::drain_interval: why"); say the C name.
-std::string c_message(const char* what) {
-  static constexpr const char* kPrefix = "rcufree::config::";
-  static constexpr struct {
-    const char* cxx;
-    const char* c;
-  } kRenamed[] = {{"drain_interval", "drain_interval_ms"},
-                  {"worker_tick", "worker_tick_us"},
-                  {"refill_backoff_after_shrink", "refill_backoff_after_shrink_ms"}};
-  std::string text(what);
-  if (text.rfind(kPrefix, 0) != 0) return text;  // not a field message: pass it on unchanged
-  text.erase(0, std::strlen(kPrefix));
-  const std::size_t colon = text.find(':');
-  std::string field = text.substr(0, colon);
-  for (const auto& r : kRenamed) {
-    if (field == r.cxx) field = r.c;
-  }
-  return "config->" + field + (colon == std::string::npos ? "" : text.substr(colon));
+}  // namespace
+
+namespace rcufree::detail {
+
+std::optional<config_problem> from_c(const rcufree_config& in, config& out) {
+  std::optional<config_problem> found;
+  for_each_config_field([&](const auto& row) {
+    if (found || in.size < row.c_end) return;  // past the caller's struct: keeps out's value
+    std::string why = to_cxx(in.*row.c, row.arg ? in.*row.arg : nullptr, out.*row.cxx);
+    if (!why.empty()) found = config_problem{row.name, std::move(why)};
+  });
+  return found ? found : first_problem(out);
 }
 
-// Durations arrive as unsigned long; anything this large is out of every field's range and would
-// overflow std::chrono's signed 64-bit count after a unit conversion.
-constexpr unsigned long kMaxDuration = 1ul << 40;
-
-}  // namespace
+}  // namespace rcufree::detail
 
 extern "C" {
 
 void rcufree_config_init_size(struct rcufree_config* cfg, size_t size) noexcept {
   if (cfg == nullptr || size < sizeof(std::size_t)) return;
-  const rcufree::config d;  // the C++ defaults are the C defaults
   rcufree_config full;
   std::memset(static_cast<void*>(&full), 0, sizeof full);  // padding too: see the copy below
+  const rcufree::config defaults;                          // the C++ defaults are the C defaults
+  rcufree::detail::for_each_config_field(
+      [&](const auto& row) { to_c(defaults.*row.cxx, full.*row.c); });
   full.size = size;
-  full.flavor = nullptr;
-  full.page_size = d.page_size;
-  full.cached_pages_per_cpu = d.cached_pages_per_cpu;
-  full.drain_interval_ms = static_cast<unsigned long>(d.drain_interval.count());
-  full.worker_tick_us = static_cast<unsigned long>(d.worker_tick.count());
-  full.pending_soft_cap_bytes = d.pending_soft_cap_bytes;
-  full.assumed_object_bytes = d.assumed_object_bytes;
-  full.sleepable_callers_reclaim = d.sleepable_callers_reclaim ? 1 : 0;
-  full.watch_memory_pressure = d.watch_memory_pressure ? 1 : 0;
-  full.reclaim_threads = d.reclaim_threads == rcufree::reclaim_mode::single
-                             ? RCUFREE_RECLAIM_SINGLE
-                             : RCUFREE_RECLAIM_PER_CPU;
-  full.refill_backoff_after_shrink_ms =
-      static_cast<unsigned long>(d.refill_backoff_after_shrink.count());
-  full.allocate_page = nullptr;
-  full.release_page = nullptr;
-  full.page_arg = nullptr;
-  full.free_bulk = nullptr;
-  full.free_arg = nullptr;
-  full.realtime_reclaim = d.realtime_reclaim ? 1 : 0;
   // Only the bytes the caller has; a caller built against a newer header gets zeros past ours,
   // which is what rcufree_engine_new accepts for fields it does not know.
   const std::size_t known = size < sizeof full ? size : sizeof full;
@@ -113,123 +142,25 @@ struct rcufree_engine* rcufree_engine_new(const struct rcufree_config* cfg) noex
   g_last_error[0] = '\0';
   if (cfg == nullptr)
     return fail(EINVAL, "config is NULL; pass a config rcufree_config_init filled");
-  const std::size_t size = cfg->size;
-  char text[256];
-  if (size < kMinimumSize) {
-    std::snprintf(text, sizeof text,
-                  "config->size: %zu is smaller than the smallest layout (%zu bytes); fill the "
-                  "config with rcufree_config_init() before setting fields",
-                  size, kMinimumSize);
-    return fail(EINVAL, text);
-  }
-  if (size > sizeof(rcufree_config)) {
-    // Built against a newer header: fine while every field this library does not know is zero.
-    const auto* tail = reinterpret_cast<const unsigned char*>(cfg) + sizeof(rcufree_config);
-    for (std::size_t i = 0; i < size - sizeof(rcufree_config); ++i) {
-      if (tail[i] != 0) {
-        std::snprintf(text, sizeof text,
-                      "config->size: %zu bytes, and fields past the %zu this library knows are "
-                      "set; the program was built against a newer rcufree.h than this library",
-                      size, sizeof(rcufree_config));
-        return fail(EINVAL, text);
-      }
-    }
-  }
-
-  rcufree::config c;  // fields past the caller's size keep these defaults
-  c.flavor = cfg->flavor;
-  c.page_size = cfg->page_size;
-  c.cached_pages_per_cpu = cfg->cached_pages_per_cpu;
-  struct duration_field {
-    const char* name;
-    std::size_t offset, bytes;
-  };
-  for (const duration_field& f :
-       {duration_field{"drain_interval_ms", offsetof(rcufree_config, drain_interval_ms),
-                       sizeof(unsigned long)},
-        duration_field{"worker_tick_us", offsetof(rcufree_config, worker_tick_us),
-                       sizeof(unsigned long)},
-        duration_field{"refill_backoff_after_shrink_ms",
-                       offsetof(rcufree_config, refill_backoff_after_shrink_ms),
-                       sizeof(unsigned long)}}) {
-    if (!within(size, f.offset, f.bytes)) continue;
-    unsigned long v;
-    std::memcpy(&v, reinterpret_cast<const char*>(cfg) + f.offset, sizeof v);
-    if (v > kMaxDuration) {
-      std::snprintf(text, sizeof text, "config->%s: %lu is out of range", f.name, v);
-      return fail(EINVAL, text);
-    }
-  }
-  c.drain_interval = std::chrono::milliseconds(static_cast<long long>(cfg->drain_interval_ms));
-  if (RCUFREE_C_FIELD_WITHIN(size, worker_tick_us)) {
-    c.worker_tick = std::chrono::microseconds(static_cast<long long>(cfg->worker_tick_us));
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, pending_soft_cap_bytes)) {
-    c.pending_soft_cap_bytes = cfg->pending_soft_cap_bytes;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, assumed_object_bytes)) {
-    c.assumed_object_bytes = cfg->assumed_object_bytes;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, sleepable_callers_reclaim)) {
-    c.sleepable_callers_reclaim = cfg->sleepable_callers_reclaim != 0;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, watch_memory_pressure)) {
-    c.watch_memory_pressure = cfg->watch_memory_pressure != 0;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, reclaim_threads)) {
-    switch (cfg->reclaim_threads) {
-      case RCUFREE_RECLAIM_PER_CPU:
-        c.reclaim_threads = rcufree::reclaim_mode::per_cpu;
-        break;
-      case RCUFREE_RECLAIM_SINGLE:
-        c.reclaim_threads = rcufree::reclaim_mode::single;
-        break;
-      default:
-        std::snprintf(text, sizeof text,
-                      "config->reclaim_threads: must be RCUFREE_RECLAIM_PER_CPU (0) or "
-                      "RCUFREE_RECLAIM_SINGLE (1), got %d",
-                      cfg->reclaim_threads);
-        return fail(EINVAL, text);
-    }
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, refill_backoff_after_shrink_ms)) {
-    c.refill_backoff_after_shrink =
-        std::chrono::milliseconds(static_cast<long long>(cfg->refill_backoff_after_shrink_ms));
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, realtime_reclaim)) {
-    c.realtime_reclaim = cfg->realtime_reclaim != 0;
-  }
-  if (RCUFREE_C_FIELD_WITHIN(size, page_arg)) {
-    void* const arg = cfg->page_arg;
-    // The C allocator pair becomes the C++ one; validate() checks that both or neither are set.
-    if (auto* alloc = cfg->allocate_page) {
-      c.allocate_page = [alloc, arg](std::size_t bytes) { return alloc(arg, bytes); };
-    }
-    if (auto* release = cfg->release_page) {
-      c.release_page = [release, arg](void* page, std::size_t bytes) { release(arg, page, bytes); };
-    }
-  }
-
-  if (RCUFREE_C_FIELD_WITHIN(size, free_arg) && cfg->free_bulk != nullptr) {
-    auto* bulk = cfg->free_bulk;
-    void* const arg = cfg->free_arg;
-    c.free_bulk = [bulk, arg](void* const* objects, std::size_t n) { bulk(arg, objects, n); };
-  }
-
   try {
-    c.validate();  // the engine validates too; here the message can be given the C names
+    if (const std::string why = size_problem(*cfg); !why.empty()) return fail(EINVAL, why.c_str());
+    rcufree::config c;  // fields past the caller's size keep these defaults
+    if (const auto problem = rcufree::detail::from_c(*cfg, c)) {
+      const std::string text = std::string("config->") + problem->field.c + ": " + problem->why;
+      return fail(EINVAL, text.c_str());
+    }
     return new rcufree_engine(std::move(c));
-  } catch (const std::invalid_argument& e) {
-    return fail(EINVAL, c_message(e.what()).c_str());
   } catch (const std::bad_alloc&) {
     return fail(ENOMEM, "out of memory for the engine's per-CPU state");
   } catch (const std::system_error& e) {
+    char text[256];
     std::snprintf(text, sizeof text, "cannot start the engine's worker thread: %s", e.what());
     return fail(EAGAIN, text);
   } catch (const std::exception& e) {
     return fail(EINVAL, e.what());
   }
 }
+
 const char* rcufree_last_error(void) noexcept {
   return g_last_error;
 }

@@ -32,8 +32,8 @@ struct RCUFREE_API config {
   // (&urcu_memb_flavor). Readers must use the same flavor's rcu_read_lock/rcu_read_unlock.
   const rcu_flavor_struct* flavor = nullptr;
 
-  // Bytes in one pointer block ("page"): a power of two, at least 256. One 4096-byte page holds
-  // (4096 - 40) / 8 = 507 pointers (a 40-byte header, then the pointers).
+  // Bytes in one pointer block ("page"): a power of two from 256 to 16 MiB. One 4096-byte page
+  // holds (4096 - 40) / 8 = 507 pointers (a 40-byte header, then the pointers).
   std::size_t page_size = 4096;
 
   // The most empty pages one CPU may keep ready for the two-argument form (the hard per-CPU bound
@@ -41,14 +41,14 @@ struct RCUFREE_API config {
   // min(5, this) like the kernel; a CPU whose pages ran out between two reclaim passes keeps
   // twice what it used, up to this bound; unused pages are halved away each quiet second. The
   // bound covers one scheduler time slice of a flood (about 0.75-3 ms at 20-40 M objects/s is
-  // 30-120 pages: see docs/TUNING.md). 0 is allowed: every object then takes the fallback list
-  // (slower reclaim, same guarantees).
+  // 30-120 pages: see docs/TUNING.md). At most 65535; 0 is allowed: every object then takes the
+  // fallback list (slower reclaim, same guarantees).
   std::size_t cached_pages_per_cpu = 128;
 
   // Longest time a partly filled block, or a CPU's fallback list, waits before its reclaim thread
   // takes it and starts its grace period. Also how long the reclaim threads wait before they try
-  // again after a page allocation failed. Must be > 0. Full blocks never wait for this, nor does
-  // a fallback list once it holds a page's worth of objects (the flood rule).
+  // again after a page allocation failed. From 1 ms to 24 hours. Full blocks never wait for this,
+  // nor does a fallback list once it holds a page's worth of objects (the flood rule).
   std::chrono::milliseconds drain_interval{20};
 
   // How often the reclaim threads look for work while they find some (atomic callers cannot wake
@@ -85,11 +85,11 @@ struct RCUFREE_API config {
   // sleeps sometimes runs past its time slice and then waits a whole scheduler tick while the
   // producer fills memory; a real-time one never waits behind it. In the million-object flood on
   // a 2-core machine it cut peak pending objects 4-6x and RSS over free() to 2.0-2.3 MiB, at the
-  // same CPU per object (docs/PERFORMANCE.md). It needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least 1;
-  // where refused, the engine says so once on stderr and the threads stay in the normal class
-  // (stats.reclaim_threads_realtime counts those that got it). A real-time thread keeps its CPU
-  // until it sleeps: each pass frees what that CPU queued, then the thread sleeps 100 us or more;
-  // other threads of that CPU wait meanwhile.
+  // same CPU per object (docs/PERFORMANCE.md). It needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at
+  // least 1; where refused, the engine says so once on stderr and the threads stay in the normal
+  // class (stats.reclaim_threads_realtime counts those that got it). A real-time thread keeps its
+  // CPU until it sleeps: each pass frees what that CPU queued, then the thread sleeps 100 us or
+  // more; other threads of that CPU wait meanwhile.
   bool realtime_reclaim = false;
 
   // Memory pressure. watch_memory_pressure starts a thread that listens to Linux PSI (the cgroup

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // bad_input_test.cpp — nullptr everywhere, absurd configs, and misuse the engine can see
-// (CONTRACT promise 8). test/unit/config_test.cpp already covers page sizes 0, 3000 and 128, a
-// zero drain interval, the worker tick, a zero soft cap, a huge cache and an allocate_page without
-// release_page; this file covers the rest and checks that a rejected config starts nothing.
+// (CONTRACT promise 8). test/unit/config_test.cpp already checks each field's bounds through the
+// C and C++ APIs, page sizes 0 and 3000, a tick longer than a short drain interval and an
+// allocate_page without release_page; this file covers the rest and checks that a rejected config
+// starts nothing.
 #include <dirent.h>
 #include <urcu/urcu-memb.h>
 
