@@ -83,7 +83,7 @@ inline constexpr std::tuple kConfigFields{
     RCUFREE_FIELD(sleepable_callers_reclaim, sleepable_callers_reclaim, any_value{}),
     RCUFREE_FIELD(realtime_reclaim, realtime_reclaim, any_value{}),
     RCUFREE_FIELD(watch_memory_pressure, watch_memory_pressure, any_value{}),
-    RCUFREE_FIELD(refill_backoff_after_shrink, refill_backoff_after_shrink_ms, any_value{}),
+    RCUFREE_FIELD(refill_backoff_after_shrink, refill_backoff_after_shrink_ms, in_range{0ms, 24h}),
     RCUFREE_CALLBACK(allocate_page, allocate_page, page_arg,
                      set_with{&config::release_page, kPagesGoBack}),
     RCUFREE_CALLBACK(release_page, release_page, page_arg,

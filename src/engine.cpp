@@ -123,6 +123,10 @@ const config& engine::settings() const noexcept {
   return core_->cfg;
 }
 
+void engine::wake_reclaim_if_idle() noexcept {
+  core_->threads.wake_if_idle(core_->slots.this_cpu());
+}
+
 void engine::barrier() {
   detail::require_sleepable(*core_, "barrier", detail::sleepable_use::waits_for_engine);
   core_->wake_after_fork();

@@ -207,7 +207,8 @@ bool engine_threads::poll(bool expedite, bool& pending) {
   cpu_unwatched_ = false;
   for (std::size_t i = 0; i < slot_count_; ++i) {
     // relaxed: a hint for the pacing below; a stale value costs a look a tick early or late.
-    if (per_cpu_ && (!cpu_[i].thread.joinable() || cpu_[i].idle.load(std::memory_order_relaxed)))
+    if (per_cpu_ &&
+        (!cpu_[i].thread.joinable() || cpu_[i].idle.load(std::memory_order_relaxed) == 1))
       cpu_unwatched_ = true;
     if (rec.pending_of(i) == 0) {
       // A quiet slot: let its pool decay (or refill), unless someone is reclaiming it right now.
@@ -222,7 +223,7 @@ bool engine_threads::poll(bool expedite, bool& pending) {
       // idle and wakes it. (Were a wake missed, the next look, at most 8 ticks later while
       // anything is pending, would find it.)
       std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (cpu_[i].idle.load(std::memory_order_relaxed)) wake_cpu_thread(i);
+      if (cpu_[i].idle.load(std::memory_order_relaxed) == 1) wake_cpu_thread(i);
       continue;
     }
     // A caller reclaiming this slot (reclaim_local) may be stopped holding its lock: come back.
@@ -279,6 +280,23 @@ void engine_threads::wake_cpu_thread(std::size_t i) {
     t.wake = true;
   }
   t.cv.notify_all();
+  rouse(t);
+}
+
+void engine_threads::rouse(cpu_thread& t) noexcept {
+  // (I1) release exchange: the flags set before it are seen by the thread that wakes; pairs with
+  // (I2), its acquire loads of the word.
+  if (t.idle.exchange(0, std::memory_order_release) == 1) t.idle.notify_one();
+}
+
+void engine_threads::wake_if_idle(std::size_t i) noexcept {
+  if (i >= slot_count_) return;
+  cpu_thread& t = cpu_[i];
+  // relaxed pre-check: a busy thread's line stays shared, and its caller makes no system call.
+  if (t.idle.load(std::memory_order_relaxed) != 1) return;
+  // relaxed: read after (I2) by the woken thread, which the exchange below releases.
+  t.woken_by_call.store(true, std::memory_order_relaxed);
+  rouse(t);
 }
 
 void engine_threads::stop_cpu_threads() {
@@ -290,6 +308,7 @@ void engine_threads::stop_cpu_threads() {
       t.stop = true;
     }
     t.cv.notify_all();
+    rouse(t);
     t.thread.join();
   }
 }
@@ -313,11 +332,13 @@ void engine_threads::cpu_main(std::size_t i) {
     clock_.tick();
     const bool expedite = rec_.over_soft_cap();
     if (expedite) expedited_passes_.add();
+    // relaxed: set before the wake that ended this thread's idle wait (I1/I2).
+    const bool woken_by_call = cpu_[i].woken_by_call.exchange(false, std::memory_order_relaxed);
     pass_result r;
     {
       const auto lock = rec_.lock_slot(i, patience::kind::brief);
       if (lock.owns_lock()) {
-        r = rec_.pass(i, expedite ? kExpeditedPass : kPeriodicPass);
+        r = rec_.pass(i, expedite ? kExpeditedPass : woken_by_call ? kWokenPass : kPeriodicPass);
       } else {
         r.pending = true;  // a caller reclaiming here holds the lock (maybe stopped): come back
       }
@@ -343,10 +364,16 @@ bool engine_threads::wait_for_pass(std::size_t i,
     // (D1) the idle store, a seq_cst fence, then the look at the slot: pairs with (D2) in poll()
     // (Dekker): work queued before is seen here; the supervisor finds this thread idle when it
     // sees later work, and wakes it.
-    t.idle.store(true, std::memory_order_relaxed);
+    t.idle.store(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (rec_.pending_of(i) == 0) t.cv.wait(lock, woken);
-    t.idle.store(false, std::memory_order_relaxed);  // relaxed: a stale true costs one wake
+    if (rec_.pending_of(i) == 0) {
+      lock.unlock();
+      RCUFREE_STOP_AT(cpu_thread_going_idle);
+      // (I2) acquire: pairs with (I1) in rouse(); sleeps until a waker puts the word back to 0.
+      while (t.idle.load(std::memory_order_acquire) == 1) t.idle.wait(1, std::memory_order_acquire);
+      lock.lock();
+    }
+    t.idle.store(0, std::memory_order_relaxed);  // relaxed: a stale 1 costs one wake
   } else if (sleep && !woken() && sleep->count() > 0) {
     t.cv.wait_for(lock, *sleep, woken);
   }

@@ -49,6 +49,16 @@ class engine_threads {
   // Any sleepable thread: the supervisor should look now (a head-less caller that had to
   // allocate). Skips the system call when a wake is already on its way.
   void wake_supervisor() noexcept;
+  // A caller's request to free its CPU's work soon (engine::wake_reclaim_if_idle): if CPU thread i
+  // sleeps idle, wakes it (one futex wake, no lock: fine in a signal handler that may make a
+  // system call) and its next pass takes the open block at once. Nothing otherwise: a busy thread
+  // already looks every tick, and a CPU with no thread yet is seen by the supervisor's next look.
+  void wake_if_idle(std::size_t i) noexcept;
+  // Whether CPU thread i sleeps idle now (a snapshot, for tests).
+  bool sleeps_idle(std::size_t i) const noexcept {
+    // relaxed: a snapshot.
+    return i < slot_count_ && cpu_[i].idle.load(std::memory_order_relaxed) == 1;
+  }
   // Memory pressure (pressure.cpp's thread, or a test): the supervisor shrinks on its next look.
   void on_memory_pressure() noexcept;
   std::uint64_t pressure_events() const noexcept { return pressure_events_.get(); }
@@ -85,8 +95,12 @@ class engine_threads {
     bool wake = false;
     bool stop = false;
     bool parked = false;
-    // The thread sleeps with no timeout: the supervisor must wake it when work arrives.
-    std::atomic<bool> idle{false};
+    // 1 while the thread sleeps idle, with no timeout: a futex word, so that a caller may wake it
+    // without a lock (wake_if_idle); the supervisor, stop() and fork handlers wake it too
+    // (rouse). 0 otherwise.
+    std::atomic<std::uint32_t> idle{0};
+    // Set by wake_if_idle(): the pass that follows takes the open block at once (kWokenPass).
+    std::atomic<bool> woken_by_call{false};
     // Supervisor-private:
     std::uint32_t failed_ms = 0;
     bool failed = false;
@@ -110,6 +124,9 @@ class engine_threads {
   bool ensure_thread(std::size_t i);
   bool take_pressure_event() noexcept;
   void wake_cpu_thread(std::size_t i);
+  // Ends an idle wait of `t` (the futex word back to 0 and a wake), for wakers that also set one
+  // of t's flags under t.mu and notify t.cv.
+  static void rouse(cpu_thread& t) noexcept;
   void stop_cpu_threads();
 
   const config& cfg_;

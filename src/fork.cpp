@@ -160,6 +160,7 @@ void engine_threads::prepare_fork(std::chrono::milliseconds limit) {
     if (!t.thread.joinable()) continue;
     std::unique_lock<std::mutex> lock(t.mu);
     t.cv.notify_all();
+    rouse(t);  // an idle thread sleeps on its futex word, not on t.cv
     t.cv.wait_until(lock, deadline, [&] { return t.parked; });
   }
 }
@@ -200,7 +201,8 @@ void engine_threads::child_after_fork() {
     new (&t.cv) std::condition_variable();
     t.thread.forget();
     t.wake = t.stop = t.parked = t.failed = false;
-    t.idle.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
+    t.idle.store(0, std::memory_order_relaxed);  // relaxed: single-threaded here
+    t.woken_by_call.store(false, std::memory_order_relaxed);
   }
   const bool had_supervisor = supervisor_.joinable();
   new (&supervisor_) std::thread();

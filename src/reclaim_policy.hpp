@@ -38,6 +38,11 @@ using when = reclaim_policy::when;
 // A CPU thread's pass, or the supervisor's for a slot no CPU thread serves.
 inline constexpr reclaim_policy kPeriodicPass{when::due, when::due, false, patience::kind::brief,
                                               true};
+// A CPU thread's pass right after a caller woke it (engine::wake_reclaim_if_idle): the open block
+// at once, so that a lone object's grace period starts now rather than after drain_interval; the
+// fallback list as in a periodic pass.
+inline constexpr reclaim_policy kWokenPass{when::now, when::due, false, patience::kind::brief,
+                                           true};
 // The same while pending memory is over the soft cap: everything, without waiting for age.
 inline constexpr reclaim_policy kExpeditedPass{when::now, when::now, false, patience::kind::brief,
                                                true};

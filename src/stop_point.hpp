@@ -48,6 +48,8 @@ namespace rcufree::detail {
   X(supervisor_looking, "the supervisor", "waking up and looking at the slots")                    \
   X(cpu_thread_starting, "the supervisor", "deciding to start a CPU thread and starting it")       \
   X(cpu_thread_before_pass, "a CPU thread", "waking up and taking its reclaim lock")               \
+  X(cpu_thread_going_idle, "a CPU thread",                                                         \
+    "finding nothing pending and sleeping on its idle word")                                       \
   X(flush_completing, "the supervisor", "a barrier's frees and telling its caller")                \
   X(threads_stopping, "the supervisor", "being told to stop and stopping the CPU threads")         \
   /* lifetime */                                                                                   \

@@ -100,7 +100,7 @@ struct RCUFREE_API config {
   bool watch_memory_pressure = false;
   // After a shrink (by shrink() or a pressure event) no thread refills page pools for
   // this long, so that it does not fight reclaim (the kernel waits 5 s). Atomic callers use the
-  // fallback list meanwhile.
+  // fallback list meanwhile. From 0 to 24 hours.
   std::chrono::milliseconds refill_backoff_after_shrink{5000};
 
   // Page allocator for pointer blocks, called only from sleepable contexts (the reclaim threads,

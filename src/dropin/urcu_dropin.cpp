@@ -234,6 +234,11 @@ void queue(flavor_state& s, int flavor, rcu_head* head, callback_fn fn, const ch
     die(call, sentence);
   }
   kQueue[g_callbacks.index_of(e)](eng, head);
+  // As liburcu's call_rcu wakes its worker: an idle CPU thread starts this callback's grace period
+  // now (one futex wake, only when it sleeps idle) instead of after drain_interval, or after the
+  // supervisor's idle look, up to 125 ms later; and a burst meets a reclaim thread already at work
+  // refilling its CPU's page pool.
+  eng.wake_reclaim_if_idle();
 }
 
 // The engine's barrier for a C caller: a misuse it reports by throwing ends the process here.

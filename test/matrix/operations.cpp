@@ -54,6 +54,16 @@ void op_produce(world& w, op_context&) {
   w.replace_some(2000, queue_by::two_argument, /*alternate_kinds=*/true);
 }
 
+// A caller on the stopped thread's CPU asking for its work to be freed soon, again and again:
+// never waits (a futex wake at most).
+void op_wake_reclaim(world& w, op_context&) {
+  rcufree_test::pin_to(w.cpu());
+  for (int i = 0; i < 100; ++i) {
+    w.replace_one(queue_by::two_argument);
+    w.eng().wake_reclaim_if_idle();
+  }
+}
+
 void op_destroy(world& w, op_context&) {
   w.destroy_engine();
 }
@@ -185,6 +195,7 @@ const std::vector<operation>& operations() {
       {"shrink", op_shrink, waits::never, false, false, false, nullptr},
       {"reclaim_local_slow", op_reclaim_local_slow, waits::may, false, false, false, nullptr},
       {"produce_same_cpu", op_produce, waits::never, false, false, false, nullptr},
+      {"wake_reclaim", op_wake_reclaim, waits::never, false, false, false, nullptr},
       {"destroy", op_destroy, waits::not_for_user_threads, false, true, false, nullptr},
       {"exit", op_exit, waits::not_for_user_threads, true, false, false, nullptr},
       {"deleter_requeues", op_deleter_requeues, waits::may, false, false, false, nullptr},

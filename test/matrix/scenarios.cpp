@@ -64,6 +64,13 @@ void produce_slowly(world& w, const std::atomic<bool>& go) {
   }
 }
 
+// A little, once: after a quiet second the CPU thread goes idle (no timed wake-up at all).
+void produce_then_rest(world& w, const std::atomic<bool>& go) {
+  rcufree_test::pin_to(w.cpu());
+  w.replace_some(40);
+  while (go) std::this_thread::sleep_for(2ms);
+}
+
 // barrier() again and again: the supervisor's flush.
 void barrier_loop(world& w, const std::atomic<bool>& go) {
   rcufree_test::pin_to(w.cpu());
@@ -143,6 +150,8 @@ const std::vector<scenario>& scenarios() {
       // a CPU thread's periodic pass
       {"cpu_thread_before_pass/cpu_thread", sp::cpu_thread_before_pass, st::cpu_thread,
        hb::engine_thread, produce_slowly},
+      {"cpu_thread_going_idle/cpu_thread", sp::cpu_thread_going_idle, st::cpu_thread,
+       hb::engine_thread, produce_then_rest},
       {"pass_holds_slot_flag/cpu_thread", sp::pass_holds_slot_flag, st::cpu_thread,
        hb::engine_thread, produce_slowly},
       {"block_closed/cpu_thread", sp::block_closed, st::cpu_thread, hb::engine_thread,

@@ -43,7 +43,7 @@ const expected_field kExpected[] = {
     {"sleepable_callers_reclaim", "sleepable_callers_reclaim", 0, 0, 1},
     {"realtime_reclaim", "realtime_reclaim", 0, 0, 1},
     {"watch_memory_pressure", "watch_memory_pressure", 0, 0, 1},
-    {"refill_backoff_after_shrink", "refill_backoff_after_shrink_ms", 5000, {}, {}},
+    {"refill_backoff_after_shrink", "refill_backoff_after_shrink_ms", 5000, 0, 24 * 3600 * 1000},
     {"allocate_page", "allocate_page", kNone, {}, {}},  // set together: the cases below
     {"release_page", "release_page", kNone, {}, {}},
     {"free_bulk", "free_bulk", kNone, {}, {}},

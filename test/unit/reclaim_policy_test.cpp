@@ -68,3 +68,13 @@ TEST_CASE("callers reclaiming for themselves never touch the open block") {
     CHECK_FALSE(p->restock);  // the caller's pass does not allocate pages
   }
 }
+
+TEST_CASE("a pass a caller woke takes the open block at once, the fallback list when due") {
+  const reclaim_policy& p = kWokenPass;
+  CHECK(open_block_taken(p, 0));  // a lone object's grace period starts now
+  CHECK_FALSE(list_taken(p, 1, 0));
+  CHECK(list_taken(p, kRecordsPerPage, 0));
+  CHECK_FALSE(p.exact);
+  CHECK(p.wait == patience::kind::brief);
+  CHECK(p.restock);
+}

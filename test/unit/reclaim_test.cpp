@@ -386,3 +386,44 @@ TEST_CASE("config.realtime_reclaim runs the CPU threads in SCHED_FIFO where the 
   eng.barrier();
   CHECK(deaths.load() == 2000);
 }
+
+TEST_CASE("a caller's wake starts an idle CPU thread's pass, which takes the open block at once") {
+  pinned on(allowed_cpus().at(0));
+  REQUIRE(on.ok());
+  rcufree::config c;
+  c.drain_interval = std::chrono::hours(1);  // an open block would otherwise wait an hour
+  rcufree::engine eng(c);
+  auto& core = rcufree::engine_access::core(eng);
+  const std::size_t cpu = core.slots.this_cpu();
+  std::atomic<std::uint64_t> deaths{0};
+  eng.delete_rcu(new counted(&deaths), &counted::head);
+  const auto idle_by = std::chrono::steady_clock::now() + 10s;
+  // The supervisor starts this CPU's thread on seeing the work; after a quiet second it sleeps
+  // idle.
+  while (eng.snapshot().reclaim_threads == 0 && std::chrono::steady_clock::now() < idle_by) {
+    std::this_thread::sleep_for(1ms);
+  }
+  eng.barrier();
+  while (!core.threads.sleeps_idle(cpu) && std::chrono::steady_clock::now() < idle_by) {
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(core.threads.sleeps_idle(cpu));
+  // Without a wake: the supervisor's look wakes it, but its open block ages for an hour.
+  eng.delete_rcu(new counted(&deaths), &counted::head);
+  std::this_thread::sleep_for(300ms);
+  CHECK(deaths.load() == 1);
+  eng.barrier();
+  REQUIRE(deaths.load() == 2);
+  while (!core.threads.sleeps_idle(cpu) && std::chrono::steady_clock::now() < idle_by + 10s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(core.threads.sleeps_idle(cpu));
+  // With a wake: the pass it starts closes the open block now.
+  eng.delete_rcu(new counted(&deaths), &counted::head);
+  eng.wake_reclaim_if_idle();
+  const auto freed_by = std::chrono::steady_clock::now() + 10s;
+  while (deaths.load() != 3 && std::chrono::steady_clock::now() < freed_by) {
+    std::this_thread::sleep_for(1ms);
+  }
+  CHECK(deaths.load() == 3);  // an hour early: only the woken pass could have freed it
+}
