@@ -14,6 +14,7 @@
 
 #include "coarse_clock.hpp"
 #include "cpu_pacing.hpp"
+#include "futex_word.hpp"
 #include "supervisor_pacing.hpp"
 #include "time_slice.hpp"
 
@@ -59,6 +60,7 @@ void engine_threads::stop() {
     stop_ = true;
   }
   wake_cv_.notify_one();
+  rouse_supervisor();
   if (supervisor_.joinable()) supervisor_.join();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -92,6 +94,7 @@ void engine_threads::wake_supervisor() noexcept {
     wake_ = true;
   }
   wake_cv_.notify_one();
+  rouse_supervisor();
 }
 
 bool engine_threads::flush_and_wait() {
@@ -101,6 +104,7 @@ bool engine_threads::flush_and_wait() {
   const std::uint64_t target = flush_requested_.fetch_add(1, std::memory_order_release) + 1;
   wake_ = true;
   wake_cv_.notify_one();
+  rouse_supervisor();
   // (W4) acquire: pairs with the supervisor's release store of flush_completed_ (W3); the frees
   // happened before.
   const auto served_or_stopped = [&] {
@@ -156,7 +160,17 @@ bool engine_threads::wait_to_look(std::chrono::microseconds sleep) {
   std::unique_lock<std::mutex> lock(mu_);
   // relaxed loads of paused_: written before the fork handler takes mu_ and notifies.
   const auto woken = [this] { return wake_ || stop_ || paused_.load(std::memory_order_relaxed); };
-  if (!woken()) wake_cv_.wait_for(lock, sleep, woken);
+  if (!woken() && sleep.count() > 0) {
+    // Flags are set under mu_, then the word put back to 0 (rouse_supervisor): set to 1 under
+    // mu_, it cannot miss one.
+    sleeping_.store(1, std::memory_order_relaxed);
+    lock.unlock();
+    RCUFREE_STOP_AT(supervisor_going_to_sleep);
+    // (I2) acquire: pairs with (I1); sleeps until a waker puts the word back to 0, or `sleep`.
+    if (sleeping_.load(std::memory_order_acquire) == 1) futex_wait_for(sleeping_, 1, sleep);
+    sleeping_.store(0, std::memory_order_relaxed);
+    lock.lock();
+  }
   while (paused_.load(std::memory_order_relaxed)) {  // fork() in progress: park between looks
     parked_ = true;
     done_cv_.notify_all();
@@ -269,6 +283,7 @@ bool engine_threads::ensure_thread(std::size_t i) {
     return false;
   }
   t.failed = false;
+  t.started.store(true, std::memory_order_relaxed);  // relaxed: a hint for wake_if_idle
   started_.add();
   return true;
 }
@@ -292,11 +307,20 @@ void engine_threads::rouse(cpu_thread& t) noexcept {
 void engine_threads::wake_if_idle(std::size_t i) noexcept {
   if (i >= slot_count_) return;
   cpu_thread& t = cpu_[i];
-  // relaxed pre-check: a busy thread's line stays shared, and its caller makes no system call.
-  if (t.idle.load(std::memory_order_relaxed) != 1) return;
-  // relaxed: read after (I2) by the woken thread, which the exchange below releases.
-  t.woken_by_call.store(true, std::memory_order_relaxed);
-  rouse(t);
+  // relaxed pre-checks: a busy thread's line stays shared, and its caller makes no system call.
+  if (t.idle.load(std::memory_order_relaxed) == 1) {
+    // relaxed: read after (I2) by the woken thread, which the exchange in rouse() releases.
+    t.woken_by_call.store(true, std::memory_order_relaxed);
+    rouse(t);
+  } else if (!t.started.load(std::memory_order_relaxed) &&
+             sleeping_.load(std::memory_order_relaxed) == 1) {
+    rouse_supervisor();
+  }
+}
+
+void engine_threads::rouse_supervisor() noexcept {
+  // (I1) release exchange, as rouse(): pairs with (I2) in wait_to_look.
+  if (sleeping_.exchange(0, std::memory_order_release) == 1) futex_wake_one(sleeping_);
 }
 
 void engine_threads::stop_cpu_threads() {
@@ -310,6 +334,7 @@ void engine_threads::stop_cpu_threads() {
     t.cv.notify_all();
     rouse(t);
     t.thread.join();
+    t.started.store(false, std::memory_order_relaxed);  // relaxed: a hint for wake_if_idle
   }
 }
 

@@ -51,8 +51,10 @@ class engine_threads {
   void wake_supervisor() noexcept;
   // A caller's request to free its CPU's work soon (engine::wake_reclaim_if_idle): if CPU thread i
   // sleeps idle, wakes it (one futex wake, no lock: fine in a signal handler that may make a
-  // system call) and its next pass takes the open block at once. Nothing otherwise: a busy thread
-  // already looks every tick, and a CPU with no thread yet is seen by the supervisor's next look.
+  // system call) and its next pass takes the open block at once. If no CPU thread watches CPU i
+  // yet (none started, or single mode) and the supervisor sleeps, wakes the supervisor instead
+  // (one futex wake): its look starts the CPU thread, or reclaims the slot itself. Nothing
+  // otherwise: a busy thread already looks every tick.
   void wake_if_idle(std::size_t i) noexcept;
   // Whether CPU thread i sleeps idle now (a snapshot, for tests).
   bool sleeps_idle(std::size_t i) const noexcept {
@@ -101,6 +103,9 @@ class engine_threads {
     std::atomic<std::uint32_t> idle{0};
     // Set by wake_if_idle(): the pass that follows takes the open block at once (kWokenPass).
     std::atomic<bool> woken_by_call{false};
+    // The thread has been started (set by the supervisor after the start): wake_if_idle's way
+    // to tell a CPU no thread watches yet, without reading `thread` (the supervisor's).
+    std::atomic<bool> started{false};
     // Supervisor-private:
     std::uint32_t failed_ms = 0;
     bool failed = false;
@@ -127,6 +132,7 @@ class engine_threads {
   // Ends an idle wait of `t` (the futex word back to 0 and a wake), for wakers that also set one
   // of t's flags under t.mu and notify t.cv.
   static void rouse(cpu_thread& t) noexcept;
+  void rouse_supervisor() noexcept;
   void stop_cpu_threads();
 
   const config& cfg_;
@@ -151,7 +157,10 @@ class engine_threads {
   std::atomic<bool> said_realtime_refused_{false};
 
   std::mutex mu_;                    // the supervisor's flags
-  std::condition_variable wake_cv_;  // the supervisor sleeps here
+  std::condition_variable wake_cv_;  // the supervisor parks here across a fork
+  // 1 while the supervisor sleeps between looks (a futex word: futex_word.hpp); every waker puts
+  // it back to 0 and wakes it (rouse_supervisor), a caller without a lock too.
+  std::atomic<std::uint32_t> sleeping_{0};
   std::condition_variable done_cv_;  // barrier callers and fork handlers wait here
   bool wake_ = false;
   bool stop_ = false;

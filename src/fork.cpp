@@ -151,6 +151,7 @@ void engine_threads::prepare_fork(std::chrono::milliseconds limit) {
     std::unique_lock<std::mutex> lock(mu_);
     if (supervisor_.joinable()) {
       wake_cv_.notify_one();
+      rouse_supervisor();
       done_cv_.wait_until(lock, deadline, [this] { return parked_; });
     }
   }
@@ -170,6 +171,7 @@ void engine_threads::parent_after_fork() {
   rec_.yield_barriers(false);
   { std::lock_guard<std::mutex> lock(mu_); }
   wake_cv_.notify_one();
+  rouse_supervisor();
   // `parked`, read under each thread's own lock (the supervisor, now resumed, may start threads
   // meanwhile: the thread handles are not read here).
   for (std::size_t i = 0; i < slot_count_; ++i) {
@@ -194,6 +196,7 @@ void engine_threads::child_after_fork() {
   parked_ = wake_ = false;
   paused_.store(false, std::memory_order_relaxed);        // relaxed: single-threaded here
   wake_pending_.store(false, std::memory_order_relaxed);  // relaxed: single-threaded here
+  sleeping_.store(0, std::memory_order_relaxed);          // relaxed: single-threaded here
   rec_.yield_barriers(false);
   for (std::size_t i = 0; i < slot_count_; ++i) {
     cpu_thread& t = cpu_[i];
@@ -203,6 +206,7 @@ void engine_threads::child_after_fork() {
     t.wake = t.stop = t.parked = t.failed = false;
     t.idle.store(0, std::memory_order_relaxed);  // relaxed: single-threaded here
     t.woken_by_call.store(false, std::memory_order_relaxed);
+    t.started.store(false, std::memory_order_relaxed);
   }
   const bool had_supervisor = supervisor_.joinable();
   new (&supervisor_) std::thread();

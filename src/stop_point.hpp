@@ -46,6 +46,7 @@ namespace rcufree::detail {
   X(flush_before_free, "a barrier's flush", "its grace period and its frees")                      \
   /* the engine's threads */                                                                       \
   X(supervisor_looking, "the supervisor", "waking up and looking at the slots")                    \
+  X(supervisor_going_to_sleep, "the supervisor", "saying it sleeps and sleeping on its word")      \
   X(cpu_thread_starting, "the supervisor", "deciding to start a CPU thread and starting it")       \
   X(cpu_thread_before_pass, "a CPU thread", "waking up and taking its reclaim lock")               \
   X(cpu_thread_going_idle, "a CPU thread",                                                         \

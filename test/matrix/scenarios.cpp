@@ -173,6 +173,8 @@ const std::vector<scenario>& scenarios() {
       // the supervisor: its looks, thread starts, barrier flushes
       {"supervisor_looking/supervisor", sp::supervisor_looking, st::supervisor, hb::engine_thread,
        produce_slowly},
+      {"supervisor_going_to_sleep/supervisor", sp::supervisor_going_to_sleep, st::supervisor,
+       hb::engine_thread, produce_slowly},
       {"cpu_thread_starting/supervisor", sp::cpu_thread_starting, st::supervisor, hb::engine_thread,
        produce_slowly},
       {"pass_holds_slot_flag/supervisor", sp::pass_holds_slot_flag, st::supervisor,
