@@ -150,8 +150,7 @@ std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
     // A caller stopped in reclaim_local() may hold the lock: that slot is skipped, not waited for.
     const auto lock = c.rec.lock_slot(i, detail::patience::kind::brief);
     if (!lock.owns_lock()) continue;
-    c.slots[i].pool.set_resting(pages_per_cpu);
-    c.rec.restock(i);
+    c.rec.set_resting(i, pages_per_cpu);
     cached += c.slots[i].pool.size();
   }
   return cached;

@@ -231,6 +231,13 @@ bool engine_threads::poll(bool expedite, bool& pending) {
       continue;
     }
     pending = true;
+    // A burst on CPU i: its thread shares the core with the producer and its pass may be waiting
+    // for a grace period; this thread refills the pool meanwhile, from another CPU.
+    if (rec.pool_running_low(i)) {
+      aside_.off(i);
+      rec.top_up(i);
+      aside_.restore();
+    }
     if (per_cpu_ && ensure_thread(i)) {
       // (D2) seq_cst fence between the look at the slot (above) and the load of idle: pairs with
       // (D1) (Dekker): either the CPU thread saw this work before it slept, or this load sees it
@@ -312,8 +319,8 @@ void engine_threads::wake_if_idle(std::size_t i) noexcept {
     // relaxed: read after (I2) by the woken thread, which the exchange in rouse() releases.
     t.woken_by_call.store(true, std::memory_order_relaxed);
     rouse(t);
-  } else if (!t.started.load(std::memory_order_relaxed) &&
-             sleeping_.load(std::memory_order_relaxed) == 1) {
+  } else if (sleeping_.load(std::memory_order_relaxed) == 1 &&
+             (!t.started.load(std::memory_order_relaxed) || rec_.pool_running_low(i))) {
     rouse_supervisor();
   }
 }

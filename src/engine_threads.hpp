@@ -28,6 +28,7 @@
 
 #include "bound_thread.hpp"
 #include "reclaimer.hpp"
+#include "step_aside.hpp"
 
 namespace rcufree::detail {
 
@@ -51,10 +52,11 @@ class engine_threads {
   void wake_supervisor() noexcept;
   // A caller's request to free its CPU's work soon (engine::wake_reclaim_if_idle): if CPU thread i
   // sleeps idle, wakes it (one futex wake, no lock: fine in a signal handler that may make a
-  // system call) and its next pass takes the open block at once. If no CPU thread watches CPU i
-  // yet (none started, or single mode) and the supervisor sleeps, wakes the supervisor instead
-  // (one futex wake): its look starts the CPU thread, or reclaims the slot itself. Nothing
-  // otherwise: a busy thread already looks every tick.
+  // system call) and its next pass takes the open block at once. If the supervisor sleeps and
+  // either no CPU thread watches CPU i yet (none started, or single mode) or CPU i's page pool
+  // runs low (a burst), wakes the supervisor instead (one futex wake): its look starts the CPU
+  // thread or reclaims the slot itself, and tops the pool up from whichever CPU it runs on.
+  // Nothing otherwise: a busy thread already looks every tick.
   void wake_if_idle(std::size_t i) noexcept;
   // Whether CPU thread i sleeps idle now (a snapshot, for tests).
   bool sleeps_idle(std::size_t i) const noexcept {
@@ -144,7 +146,8 @@ class engine_threads {
   // (min(drain_interval, 8 ticks), at least a tick).
   const std::chrono::microseconds tick_, short_cap_;
   std::unique_ptr<cpu_thread[]> cpu_;
-  flush_scratch flush_scratch_;           // supervisor-private
+  flush_scratch flush_scratch_;  // supervisor-private
+  step_aside aside_;  // supervisor-private: the builder's CPUs, which the supervisor inherits
   std::uint32_t next_due_ms_ = kNeverMs;  // supervisor: earliest aging item it left
   // supervisor, per-CPU mode: at its last look some CPU had no thread watching it (none
   // started, or idle); a producer moving there is seen by the supervisor only.

@@ -259,6 +259,10 @@ void reclaimer::adopt_in_child(bool need_grace_period) noexcept {
       st.fallback_stalled = nullptr;
     }
     new (&st.mu) std::mutex();
+    // The pool lock likewise: its holder (a reclaimer or top-up that had not parked) was in the
+    // middle of a put or a retarget; the ring stays whole either way (a push is published by one
+    // index store), at worst a page or a target change is lost.
+    new (&st.pool_mu) std::mutex();
     auto [kept, taken, past_grace] = slots_[i].adopt_in_child(need_grace_period, gp_);
     // Closed blocks: this slot's stalled chain, then the list the slot handed over, joined.
     block* head = st.closed_stalled;

@@ -4,18 +4,18 @@
 // Two sides, each serialized by its own owner:
 //   consumer  the holder of a CPU slot flag (atomic callers, head-less callers, a
 //             shrink): take(), drop(). Wait-free, no allocation, no system call.
-//   producer  the holder of the slot's reclaim lock (its reclaim thread, the supervisor, a
-//             caller reclaiming for itself): put(), retarget(). It refills and recycles here.
+//   producer  the holder of the slot's pool lock (a reclaimer restocking or recycling, the
+//             supervisor topping up: restock.cpp): put(), retarget(). It refills and recycles here.
 // A Boost.Lockfree spsc_queue, sized once at construction, is the ring between them.
 //
 // Invariants (promise 7: cached pages stay within CPUs x cached_pages_per_cpu):
 //   pushed - popped == pages in the ring == size() <= bound
 //   resting <= target() <= bound    (the producer fills up to target, never past bound)
 // Demand: take() that finds the ring empty counts a miss. retarget() raises target to twice the
-// demand seen (pages taken plus pages lacked) when misses happened since its last call (the slot
-// ran dry between passes), and halves it (not below
-// resting = min(5, bound), the kernel's fixed cache) when no page was taken for a whole decay
-// period (pages sat unused).
+// demand seen (pages taken plus pages lacked), and at least doubles it, when since its last call
+// the slot ran dry (misses) or took half its target or more (a burst: the next interval may take
+// twice that); it halves it (not below resting = min(5, bound), the kernel's fixed cache) when no
+// page was taken for a whole decay period (pages sat unused).
 #pragma once
 
 #include <algorithm>
@@ -70,10 +70,10 @@ class page_pool {
     const std::uint64_t misses = misses_.get(), taken = popped_.get() - dropped_.get();
     const bool ran_dry = misses != seen_misses_;
     auto t = static_cast<std::uint32_t>(target());
-    if (ran_dry) {
+    if (ran_dry || 2 * (taken - seen_taken_) >= std::uint64_t{t}) {
       // Each miss is one object that found no page: the pages the CPU used since the last call
-      // plus those it lacked is its demand over one pass interval. Keep twice that ready (at
-      // least twice the old target), so that the next interval does not run dry.
+      // plus those it lacked is its demand over one interval. Keep twice that ready (at least
+      // twice the old target), so that the next interval does not run dry.
       const std::uint64_t demand =
           (taken - seen_taken_) + (misses - seen_misses_) / records_per_page;
       t = static_cast<std::uint32_t>(std::min<std::uint64_t>(
@@ -96,6 +96,11 @@ class page_pool {
     resting_ = static_cast<std::uint32_t>(std::min(pages, bound_));
     // relaxed: see target().
     if (target() < resting_) target_.store(resting_, std::memory_order_relaxed);
+  }
+  // A burst is under way (the supervisor's top-up): fill to the bound. retarget() halves the target
+  // back after each decay period in which no page was taken.
+  void expect_burst() noexcept {
+    target_.store(static_cast<std::uint32_t>(bound_), std::memory_order_relaxed);  // see target()
   }
   // Forgets the demand history (after a shrink: start small again).
   void reset_target() noexcept {

@@ -199,7 +199,6 @@ void reclaimer::take_fallback_list(std::size_t i, const reclaim_policy& p, recla
 }
 
 std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
-  cpu_slot& s = slots_[i];
   slot_state& st = state_[i];
   std::uint64_t n = 0;
   const deleter_frame frame{this, t_deleters};
@@ -221,7 +220,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
     b->~block();
     RCUFREE_STOP_AT(page_recycled);
     // Emptied pages go back to their own CPU's pool (this slot's: blocks never change slot).
-    if (!s.pool.put(b)) pages_.release(b);
+    if (!recycle(i, b)) pages_.release(b);
     b = next;
   }
   batch.blocks = nullptr;

@@ -3,11 +3,16 @@
 // free it, recycle its pages, keep the CPU's page pool stocked.
 //
 // Every thread that frees runs this and nothing else: a CPU's reclaim thread, the supervisor (for a
-// slot no CPU thread serves, and a barrier's flush), a caller in reclaim_local() or helping from a head-less call. Whoever
-// holds slot i's reclaim lock is slot i's reclaimer: it alone takes from the slot's lists, keeps
-// the per-slot state below, and is the producer of the slot's page pool. A reclaimer that takes
-// work keeps the lock until that work is freed, so taking the lock waits for every earlier pass
-// on the slot to finish: that is what makes barrier() exact.
+// slot no CPU thread serves, and a barrier's flush), a caller in reclaim_local() or helping from a
+// head-less call. Whoever holds slot i's reclaim lock is slot i's reclaimer: it alone takes from
+// the slot's lists and keeps the per-slot state below. A reclaimer that takes work keeps the lock
+// until that work is freed, so taking the lock waits for every earlier pass on the slot to finish:
+// that is what makes barrier() exact.
+// The producer side of slot i's page pool has a lock of its own, the pool lock, held for a few
+// steps on the pool at a time (never across an allocation, a deleter or a wait): a reclaimer
+// takes it inside the reclaim lock to recycle and restock; a helping top-up (the supervisor, for
+// a CPU whose pool runs low during a burst) takes it alone, so that it refills while the slot's
+// reclaimer waits for a grace period.
 #pragma once
 
 #include <cstdint>
@@ -90,6 +95,20 @@ class reclaimer {
   reclaim_batch take(std::size_t i, const reclaim_policy& p) noexcept;
   std::uint64_t finish(std::size_t i, reclaim_batch& batch) noexcept;  // after the grace period
   bool restock(std::size_t i) noexcept;  // retarget and refill the pool; true if it ran dry
+
+  // A helping refill of slot i's pool by a thread that does not hold its reclaim lock (the
+  // supervisor, roused by a caller whose pool runs low: engine_threads::wake_if_idle): raises the
+  // pool's target to its bound and refills it, while the slot's reclaimer may be waiting for a
+  // grace period. Sleepable (allocates).
+  void top_up(std::size_t i) noexcept;
+  // Whether slot i's pool holds at most half its target: a hint (the pool's counters, relaxed).
+  bool pool_running_low(std::size_t i) const noexcept {
+    const page_pool& pool = slots_[i].pool;
+    return pool.target() != 0 && pool.size() * 2 <= pool.target();
+  }
+  // The pages slot i's pool keeps when quiet (engine::reserve_pages); then restocks it. The
+  // caller holds lock_of(i).
+  void set_resting(std::size_t i, std::size_t pages) noexcept;
 
   // A flush of every slot (barrier, shutdown): takes all of it, waits for ONE grace period, frees.
   // Takes each reclaim lock in turn and keeps it until that slot's frees are done, like any
@@ -184,11 +203,18 @@ class reclaimer {
   // Frees n objects of one kind: its batch free (or its C function, each), or for the std::free
   // kind this engine's free_bulk hook when one is set.
   void free_run(const reclaim_kind& kind, void* const* objects, std::size_t n) noexcept;
+  // The pool steps, each under slot i's pool lock: an emptied page back into the pool (false if
+  // it is full); the target to demand (true if the pool ran dry since the last time).
+  bool recycle(std::size_t i, void* page) noexcept;
+  bool retarget(std::size_t i) noexcept;
+  bool retarget_locked(std::size_t i) noexcept;  // the caller holds the pool lock
+  // Refills slot i's pool up to its target (not while backing off), allocating outside the lock.
   void refill(std::size_t i) noexcept;
 
   struct alignas(128) slot_state {
-    std::mutex mu;                            // the slot's reclaim lock; guards the fields below
-    std::uint64_t open_seen = 0;              // slot.queued when a pass last left no open block
+    std::mutex mu;                // the slot's reclaim lock; guards the fields below but pool_mu
+    std::mutex pool_mu;           // the pool lock: the producer side of the slot's page pool
+    std::uint64_t open_seen = 0;  // slot.queued when a pass last left no open block
     std::uint64_t fallback_taken = 0;         // slot.fallback_queued at the last take of the list
     std::uint32_t fallback_since = kNeverMs;  // engine time the list was first seen non-empty
     std::atomic<std::uint64_t> reported_pending{0};  // this slot's share of pending_ (written

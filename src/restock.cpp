@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// restock.cpp — a reclaimer's last step, on the producer side of its slot's page pool: retarget
-// the pool to demand, refill it from the page source, trim it; and shrink(), which gives every
-// pool's pages back (reclaimer.hpp has the contracts, page_pool.hpp the pool's invariants).
+// restock.cpp — the producer side of the slots' page pools: a reclaimer's last step (retarget the
+// pool to demand, refill it from the page source, trim it), the supervisor's top-up during a
+// burst, reserve_pages' resting level, recycling; and shrink(), which gives every pool's pages
+// back. Each pool step runs under the slot's pool lock; pages are allocated outside it
+// (reclaimer.hpp has the contracts, page_pool.hpp the pool's invariants).
 #include "reclaimer.hpp"
 
 namespace rcufree::detail {
@@ -14,11 +16,8 @@ constexpr std::uint32_t kPoolDecayMs = 1000;
 
 bool reclaimer::restock(std::size_t i) noexcept {
   cpu_slot& s = slots_[i];
-  const std::uint32_t now = clock_.now();
-  const bool ran_dry = s.pool.retarget(
-      now, kPoolDecayMs, static_cast<std::uint32_t>(block::records_in(cfg_.page_size)));
-  // relaxed: a back-off hint shared by the reclaimers.
-  if (reached(now, refill_resume_ms_.load(std::memory_order_relaxed))) refill(i);
+  const bool ran_dry = retarget(i);
+  refill(i);
   // Pages over a lowered target go back (consumer side: only if the flag is free right now).
   if (s.pool.size() > s.pool.target()) {
     if (const cpu_slot::entry e = s.try_enter()) {
@@ -29,9 +28,47 @@ bool reclaimer::restock(std::size_t i) noexcept {
   return ran_dry;
 }
 
+void reclaimer::top_up(std::size_t i) noexcept {
+  {
+    const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+    retarget_locked(i);
+    // Half the pool went within one look of the supervisor while the slot had work: pages go as
+    // fast as they come, so fill to the bound at once rather than doubling look by look.
+    slots_[i].pool.expect_burst();
+  }
+  RCUFREE_STOP_AT(pool_topping_up);
+  refill(i);
+}
+
+void reclaimer::set_resting(std::size_t i, std::size_t pages) noexcept {
+  {
+    const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+    slots_[i].pool.set_resting(pages);
+  }
+  restock(i);
+}
+
+bool reclaimer::recycle(std::size_t i, void* page) noexcept {
+  const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+  return slots_[i].pool.put(page);
+}
+
+bool reclaimer::retarget(std::size_t i) noexcept {
+  const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+  return retarget_locked(i);
+}
+
+bool reclaimer::retarget_locked(std::size_t i) noexcept {
+  return slots_[i].pool.retarget(clock_.now(), kPoolDecayMs,
+                                 static_cast<std::uint32_t>(block::records_in(cfg_.page_size)));
+}
+
 void reclaimer::refill(std::size_t i) noexcept {
   page_pool& pool = slots_[i].pool;
   const std::size_t page_size = cfg_.page_size;
+  // relaxed: a back-off hint shared by the reclaimers.
+  if (!reached(clock_.now(), refill_resume_ms_.load(std::memory_order_relaxed))) return;
+  // size() and target() are estimates here; put() decides, under the pool lock.
   while (pool.size() < pool.target()) {
     refill_attempts.add();
     RCUFREE_STOP_AT(refill_allocating);
@@ -45,7 +82,7 @@ void reclaimer::refill(std::size_t i) noexcept {
     // Fault the page in here, on the reclaimer, not on the first atomic caller that writes it.
     for (std::size_t off = 0; off < page_size; off += 4096)
       static_cast<volatile char*>(page)[off] = 0;
-    if (!pool.put(page)) {
+    if (!recycle(i, page)) {  // full meanwhile (another refiller, or recycled pages)
       pages_.release(page);
       return;
     }
@@ -73,7 +110,10 @@ void reclaimer::drop_all_pages(patience::kind k) noexcept {
     }
     RCUFREE_STOP_AT(pages_dropping);
     release_pages_over(s, 0);
-    s.pool.reset_target();
+    {
+      const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+      s.pool.reset_target();
+    }
     s.leave(entered);
   }
 }

@@ -40,7 +40,8 @@ namespace rcufree::detail {
     "synchronize_rcu returning and the sequence marking it over")                                  \
   X(pass_freeing, "a reclaimer", "its grace period and the first deleter it runs")                 \
   X(page_recycled, "a reclaimer", "freeing a block's objects and putting its page in the pool")    \
-  X(refill_allocating, "a reclaimer", "holding the reclaim lock and allocating a pool page")       \
+  X(refill_allocating, "a reclaimer", "allocating a pool page (between two pool-lock holds)")      \
+  X(pool_topping_up, "the supervisor", "refilling a CPU's pool without holding its reclaim lock")  \
   X(pages_dropping, "a shrink or teardown", "holding a slot and giving its pages back")            \
   X(flush_took_all, "a barrier's flush", "taking every slot's work and its one grace period")      \
   X(flush_before_free, "a barrier's flush", "its grace period and its frees")                      \

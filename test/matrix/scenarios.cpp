@@ -55,6 +55,18 @@ void headless_without_pages(world& w, const std::atomic<bool>& go) {
   }
 }
 
+// A page's worth after every shrink(), then a caller's wake: the CPU's pool is empty while the
+// slot has work, so the supervisor tops it up.
+void produce_and_wake_without_pages(world& w, const std::atomic<bool>& go) {
+  rcufree_test::pin_to(w.cpu());
+  while (go) {
+    w.eng().shrink();
+    w.replace_some(600);
+    w.eng().wake_reclaim_if_idle();
+    pause_briefly();
+  }
+}
+
 // A little at a time: the CPU thread's periodic passes (and the supervisor's looks) do the rest.
 void produce_slowly(world& w, const std::atomic<bool>& go) {
   rcufree_test::pin_to(w.cpu());
@@ -173,6 +185,8 @@ const std::vector<scenario>& scenarios() {
       // the supervisor: its looks, thread starts, barrier flushes
       {"supervisor_looking/supervisor", sp::supervisor_looking, st::supervisor, hb::engine_thread,
        produce_slowly},
+      {"pool_topping_up/supervisor", sp::pool_topping_up, st::supervisor, hb::engine_thread,
+       produce_and_wake_without_pages},
       {"supervisor_going_to_sleep/supervisor", sp::supervisor_going_to_sleep, st::supervisor,
        hb::engine_thread, produce_slowly},
       {"cpu_thread_starting/supervisor", sp::cpu_thread_starting, st::supervisor, hb::engine_thread,
