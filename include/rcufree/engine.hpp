@@ -179,11 +179,13 @@ class RCUFREE_API engine {
   // Asks for what this CPU has queued to be freed soon: if its reclaim thread sleeps idle, wakes it
   // (one futex wake system call) and its next pass takes the open block at once, so that a lone
   // object's grace period starts within microseconds instead of after config.drain_interval (on
-  // an idle engine, the supervisor may look only every 125 ms). Nothing when the thread is busy
-  // (it looks every tick anyway) or not started yet. liburcu's call_rcu wakes its worker the same
-  // way; the liburcu drop-in calls this after every call_rcu. Never allocates, takes no lock,
-  // never waits; but it may make a system call, so not where that is forbidden (the two-argument
-  // forms themselves never do).
+  // an idle engine, the supervisor may look only every 125 ms). When no thread watches this CPU
+  // yet, or its page pool is down to half its target (a burst), it wakes the engine's supervisor
+  // instead, which starts the thread or refills the pool from another CPU. Nothing otherwise (a
+  // busy thread looks every tick anyway). liburcu's call_rcu wakes its worker the same way; the
+  // liburcu drop-in calls this after every call_rcu. Never allocates, takes no lock, never waits;
+  // but it may make a system call, so not where that is forbidden (the two-argument forms
+  // themselves never do).
   void wake_reclaim_if_idle() noexcept;
 
   // Blocks until every object queued before this call (by any thread) has been freed. Sleepable
