@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* callback_bench.c — what one call_rcu costs in time: lone-callback latency and one burst.
- * A plain liburcu program (memb flavor, or qsbr with BENCH_FLAVOR_QSBR): run as built it measures
- * liburcu's call_rcu; under LD_PRELOAD=librcufree-preload-<flavor>.so, rcufree's drop-in
- * (bench/dropin/run.sh runs both, interleaved, a fresh process per run).
+ * A plain liburcu program (memb flavor, or BENCH_FLAVOR_MB, _SIGNAL, _QSBR, _BP): run as built
+ * it measures liburcu's call_rcu; under LD_PRELOAD=librcufree-preload-<flavor>.so, rcufree's
+ * drop-in (bench/dropin/run.sh runs both, interleaved, a fresh process per run).
  *
  *   callback_bench lone GAP_MS COUNT   one registered thread calls call_rcu COUNT times, GAP_MS
  *                                      apart; each callback records call -> callback latency.
@@ -14,8 +14,15 @@
 #define _GNU_SOURCE
 #if defined(BENCH_FLAVOR_QSBR)
 #include <urcu-qsbr.h>
+#elif defined(BENCH_FLAVOR_BP)
+#include <urcu-bp.h>
 #else
-#include <urcu.h>
+#if defined(BENCH_FLAVOR_MB)
+#define RCU_MB
+#elif defined(BENCH_FLAVOR_SIGNAL)
+#define RCU_SIGNAL
+#endif
+#include <urcu.h> /* memb unless RCU_MB or RCU_SIGNAL says otherwise */
 #endif
 #include <stdatomic.h>
 #include <stdint.h>

@@ -5,12 +5,13 @@
 # librcufree-preload-<flavor>.so). Prints every run's line, then medians with min-max per row.
 #
 #   run.sh latency BUILD_DIR [ROUNDS] [FLAVOR]   lone call -> callback at 1 ms, 100 ms, 2 s gaps
-#   run.sh burst BUILD_DIR [ROUNDS]              600k call_rcu from one thread after a quiet second
+#   run.sh burst BUILD_DIR [ROUNDS] [FLAVOR]     600k call_rcu from one thread after a quiet second
 #   run.sh lfq BUILD_DIR [ROUNDS] [SECONDS]      lock-free queue: flat out, then 200k/s fixed rate
 #   run.sh lfht BUILD_DIR [ROUNDS] [SECONDS]     bench/lfht's call_rcu mechanism, 1 and 2 writers
 #   run.sh --smoke BUILD_DIR                     each program once per mechanism, tiny (ctest)
-# ROUNDS defaults to 5; FLAVOR memb (default) or qsbr. Extra environment for the rcufree runs
-# (e.g. RCUFREE_URCU_DRAIN_INTERVAL_MS=5) is passed by the caller's environment to both.
+# ROUNDS defaults to 5; FLAVOR memb (default), mb, signal, qsbr or bp. Extra environment for the
+# rcufree runs (e.g. RCUFREE_URCU_DRAIN_INTERVAL_MS=2) is passed by the caller's environment to
+# both.
 set -euo pipefail
 mode=$1 build=$2
 rounds=${3:-5}
@@ -69,7 +70,7 @@ case $mode in
   latency)
     flavor=${4:-memb}
     program=$bench/rcufree_callback_bench
-    [ "$flavor" = qsbr ] && program=$bench/rcufree_callback_bench_qsbr
+    [ "$flavor" != memb ] && program=${program}_$flavor
     for r in $(seq "$rounds"); do
       for gap in "1 2000" "100 40" "2000 6"; do
         for mech in liburcu rcufree; do
@@ -80,8 +81,11 @@ case $mode in
     done | tee /dev/stderr | summary
     ;;
   burst)
+    flavor=${4:-memb}
+    program=$bench/rcufree_callback_bench
+    [ "$flavor" != memb ] && program=${program}_$flavor
     for r in $(seq "$rounds"); do
-      for mech in liburcu rcufree; do run $mech memb "$bench/rcufree_callback_bench" burst 600000; done
+      for mech in liburcu rcufree; do run $mech "$flavor" "$program" burst 600000; done
     done | tee /dev/stderr | summary
     ;;
   lfq)
