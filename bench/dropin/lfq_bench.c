@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* lfq_bench.c — a lock-free queue workload: liburcu's RCU queue (cds_lfq, memb flavor) with
- * enqueuers that allocate nodes and dequeuers that hand every dequeued node to call_rcu. A plain
- * liburcu program: as built it measures liburcu's call_rcu, under
- * LD_PRELOAD=librcufree-preload-memb.so rcufree's drop-in (bench/dropin/run.sh).
+/* lfq_bench.c — a lock-free queue workload: liburcu's RCU queue (cds_lfq; memb flavor, or
+ * BENCH_FLAVOR_MB, _SIGNAL, _QSBR, _BP) with enqueuers that allocate nodes and dequeuers that hand
+ * every dequeued node to call_rcu. A plain liburcu program: as built it measures liburcu's
+ * call_rcu, under LD_PRELOAD=librcufree-preload-<flavor>.so rcufree's drop-in
+ * (bench/dropin/run.sh). Under QSBR every thread announces a quiescent state after each node and
+ * goes offline while it sleeps, as a QSBR program must.
  *
  *   lfq_bench SECONDS THREADS [RATE]
  * THREADS enqueuer/dequeuer pairs. Without RATE each pair runs flat out (throughput); with RATE
@@ -10,7 +12,18 @@
  * compared at equal work). Prints "lfq ops N ops_per_s X peak_rss_kib Y barrier_ms Z", where ops
  * counts nodes dequeued and freed, and peak RSS is VmHWM at the end. */
 #define _GNU_SOURCE
-#include <urcu.h>
+#if defined(BENCH_FLAVOR_QSBR)
+#include <urcu-qsbr.h>
+#elif defined(BENCH_FLAVOR_BP)
+#include <urcu-bp.h>
+#else
+#if defined(BENCH_FLAVOR_MB)
+#define RCU_MB
+#elif defined(BENCH_FLAVOR_SIGNAL)
+#define RCU_SIGNAL
+#endif
+#include <urcu.h> /* memb unless RCU_MB or RCU_SIGNAL says otherwise */
+#endif
 #include <urcu/cds.h>
 //
 #include <pthread.h>
@@ -31,6 +44,16 @@ static struct cds_lfq_queue_rcu queue;
 static atomic_int stop;
 static atomic_ulong enqueued, dequeued, freed;
 static long rate; /* nodes per second per enqueuer; 0: flat out */
+
+#if defined(BENCH_FLAVOR_QSBR)
+#define QUIESCENT() rcu_quiescent_state()
+#define OFFLINE() rcu_thread_offline()
+#define ONLINE() rcu_thread_online()
+#else
+#define QUIESCENT() ((void)0)
+#define OFFLINE() ((void)0)
+#define ONLINE() ((void)0)
+#endif
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -61,12 +84,15 @@ static void *enqueuer(void *arg) {
   while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
     if (rate == 0) {
       enqueue_one(n++);
+      QUIESCENT();
       continue;
     }
     next += 1000000u; /* one millisecond's share of the rate */
     for (long k = 0; k < rate / 1000; ++k) enqueue_one(n++);
     const struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
+    OFFLINE();
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    ONLINE();
   }
   atomic_fetch_add(&enqueued, n);
   rcu_unregister_thread();
@@ -81,6 +107,7 @@ static unsigned long drain(void) {
     rcu_read_unlock();
     if (q == NULL) return n;
     call_rcu(&caa_container_of(q, struct node, q)->head, free_node);
+    QUIESCENT();
     ++n;
   }
 }
@@ -94,7 +121,9 @@ static void *dequeuer(void *arg) {
     n += got;
     if (got == 0 && rate != 0) {
       const struct timespec nap = {0, 200000}; /* fixed rate: the queue is often empty */
+      OFFLINE();
       nanosleep(&nap, NULL);
+      ONLINE();
     }
   }
   atomic_fetch_add(&dequeued, n);
@@ -136,7 +165,9 @@ int main(int argc, char **argv) {
   rcu_register_thread();
   const unsigned long rest = drain();
   const uint64_t t0 = now_ns();
+  OFFLINE(); /* liburcu's rule for rcu_barrier under QSBR */
   rcu_barrier();
+  ONLINE();
   const uint64_t t1 = now_ns();
   rcu_unregister_thread();
   const unsigned long done = atomic_load(&dequeued);

@@ -6,7 +6,7 @@
 #
 #   run.sh latency BUILD_DIR [ROUNDS] [FLAVOR]   lone call -> callback at 1 ms, 100 ms, 2 s gaps
 #   run.sh burst BUILD_DIR [ROUNDS] [FLAVOR]     600k call_rcu from one thread after a quiet second
-#   run.sh lfq BUILD_DIR [ROUNDS] [SECONDS]      lock-free queue: flat out, then 200k/s fixed rate
+#   run.sh lfq BUILD_DIR [ROUNDS] [SECONDS] [FLAVOR]  lock-free queue: flat out, then 200k/s
 #   run.sh lfht BUILD_DIR [ROUNDS] [SECONDS]     bench/lfht's call_rcu mechanism, 1 and 2 writers
 #   run.sh --smoke BUILD_DIR                     each program once per mechanism, tiny (ctest)
 # ROUNDS defaults to 5; FLAVOR memb (default), mb, signal, qsbr or bp. Extra environment for the
@@ -90,10 +90,13 @@ case $mode in
     ;;
   lfq)
     seconds=${4:-3}
+    flavor=${5:-memb}
+    program=$bench/rcufree_lfq_bench
+    [ "$flavor" != memb ] && program=${program}_$flavor
     for r in $(seq "$rounds"); do
       for mech in liburcu rcufree; do
-        run $mech memb "$bench/rcufree_lfq_bench" "$seconds" 1 | sed 's/ lfq / lfq-max /'
-        run $mech memb "$bench/rcufree_lfq_bench" "$seconds" 1 200000 | sed 's/ lfq / lfq-200k /'
+        run $mech "$flavor" "$program" "$seconds" 1 | sed 's/ lfq / lfq-max /'
+        run $mech "$flavor" "$program" "$seconds" 1 200000 | sed 's/ lfq / lfq-200k /'
       done
     done | tee /dev/stderr | summary
     ;;
