@@ -20,10 +20,12 @@
  * Mapped, per flavor (liburcu's meaning kept except where said):
  *   call_rcu(head, func)    func(head) after a grace period, on a reclaim thread registered as a
  *                           reader of the flavor while it runs callbacks (so func may take
- *                           rcu_read_lock; under QSBR that thread is online only then). Atomic-safe:
- *                           no allocation, lock or system call; from any thread, a read-side
- *                           critical section or a signal handler. Callbacks of one function are
- *                           batched into pages and run on the CPU that queued them.
+ *                           rcu_read_lock; under QSBR that thread is online only then). No
+ *                           allocation, lock or wait; at most one system call, a futex wake of a
+ *                           sleeping reclaim thread (as liburcu's call_rcu wakes its worker): from
+ *                           any thread, a read-side critical section or a signal handler.
+ *                           Callbacks of one function are batched into pages and run on the CPU
+ *                           that queued them.
  *   rcu_barrier()           waits for every callback queued before it (not for those that they
  *                           queue, as liburcu). Under QSBR an online caller goes offline while it
  *                           waits. Inside a read-side critical section it says so once on stderr
