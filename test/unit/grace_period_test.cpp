@@ -47,7 +47,6 @@ TEST_CASE("a closed block's cookie is taken when the reclaimer takes it, not whe
   const auto after = eng.snapshot();
   CHECK(deaths.load() == per_block + 1);
   CHECK(after.blocks_expired_on_arrival == before.blocks_expired_on_arrival);
-  CHECK(after.grace_periods > before.grace_periods);
   cpu_set_t all;
   CPU_ZERO(&all);
   for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
