@@ -36,8 +36,8 @@ struct block {
   std::uint32_t objects = 0;  // records that are objects (count minus markers; once closed)
   std::uint32_t opened_ms;    // engine time at or before the first record (cpu_slot::taken_ms)
 
-  block(std::size_t page_size, std::uint32_t now_ms)
-      : capacity(static_cast<std::uint32_t>(records_in(page_size))), opened_ms(now_ms) {}
+  // `records`: records_in(the page's size), which the slot keeps.
+  block(std::uint32_t records, std::uint32_t now_ms) : capacity(records), opened_ms(now_ms) {}
 
   void** records() noexcept { return reinterpret_cast<void**>(this + 1); }
 

@@ -160,7 +160,7 @@ inline void cpu_slot::close_open_block() noexcept {
 inline void cpu_slot::install_page(void* page, void* obj, const reclaim_kind& kind) noexcept {
   close_open_block();
   // relaxed: a hint written by the reclaimer (percpu.hpp says why a stale one is safe).
-  block* b = new (page) block(page_size, taken_ms.load(std::memory_order_relaxed));
+  block* b = new (page) block(records_per_page, taken_ms.load(std::memory_order_relaxed));
   b->records()[0] = block::marker(&kind);
   b->records()[1] = obj;
   b->last_kind = &kind;

@@ -57,11 +57,11 @@ class patience;
 struct alignas(128) cpu_slot {
   cpu_slot(std::size_t cpu_number, std::size_t cached_pages, std::size_t page_bytes,
            bool rseq_sections)
-      : page_size(page_bytes),
+      : records_per_page(static_cast<std::uint32_t>(block::records_in(page_bytes))),
         cpu(static_cast<std::uint32_t>(cpu_number)),
         rseq(rseq_sections),
         pool(cached_pages) {}
-  const std::size_t page_size;
+  const std::uint32_t records_per_page;  // a new block's capacity
   const std::uint32_t cpu;  // this slot's CPU number
   const bool rseq;          // the protocol: rseq sections, or the exchange flag only
 
