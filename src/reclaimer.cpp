@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <thread>
 
@@ -15,6 +16,18 @@
 
 namespace rcufree::detail {
 namespace {
+
+// How long ago a block was opened, from its opened_ms: the slot's last take before it opened
+// (cpu_slot::taken_ms), which after a long quiet spell may be so old that the 32-bit difference
+// wraps (24.8 days) and the stamp looks ahead of now. The engine's clock steps back by far less
+// than kStampAheadMs (a ticking thread preempted between its read and its store), so a stamp
+// further ahead counts as older than any interval: the block is drained, not kept for weeks.
+std::uint32_t opened_age(std::uint32_t now, std::uint32_t opened_ms) noexcept {
+  constexpr std::int32_t kStampAheadMs = 1000;
+  constexpr auto kAncient = static_cast<std::uint32_t>(std::numeric_limits<std::int32_t>::max());
+  return static_cast<std::int32_t>(now - opened_ms) < -kStampAheadMs ? kAncient
+                                                                     : age(now, opened_ms);
+}
 
 // Chains a block onto a reclaimer-private list.
 void link_front(block*& head, block* b) noexcept {
@@ -136,7 +149,7 @@ void reclaimer::take_open_block(std::size_t i, const reclaim_policy& p, reclaim_
   RCUFREE_STOP_AT(pass_holds_slot_flag);
   bool left_open = false;
   if (const block* o = s.head.open) {
-    if (takes_open_block(p.open_block, age(now, o->opened_ms), drain_ms_, tick_ms_)) {
+    if (takes_open_block(p.open_block, opened_age(now, o->opened_ms), drain_ms_, tick_ms_)) {
       s.close_locked();
     } else {
       left_open = true;
@@ -305,7 +318,7 @@ block* reclaimer::collect_blocks(std::size_t i, block* chain, std::uint64_t cook
         return chain;
       }
     }
-    oldest = std::max(oldest, age(now, chain->opened_ms));
+    oldest = std::max(oldest, opened_age(now, chain->opened_ms));
     // The take's cookie, or the block's own if smaller: block::kUnstamped unless a fork child
     // found it past its grace period (0).
     const std::uint64_t c = std::min(cookie, chain->cookie);

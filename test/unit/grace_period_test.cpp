@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Polled grace periods: cookies, and when a closed block's cookie is taken.
-#include <rcufree/rcufree.hpp>
-
 #include <catch2/catch.hpp>
+#include <rcufree/rcufree.hpp>
 
 #include "counted.hpp"
 #include "engine_core.hpp"
