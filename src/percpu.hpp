@@ -62,8 +62,8 @@ struct alignas(128) cpu_slot {
         rseq(rseq_sections),
         pool(cached_pages) {}
   const std::uint32_t records_per_page;  // a new block's capacity
-  const std::uint32_t cpu;  // this slot's CPU number
-  const bool rseq;          // the protocol: rseq sections, or the exchange flag only
+  const std::uint32_t cpu;               // this slot's CPU number
+  const bool rseq;                       // the protocol: rseq sections, or the exchange flag only
 
   // --- owned by the holder of a flag (and the rseq append's commit) ---
   slot_head head;
