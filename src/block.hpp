@@ -23,16 +23,21 @@ namespace rcufree::detail {
 // count > 0. last_kind is the kind of the last marker. Once pushed to a closed list a block is
 // immutable until a reclaimer frees it.
 struct block {
+  static constexpr std::uint64_t kUnstamped = ~std::uint64_t{0};  // a cookie no sequence reaches
+
   std::atomic<block*> next{nullptr};  // link in a closed list or a reclaim chain
-  std::uint64_t cookie = 0;           // grace-period sequence after which records may be freed
+  // The grace-period sequence after which records may be freed, if less than the one the
+  // reclaimer takes with the block (reclaimer.cpp, take_closed_blocks): kUnstamped from the page
+  // switch, 0 when a fork child found it past its grace period (fork.cpp).
+  std::uint64_t cookie = kUnstamped;
   const reclaim_kind* last_kind = nullptr;
   std::uint32_t count = 0;  // records[0..count) are markers and objects (once closed)
   std::uint32_t capacity;
   std::uint32_t objects = 0;  // records that are objects (count minus markers; once closed)
-  std::uint32_t opened_ms;    // engine's coarse clock when the first record went in
+  std::uint32_t opened_ms;    // engine time at or before the first record (cpu_slot::taken_ms)
 
-  block(std::size_t page_size, std::uint32_t now_ms)
-      : capacity(static_cast<std::uint32_t>(records_in(page_size))), opened_ms(now_ms) {}
+  // `records`: records_in(the page's size), which the slot keeps.
+  block(std::uint32_t records, std::uint32_t now_ms) : capacity(records), opened_ms(now_ms) {}
 
   void** records() noexcept { return reinterpret_cast<void**>(this + 1); }
 

@@ -45,7 +45,7 @@ void detail::queue_slow(cpu_slots& slots, void* obj, rcu_head* head, const recla
         r = detail::rseq_enter(s->head, here);
         if (r == rseq_result::committed) {
           RCUFREE_STOP_AT(slot_flag_held);
-          const bool queued = s->append_locked(obj, kind, slots.gp, slots.clock);
+          const bool queued = s->append_locked(obj, kind);
           s->leave(cpu_slot::entry{cpu_slot::entry::here});
           if (queued) return;
           break;
@@ -67,7 +67,7 @@ void detail::queue_slow(cpu_slots& slots, void* obj, rcu_head* head, const recla
     s = &slots.this_cpu_slot();
     if (const cpu_slot::entry e = s->try_enter_by_exchange()) {
       RCUFREE_STOP_AT(slot_flag_held);
-      const bool queued = s->append_locked(obj, kind, slots.gp, slots.clock);
+      const bool queued = s->append_locked(obj, kind);
       s->leave(e);
       if (queued) return;
     } else {
@@ -116,11 +116,9 @@ std::size_t cpu_slots::this_cpu() const noexcept {
   return i < count_ ? i : i % count_;  // CPUs hot-added past the count seen at start
 }
 
-cpu_slots::cpu_slots(std::size_t count, const config& cfg, bool rseq, const grace_period& grace,
-                     const coarse_clock& time, debug_registry* debug_checks)
-    : gp(grace),
-      clock(time),
-      debug(debug_checks),
+cpu_slots::cpu_slots(std::size_t count, const config& cfg, bool rseq, const grace_period&,
+                     const coarse_clock&, debug_registry* debug_checks)
+    : debug(debug_checks),
       at_(static_cast<cpu_slot*>(
           ::operator new (sizeof(cpu_slot) * count, std::align_val_t{alignof(cpu_slot)}))),
       count_(count),
@@ -136,33 +134,9 @@ cpu_slots::~cpu_slots() {
   ::operator delete (at_, std::align_val_t{alignof(cpu_slot)});
 }
 
-bool cpu_slot::append_to_pooled_page_locked(void* obj, const reclaim_kind& kind,
-                                            const grace_period& gp,
-                                            const coarse_clock& clock) noexcept {
-  void* page = pool.take();
-  if (page == nullptr) {
-    close_locked(gp);  // a full block must not wait for a page: the reclaimer should see it now
-    return false;
-  }
-  RCUFREE_STOP_AT(page_taken);
-  append_to_page_locked(page, obj, kind, gp, clock);
-  return true;
-}
-
-void cpu_slot::append_to_page_locked(void* page, void* obj, const reclaim_kind& kind,
-                                     const grace_period& gp, const coarse_clock& clock) noexcept {
-  close_locked(gp);
-  block* b = new (page) block(page_size, clock.now());  // the clock read: once per page
-  b->records()[0] = block::marker(&kind);
-  b->records()[1] = obj;
-  b->last_kind = &kind;
-  // (F1) release: after close_locked's closed count; ordered for the other writers by the flags.
-  head.fill.store(2 * kOneRecord + kOneObject, std::memory_order_release);
-  head.open = b;
-  blocks_opened.add();
-}
-
-void cpu_slot::close_locked(const grace_period& gp) noexcept {
+// The page switch's first step: the open block, if any, emptied and pushed on `closed`. No
+// cookie, no fence: the reclaimer stamps one after it takes the list (take_closed_blocks).
+inline void cpu_slot::close_open_block() noexcept {
   block* b = head.open;
   if (b == nullptr) return;
   // relaxed: ordered by the flags.
@@ -176,10 +150,44 @@ void cpu_slot::close_locked(const grace_period& gp) noexcept {
   head.fill.store(0, std::memory_order_release);
   head.open = nullptr;
   RCUFREE_STOP_AT(block_closed);
-  b->cookie = gp.snapshot();               // a full fence; once per block, not per object
   block* const below = closed.publish(b);  // (S1) publishes the records to the reclaimer
   RCUFREE_STOP_AT(closed_push_published);
   block_stack::link(b, below);
+}
+
+// The second: `page` becomes the open block, obj its first object. Its opened_ms is the time of
+// the reclaimer's last take here (taken_ms), on the line the push above just exchanged.
+inline void cpu_slot::install_page(void* page, void* obj, const reclaim_kind& kind) noexcept {
+  close_open_block();
+  // relaxed: a hint written by the reclaimer (percpu.hpp says why a stale one is safe).
+  block* b = new (page) block(records_per_page, taken_ms.load(std::memory_order_relaxed));
+  b->records()[0] = block::marker(&kind);
+  b->records()[1] = obj;
+  b->last_kind = &kind;
+  // (F1) release: after close_open_block's closed count; ordered for the other writers by the
+  // flags.
+  head.fill.store(2 * kOneRecord + kOneObject, std::memory_order_release);
+  head.open = b;
+  blocks_opened.add();
+}
+
+bool cpu_slot::append_to_pooled_page_locked(void* obj, const reclaim_kind& kind) noexcept {
+  void* page = pool.take();
+  if (page == nullptr) {
+    close_open_block();  // a full block must not wait for a page: the reclaimer should see it now
+    return false;
+  }
+  RCUFREE_STOP_AT(page_taken);
+  install_page(page, obj, kind);
+  return true;
+}
+
+void cpu_slot::append_to_page_locked(void* page, void* obj, const reclaim_kind& kind) noexcept {
+  install_page(page, obj, kind);
+}
+
+void cpu_slot::close_locked() noexcept {
+  close_open_block();
 }
 
 cpu_slot::entry cpu_slot::try_enter() noexcept {

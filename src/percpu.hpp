@@ -57,13 +57,13 @@ class patience;
 struct alignas(128) cpu_slot {
   cpu_slot(std::size_t cpu_number, std::size_t cached_pages, std::size_t page_bytes,
            bool rseq_sections)
-      : page_size(page_bytes),
+      : records_per_page(static_cast<std::uint32_t>(block::records_in(page_bytes))),
         cpu(static_cast<std::uint32_t>(cpu_number)),
         rseq(rseq_sections),
         pool(cached_pages) {}
-  const std::size_t page_size;
-  const std::uint32_t cpu;  // this slot's CPU number
-  const bool rseq;          // the protocol: rseq sections, or the exchange flag only
+  const std::uint32_t records_per_page;  // a new block's capacity
+  const std::uint32_t cpu;               // this slot's CPU number
+  const bool rseq;                       // the protocol: rseq sections, or the exchange flag only
 
   // --- owned by the holder of a flag (and the rseq append's commit) ---
   slot_head head;
@@ -72,8 +72,15 @@ struct alignas(128) cpu_slot {
   page_pool pool;                // consumer side under a flag
 
   // --- shared: wait-free pushes from any thread, taken by the reclaimer ---
-  alignas(64) block_stack closed;  // full or aged blocks, stamped with their cookie
-  fallback_list fallback;          // objects linked through their heads
+  alignas(64) block_stack closed;  // full or aged blocks; the reclaimer stamps their cookie
+  // The engine time of the reclaimer's last take on this slot, written by it beside the list it
+  // exchanges (take_closed_blocks): what a page switch stamps a new block's opened_ms with, read
+  // from the line the switch's push exchanges anyway, not from the engine's shared clock. It is
+  // at or before the switch, so a block opened long after the last pass (after a quiet spell)
+  // looks older than it is and is drained at the next look instead of drain_interval later:
+  // draining early is always safe, it only lets a partly filled block go.
+  std::atomic<std::uint32_t> taken_ms{0};
+  fallback_list fallback;  // objects linked through their heads
   stat_counter fallback_queued;
   stat_counter contended;  // calls that found a flag taken
 
@@ -109,8 +116,7 @@ struct alignas(128) cpu_slot {
   // Appends obj to the open block, closing it and opening a pooled page when it has no room.
   // False: no page at hand (the caller takes the fallback list); a full block is closed anyway.
   // The common case (room in the open block) is inline; the page change is not.
-  bool append_locked(void* obj, const reclaim_kind& kind, const grace_period& gp,
-                     const coarse_clock& clock) noexcept {
+  bool append_locked(void* obj, const reclaim_kind& kind) noexcept {
     if (block* b = head.open) {
       // relaxed: the fill word's writers are ordered by the flags (B1/B2, M1-M3); its stores
       // are (F1) for queued(): see close_locked.
@@ -131,17 +137,27 @@ struct alignas(128) cpu_slot {
         return true;
       }
     }
-    return append_to_pooled_page_locked(obj, kind, gp, clock);
+    return append_to_pooled_page_locked(obj, kind);
   }
-  // The rest of append_locked: closes the open block and opens a pooled page, if there is one.
-  [[gnu::cold, gnu::noinline]] bool append_to_pooled_page_locked(
-      void* obj, const reclaim_kind& kind, const grace_period& gp,
-      const coarse_clock& clock) noexcept;
+  // The rest of append_locked, the page switch: closes the open block and opens a pooled page, if
+  // there is one. One function: the pool's take, the close and the new header are inline in it.
+  [[gnu::noinline]] bool append_to_pooled_page_locked(void* obj, const reclaim_kind& kind) noexcept;
   // Installs `page` as the open block (closing the current one) and appends obj to it.
-  void append_to_page_locked(void* page, void* obj, const reclaim_kind& kind,
-                             const grace_period& gp, const coarse_clock& clock) noexcept;
-  // Stamps the open block with a cookie and pushes it on `closed`. Does nothing if none is open.
-  void close_locked(const grace_period& gp) noexcept;
+  void append_to_page_locked(void* page, void* obj, const reclaim_kind& kind) noexcept;
+  // Pushes the open block on `closed` (its cookie is the reclaimer's to stamp, when it takes the
+  // list). Does nothing if none is open.
+  void close_locked() noexcept;
+  // The same steps as spelled by callers from before the cookie and the clock left the switch
+  // (mightsleep.cpp, fork.cpp): the grace period and the clock are not read.
+  bool append_locked(void* obj, const reclaim_kind& kind, const grace_period&,
+                     const coarse_clock&) noexcept {
+    return append_locked(obj, kind);
+  }
+  void append_to_page_locked(void* page, void* obj, const reclaim_kind& kind, const grace_period&,
+                             const coarse_clock&) noexcept {
+    append_to_page_locked(page, obj, kind);
+  }
+  void close_locked(const grace_period&) noexcept { close_locked(); }
 
   // fork child, single-threaded: a flag held at the fork means its holder was between steps
   // (a record stored before its marker, an open block half installed): that open block is not
@@ -178,15 +194,20 @@ struct alignas(128) cpu_slot {
   }
   // rseq protocol, after try_exchange(): (M1), then (M3) as `wait` allows.
   bool claim_from_here_holders(patience& wait) noexcept;
+  // The page switch's two steps (percpu.cpp), inline in each step above that takes them.
+  [[gnu::always_inline]] inline void close_open_block() noexcept;
+  [[gnu::always_inline]] inline void install_page(void* page, void* obj,
+                                                  const reclaim_kind& kind) noexcept;
 };
 
-// An engine's CPU slots, one per possible CPU, with what the atomic path needs besides them:
-// their protocol, and for a page change the grace-period sequence (cookies) and the clock. Built
-// and destroyed with the engine (engine_core.hpp), which owns all of it.
+// An engine's CPU slots, one per possible CPU, with their protocol. Built and destroyed with the
+// engine (engine_core.hpp), which owns all of it. A page change reads neither the grace-period
+// sequence nor the engine's clock (the reclaimer stamps cookies; see cpu_slot::taken_ms): the
+// constructor still takes both, as engine_core.hpp passes them, and keeps neither.
 class cpu_slots {
  public:
-  cpu_slots(std::size_t count, const config& cfg, bool rseq, const grace_period& grace,
-            const coarse_clock& time, debug_registry* debug_checks);
+  cpu_slots(std::size_t count, const config& cfg, bool rseq, const grace_period&,
+            const coarse_clock&, debug_registry* debug_checks);
   ~cpu_slots();
   cpu_slots(const cpu_slots&) = delete;
   cpu_slots& operator=(const cpu_slots&) = delete;
@@ -200,8 +221,6 @@ class cpu_slots {
   std::size_t this_cpu() const noexcept;
   cpu_slot& this_cpu_slot() noexcept { return at_[this_cpu()]; }
 
-  const grace_period& gp;
-  const coarse_clock& clock;
   debug_registry* const debug;  // RCUFREE_DEBUG builds; null otherwise
   // RCUFREE_DEBUG builds report a call into a destroyed engine while this memory still says so.
   static constexpr std::uint32_t kAlive = 0x52435546;  // "RCUF"

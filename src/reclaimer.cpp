@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <thread>
 
@@ -15,6 +16,18 @@
 
 namespace rcufree::detail {
 namespace {
+
+// How long ago a block was opened, from its opened_ms: the slot's last take before it opened
+// (cpu_slot::taken_ms), which after a long quiet spell may be so old that the 32-bit difference
+// wraps (24.8 days) and the stamp looks ahead of now. The engine's clock steps back by far less
+// than kStampAheadMs (a ticking thread preempted between its read and its store), so a stamp
+// further ahead counts as older than any interval: the block is drained, not kept for weeks.
+std::uint32_t opened_age(std::uint32_t now, std::uint32_t opened_ms) noexcept {
+  constexpr std::int32_t kStampAheadMs = 1000;
+  constexpr auto kAncient = static_cast<std::uint32_t>(std::numeric_limits<std::int32_t>::max());
+  return static_cast<std::int32_t>(now - opened_ms) < -kStampAheadMs ? kAncient
+                                                                     : age(now, opened_ms);
+}
 
 // Chains a block onto a reclaimer-private list.
 void link_front(block*& head, block* b) noexcept {
@@ -136,8 +149,8 @@ void reclaimer::take_open_block(std::size_t i, const reclaim_policy& p, reclaim_
   RCUFREE_STOP_AT(pass_holds_slot_flag);
   bool left_open = false;
   if (const block* o = s.head.open) {
-    if (takes_open_block(p.open_block, age(now, o->opened_ms), drain_ms_, tick_ms_)) {
-      s.close_locked(gp_);
+    if (takes_open_block(p.open_block, opened_age(now, o->opened_ms), drain_ms_, tick_ms_)) {
+      s.close_locked();
     } else {
       left_open = true;
       batch.next_due_ms = o->opened_ms + drain_ms_;
@@ -152,15 +165,34 @@ void reclaimer::take_open_block(std::size_t i, const reclaim_policy& p, reclaim_
 //    earlier pass stopped at an unstored link, it resumes there first, and takes the list again
 //    only once that chain is done (one stalled block chain per slot at most). Returns the age of
 //    the oldest block taken.
+//    Cookies are stamped here, not by the page switch: a snapshot taken after the take covers
+//    every block taken. An object's unlink happened before its kfree_rcu call, which happened
+//    before its block's push (S1, release), which the take (S3, acquire) synchronizes with; so the
+//    unlink happens before the snapshot's fence (G1), and a grace period that starts after that
+//    (G2) waits for every reader that may still see the object (the fallback list's cookie, below,
+//    and liburcu's own call_rcu thread, which takes callbacks and then calls synchronize_rcu, rest
+//    on the same argument). It is conservative: the sequence never goes back, so it is at least
+//    the snapshot the switch could have taken before its push. A stalled chain was taken by an
+//    earlier pass, ordered before this one by the reclaim lock: a snapshot taken now covers it
+//    too. The cost: a block no longer arrives with a cookie a grace period run meanwhile has
+//    already passed (blocks_expired_on_arrival counts only a fork child's inheritance now).
 std::uint32_t reclaimer::take_closed_blocks(std::size_t i, reclaim_batch& batch,
                                             std::uint32_t now) noexcept {
   slot_state& st = state_[i];
   std::uint32_t oldest = 0;
   if (st.closed_stalled != nullptr) {
-    st.closed_stalled = collect_blocks(i, st.closed_stalled, batch, now, oldest);
+    st.closed_stalled = collect_blocks(i, st.closed_stalled, gp_.snapshot(), batch, now, oldest);
   }
   if (st.closed_stalled == nullptr) {
-    st.closed_stalled = collect_blocks(i, slots_[i].closed.take_all(), batch, now, oldest);
+    cpu_slot& s = slots_[i];
+    if (block* taken = s.closed.take_all()) {  // (S3) inside take_all
+      st.closed_stalled = collect_blocks(i, taken, gp_.snapshot(), batch, now, oldest);
+    }
+    // relaxed: a hint for the page switch (cpu_slot::taken_ms), on the line just taken. Written
+    // only when it changed, so that an idle slot's line is not dirtied by every look.
+    if (s.taken_ms.load(std::memory_order_relaxed) != now) {
+      s.taken_ms.store(now, std::memory_order_relaxed);
+    }
   }
   return oldest;
 }
@@ -273,8 +305,9 @@ pass_result reclaimer::pass(std::size_t i, const reclaim_policy& p) noexcept {
   return r;
 }
 
-block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& batch,
-                                 std::uint32_t now, std::uint32_t& oldest) noexcept {
+block* reclaimer::collect_blocks(std::size_t i, block* chain, std::uint64_t cookie,
+                                 reclaim_batch& batch, std::uint32_t now,
+                                 std::uint32_t& oldest) noexcept {
   while (chain != nullptr) {
     patience wait = wait_on(i, batch.policy->wait, "a closed-list link its pusher has not stored");
     block* next;
@@ -285,11 +318,14 @@ block* reclaimer::collect_blocks(std::size_t i, block* chain, reclaim_batch& bat
         return chain;
       }
     }
-    oldest = std::max(oldest, age(now, chain->opened_ms));
-    if (gp_.expired(chain->cookie)) {
+    oldest = std::max(oldest, opened_age(now, chain->opened_ms));
+    // The take's cookie, or the block's own if smaller: block::kUnstamped unless a fork child
+    // found it past its grace period (0).
+    const std::uint64_t c = std::min(cookie, chain->cookie);
+    if (gp_.expired(c)) {
       expired_on_arrival.add();
     } else {
-      batch.cookie = std::max(batch.cookie, chain->cookie);
+      batch.cookie = std::max(batch.cookie, c);
     }
     link_front(batch.blocks, chain);
     chain = next;

@@ -198,8 +198,9 @@ class reclaimer {
   std::uint32_t take_closed_blocks(std::size_t i, reclaim_batch& batch, std::uint32_t now) noexcept;
   void take_fallback_list(std::size_t i, const reclaim_policy& p, reclaim_batch& batch,
                           std::uint32_t now) noexcept;
-  block* collect_blocks(std::size_t i, block* chain, reclaim_batch& batch, std::uint32_t now,
-                        std::uint32_t& oldest) noexcept;
+  // Walks a taken chain into batch, each block under `cookie` (taken after the chain was).
+  block* collect_blocks(std::size_t i, block* chain, std::uint64_t cookie, reclaim_batch& batch,
+                        std::uint32_t now, std::uint32_t& oldest) noexcept;
   // Frees n objects of one kind: its batch free (or its C function, each), or for the std::free
   // kind this engine's free_bulk hook when one is set.
   void free_run(const reclaim_kind& kind, void* const* objects, std::size_t n) noexcept;

@@ -26,7 +26,7 @@ namespace rcufree::detail {
   X(record_stored, "a caller", "storing a record in the open block and committing its fill word")  \
   X(page_taken, "a caller", "taking a page from the pool and installing it as the open block")     \
   X(block_closed, "a caller or reclaimer",                                                         \
-    "emptying the slot's open block and stamping its cookie")                                      \
+    "emptying the slot's open block and pushing it on the closed list")                            \
   X(closed_push_published, "a caller or reclaimer",                                                \
     "a closed block's push exchange and its link store")                                           \
   X(fallback_push_published, "a caller", "a fallback push's exchange and its link store")          \

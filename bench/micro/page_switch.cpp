@@ -6,8 +6,9 @@
 //   open     i = 0:            no block to close; takes a page from the pool and writes its header
 //   append   i % 506 != 0:     the restartable-sequence append (the common case)
 //   switch   i = 506, 1012...: the block is full (a kind marker + 506 objects): close it (fill
-//                              word, cookie stamp behind a seq_cst fence, closed-list push), take
-//                              the next page from the pool, write its header (clock read)
+//                              word, closed-list push; the reclaimer stamps the cookie), take
+//                              the next page from the pool, write its header (the slot's last
+//                              take time, no clock read)
 // With --cached 0 the pool is always empty and every call is a fallback (the object's own head
 // pushed on the CPU's list): the other candidate for the worst case.
 //
