@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // coarse_clock.hpp — the engine's millisecond clock.
 //
-// Advanced by the engine's threads at each pass (tick), read anywhere with one relaxed load,
-// the atomic path included (only when it opens a page, to stamp the block). 32 bits of
-// milliseconds wrap after 49.7 days: compare times through their difference, never with <.
+// Advanced by the engine's threads at each pass (tick), read by them and by sleepable callers with
+// one relaxed load; the atomic path never reads it (a new block's stamp is its slot's last take
+// time, cpu_slot::taken_ms). 32 bits of milliseconds wrap after 49.7 days: compare times through
+// their difference, never with <.
 #pragma once
 
 #include <atomic>

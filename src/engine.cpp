@@ -25,7 +25,7 @@ engine_core::engine_core(config c)
     : cfg((c.validate(), std::move(c))),
       debug(debug_checks_enabled() ? std::make_unique<debug_registry>() : nullptr),
       gp(cfg.flavor != nullptr ? cfg.flavor : &urcu_memb_flavor),
-      slots(possible_cpus(), cfg, rseq_usable(), gp, clock, debug.get()),
+      slots(possible_cpus(), cfg, rseq_usable(), debug.get()),
       pages(cfg),
       rec(reclaim_inputs{cfg, slots, gp, clock, pages, debug.get()}),
       threads(cfg, rec, clock),

@@ -221,8 +221,7 @@ void engine_threads::wake_after_fork() {
   dormant_.store(false, std::memory_order_release);
 }
 
-cpu_slot::adopted cpu_slot::adopt_in_child(bool need_grace_period,
-                                           const grace_period& gp) noexcept {
+cpu_slot::adopted cpu_slot::adopt_in_child(bool need_grace_period) noexcept {
   // relaxed: no other thread exists here.
   if (held()) {
     head.open = nullptr;
@@ -232,7 +231,7 @@ cpu_slot::adopted cpu_slot::adopt_in_child(bool need_grace_period,
     head.here.store(0, std::memory_order_relaxed);
     head.elsewhere.store(0, std::memory_order_relaxed);
   } else if (!need_grace_period) {
-    close_locked(gp);  // no flag is held: this thread is the only one
+    close_locked();  // no flag is held: this thread is the only one
   }
   adopted a{head.fill.load(std::memory_order_relaxed) >> 32, closed.take_all(), nullptr};
   block_stack::cut_at_missing_link(a.closed);
@@ -263,7 +262,7 @@ void reclaimer::adopt_in_child(bool need_grace_period) noexcept {
     // middle of a put or a retarget; the ring stays whole either way (a push is published by one
     // index store), at worst a page or a target change is lost.
     new (&st.pool_mu) std::mutex();
-    auto [kept, taken, past_grace] = slots_[i].adopt_in_child(need_grace_period, gp_);
+    auto [kept, taken, past_grace] = slots_[i].adopt_in_child(need_grace_period);
     // Closed blocks: this slot's stalled chain, then the list the slot handed over, joined.
     block* head = st.closed_stalled;
     if (block* tail = block_stack::cut_at_missing_link(head)) {

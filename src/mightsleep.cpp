@@ -53,7 +53,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
   detail::patience wait(detail::patience::kind::brief, cpu, "the slot's flag");
   if (const detail::cpu_slot::entry e = s.enter(wait)) {
     RCUFREE_STOP_AT(slot_flag_held);
-    const bool queued = s.append_locked(obj, kind, core.gp, core.clock);
+    const bool queued = s.append_locked(obj, kind);
     s.leave(e);
     if (queued) {
       // Closed blocks here, and either the opt-in or pending memory past the soft cap (then every
@@ -78,7 +78,7 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
     detail::cpu_slot& t = core.slots[now_cpu];
     detail::patience wait_again(detail::patience::kind::brief, now_cpu, "the slot's flag");
     if (const detail::cpu_slot::entry e = t.enter(wait_again)) {
-      t.append_to_page_locked(page, obj, kind, core.gp, core.clock);
+      t.append_to_page_locked(page, obj, kind);
       t.leave(e);
       core.threads.wake_supervisor();
       return true;

@@ -116,8 +116,7 @@ std::size_t cpu_slots::this_cpu() const noexcept {
   return i < count_ ? i : i % count_;  // CPUs hot-added past the count seen at start
 }
 
-cpu_slots::cpu_slots(std::size_t count, const config& cfg, bool rseq, const grace_period&,
-                     const coarse_clock&, debug_registry* debug_checks)
+cpu_slots::cpu_slots(std::size_t count, const config& cfg, bool rseq, debug_registry* debug_checks)
     : debug(debug_checks),
       at_(static_cast<cpu_slot*>(
           ::operator new (sizeof(cpu_slot) * count, std::align_val_t{alignof(cpu_slot)}))),

@@ -13,11 +13,9 @@
 #include <rcufree/config.hpp>
 
 #include "block.hpp"
-#include "coarse_clock.hpp"
 #include "counter.hpp"
 #include "debug_registry.hpp"
 #include "fallback_list.hpp"
-#include "grace_period.hpp"
 #include "page_pool.hpp"
 #include "rseq_section.hpp"
 #include "stop_point.hpp"
@@ -147,18 +145,6 @@ struct alignas(128) cpu_slot {
   // Pushes the open block on `closed` (its cookie is the reclaimer's to stamp, when it takes the
   // list). Does nothing if none is open.
   void close_locked() noexcept;
-  // The same steps as spelled by callers from before the cookie and the clock left the switch
-  // (mightsleep.cpp, fork.cpp): the grace period and the clock are not read.
-  bool append_locked(void* obj, const reclaim_kind& kind, const grace_period&,
-                     const coarse_clock&) noexcept {
-    return append_locked(obj, kind);
-  }
-  void append_to_page_locked(void* page, void* obj, const reclaim_kind& kind, const grace_period&,
-                             const coarse_clock&) noexcept {
-    append_to_page_locked(page, obj, kind);
-  }
-  void close_locked(const grace_period&) noexcept { close_locked(); }
-
   // fork child, single-threaded: a flag held at the fork means its holder was between steps
   // (a record stored before its marker, an open block half installed): that open block is not
   // trusted and is abandoned, page and all; the flags are cleared. (An rseq append either
@@ -171,7 +157,7 @@ struct alignas(128) cpu_slot {
     block* closed;          // the closed list, taken and cut, for the reclaimer to join
     rcu_head* past_grace;   // the fallback list, when it needs no grace period
   };
-  adopted adopt_in_child(bool need_grace_period, const grace_period& gp) noexcept;
+  adopted adopt_in_child(bool need_grace_period) noexcept;
 
   // Objects put in blocks here so far. Never less than the truth (F1/F2). A hint for other
   // threads.
@@ -202,12 +188,10 @@ struct alignas(128) cpu_slot {
 
 // An engine's CPU slots, one per possible CPU, with their protocol. Built and destroyed with the
 // engine (engine_core.hpp), which owns all of it. A page change reads neither the grace-period
-// sequence nor the engine's clock (the reclaimer stamps cookies; see cpu_slot::taken_ms): the
-// constructor still takes both, as engine_core.hpp passes them, and keeps neither.
+// sequence nor the engine's clock (the reclaimer stamps cookies; see cpu_slot::taken_ms).
 class cpu_slots {
  public:
-  cpu_slots(std::size_t count, const config& cfg, bool rseq, const grace_period&,
-            const coarse_clock&, debug_registry* debug_checks);
+  cpu_slots(std::size_t count, const config& cfg, bool rseq, debug_registry* debug_checks);
   ~cpu_slots();
   cpu_slots(const cpu_slots&) = delete;
   cpu_slots& operator=(const cpu_slots&) = delete;

@@ -29,8 +29,8 @@ struct RCUFREE_API stats {
   // Operator extras (not part of the contract's fixed key list, appended in to_json).
   std::uint64_t inline_frees = 0;     // head-less objects freed inline after a grace period
   std::uint64_t caller_reclaims = 0;  // objects freed by sleepable callers for themselves
-  std::uint64_t blocks_expired_on_arrival = 0;  // blocks freed with no new grace period: their
-                                                // cookie had expired when a reclaimer took them
+  std::uint64_t blocks_expired_on_arrival = 0;  // blocks freed with no new grace period: a fork
+                                                // child's inheritance, past its grace period
   std::uint64_t slot_contended = 0;        // two-argument calls that found their CPU's slot busy
   std::uint64_t refill_attempts = 0;       // page allocations tried by the reclaim threads
   std::uint64_t shrinks = 0;               // shrink() calls and pressure events acted on
