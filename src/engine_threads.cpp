@@ -232,12 +232,11 @@ bool engine_threads::poll(bool expedite, bool& pending) {
     }
     pending = true;
     // A burst on CPU i: its thread shares the core with the producer and its pass may be waiting
-    // for a grace period; this thread refills the pool meanwhile, from another CPU.
-    if (rec.pool_running_low(i)) {
-      aside_.off(i);
-      rec.top_up(i);
-      aside_.restore();
-    }
+    // for a grace period; this thread refills the pool meanwhile. It does that, and a thread
+    // start, from another CPU: a caller's wake often places it on the producer's (step_aside.hpp).
+    const bool running_low = rec.pool_running_low(i);
+    if (running_low || (per_cpu_ && !cpu_[i].thread.joinable())) aside_.off(i);
+    if (running_low) rec.top_up(i);
     if (per_cpu_ && ensure_thread(i)) {
       // (D2) seq_cst fence between the look at the slot (above) and the load of idle: pairs with
       // (D1) (Dekker): either the CPU thread saw this work before it slept, or this load sees it
@@ -254,6 +253,7 @@ bool engine_threads::poll(bool expedite, bool& pending) {
     found = found || r.found;
     next_due_ms_ = std::min(next_due_ms_, r.next_due_ms);
   }
+  aside_.restore();
   return found;
 }
 
