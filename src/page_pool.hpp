@@ -97,11 +97,6 @@ class page_pool {
     // relaxed: see target().
     if (target() < resting_) target_.store(resting_, std::memory_order_relaxed);
   }
-  // A burst is under way (the supervisor's top-up): fill to the bound. retarget() halves the target
-  // back after each decay period in which no page was taken.
-  void expect_burst() noexcept {
-    target_.store(static_cast<std::uint32_t>(bound_), std::memory_order_relaxed);  // see target()
-  }
   // Forgets the demand history (after a shrink: start small again).
   void reset_target() noexcept {
     target_.store(resting_, std::memory_order_relaxed);  // relaxed: see target()

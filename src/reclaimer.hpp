@@ -97,9 +97,9 @@ class reclaimer {
   bool restock(std::size_t i) noexcept;  // retarget and refill the pool; true if it ran dry
 
   // A helping refill of slot i's pool by a thread that does not hold its reclaim lock (the
-  // supervisor, roused by a caller whose pool runs low: engine_threads::wake_if_idle): raises the
-  // pool's target to its bound and refills it, while the slot's reclaimer may be waiting for a
-  // grace period. Sleepable (allocates).
+  // supervisor, roused by a caller whose pool runs low: engine_threads::wake_if_idle): retargets
+  // the pool to demand and refills it, while the slot's reclaimer may be waiting for a grace
+  // period. Sleepable (allocates).
   void top_up(std::size_t i) noexcept;
   // Whether slot i's pool holds at most half its target: a hint (the pool's counters, relaxed).
   bool pool_running_low(std::size_t i) const noexcept {

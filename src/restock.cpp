@@ -31,10 +31,7 @@ bool reclaimer::restock(std::size_t i) noexcept {
 void reclaimer::top_up(std::size_t i) noexcept {
   {
     const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
-    retarget_locked(i);
-    // Half the pool went within one look of the supervisor while the slot had work: pages go as
-    // fast as they come, so fill to the bound at once rather than doubling look by look.
-    slots_[i].pool.expect_burst();
+    retarget_locked(i);  // half the pool or more went since the last retarget: it doubles
   }
   RCUFREE_STOP_AT(pool_topping_up);
   refill(i);
