@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
 // engine_threads.cpp — the supervisor and the per-CPU reclaim threads: see engine_threads.hpp.
+// Just over 400 lines: the two kinds of thread share one class's private state (flags, futex
+// words, the thread table); their decisions are pure functions elsewhere (cpu_pacing.hpp,
+// supervisor_pacing.hpp, reclaim_policy.hpp), and their fork handling is in fork.cpp.
 #include "engine_threads.hpp"
 
 #include <pthread.h>
