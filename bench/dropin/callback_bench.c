@@ -12,18 +12,7 @@
  *                                      "burst n N call_ns_per_op X barrier_ms Y"; the fallback
  *                                      share comes from RCUFREE_URCU_STATS=1 (run.sh). */
 #define _GNU_SOURCE
-#if defined(BENCH_FLAVOR_QSBR)
-#include <urcu-qsbr.h>
-#elif defined(BENCH_FLAVOR_BP)
-#include <urcu-bp.h>
-#else
-#if defined(BENCH_FLAVOR_MB)
-#define RCU_MB
-#elif defined(BENCH_FLAVOR_SIGNAL)
-#define RCU_SIGNAL
-#endif
-#include <urcu.h> /* memb unless RCU_MB or RCU_SIGNAL says otherwise */
-#endif
+#include "bench_flavor.h"
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -64,25 +53,17 @@ static int by_value(const void *a, const void *b) {
 
 /* Waits for every callback offline (QSBR) and unregistered-safe: liburcu's rule for waiting. */
 static void barrier(void) {
-#if defined(BENCH_FLAVOR_QSBR)
-  rcu_thread_offline();
+  OFFLINE();
   rcu_barrier();
-  rcu_thread_online();
-#else
-  rcu_barrier();
-#endif
+  ONLINE();
 }
 
 static void sleep_until(uint64_t t_ns) {
-#if defined(BENCH_FLAVOR_QSBR)
-  rcu_thread_offline(); /* a sleeping QSBR thread must not hold up grace periods */
-#endif
+  OFFLINE(); /* a sleeping QSBR thread must not hold up grace periods */
   const struct timespec ts = {(time_t)(t_ns / 1000000000u), (long)(t_ns % 1000000000u)};
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
   }
-#if defined(BENCH_FLAVOR_QSBR)
-  rcu_thread_online();
-#endif
+  ONLINE();
 }
 
 static int lone(long gap_ms, long count) {

@@ -12,18 +12,7 @@
  * compared at equal work). Prints "lfq ops N ops_per_s X peak_rss_kib Y barrier_ms Z", where ops
  * counts nodes dequeued and freed, and peak RSS is VmHWM at the end. */
 #define _GNU_SOURCE
-#if defined(BENCH_FLAVOR_QSBR)
-#include <urcu-qsbr.h>
-#elif defined(BENCH_FLAVOR_BP)
-#include <urcu-bp.h>
-#else
-#if defined(BENCH_FLAVOR_MB)
-#define RCU_MB
-#elif defined(BENCH_FLAVOR_SIGNAL)
-#define RCU_SIGNAL
-#endif
-#include <urcu.h> /* memb unless RCU_MB or RCU_SIGNAL says otherwise */
-#endif
+#include "bench_flavor.h"
 #include <urcu/cds.h>
 //
 #include <pthread.h>
@@ -44,16 +33,6 @@ static struct cds_lfq_queue_rcu queue;
 static atomic_int stop;
 static atomic_ulong enqueued, dequeued, freed;
 static long rate; /* nodes per second per enqueuer; 0: flat out */
-
-#if defined(BENCH_FLAVOR_QSBR)
-#define QUIESCENT() rcu_quiescent_state()
-#define OFFLINE() rcu_thread_offline()
-#define ONLINE() rcu_thread_online()
-#else
-#define QUIESCENT() ((void)0)
-#define OFFLINE() ((void)0)
-#define ONLINE() ((void)0)
-#endif
 
 static uint64_t now_ns(void) {
   struct timespec ts;
