@@ -211,7 +211,12 @@ TEST_CASE(
     urcu_memb_unregister_thread();
   });
   while (phase.load() != 1) std::this_thread::yield();
-  std::thread headless([&] { eng->kvfree_rcu_mightsleep(std::malloc(32)); });
+  // The head-less caller's object is its own until its grace period ends: a fork child, which has
+  // no such thread, inherits it as memory nothing frees (liburcu's rule for fork). Kept here too,
+  // so that LeakSanitizer in the child sees it held, whether or not the engine had it at the fork.
+  static std::atomic<void*> held_by_headless_caller{nullptr};
+  held_by_headless_caller.store(std::malloc(32));
+  std::thread headless([&] { eng->kvfree_rcu_mightsleep(held_by_headless_caller.load()); });
   std::this_thread::sleep_for(100ms);  // the head-less caller is inside synchronize_rcu now
   const forked child = in_child(
       [&] {
