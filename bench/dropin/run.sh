@@ -7,7 +7,8 @@
 #   run.sh latency BUILD_DIR [ROUNDS] [FLAVOR]   lone call -> callback at 1 ms, 100 ms, 2 s gaps
 #   run.sh burst BUILD_DIR [ROUNDS] [FLAVOR]     600k call_rcu from one thread after a quiet second
 #   run.sh lfq BUILD_DIR [ROUNDS] [SECONDS] [FLAVOR]  lock-free queue: flat out, then 200k/s
-#   run.sh lfht BUILD_DIR [ROUNDS] [SECONDS]     bench/lfht's call_rcu mechanism, 1 and 2 writers
+#   run.sh lfht BUILD_DIR [ROUNDS] [SECONDS] [FLAVOR]  cds_lfht: 1 and 2 writers flat out, then
+#                                                      1 writer at 200k/s
 #   run.sh --smoke BUILD_DIR                     each program once per mechanism, tiny (ctest)
 # ROUNDS defaults to 5; FLAVOR memb (default), mb, signal, qsbr or bp. Extra environment for the
 # rcufree runs (e.g. RCUFREE_URCU_DRAIN_INTERVAL_MS=2) is passed by the caller's environment to
@@ -65,6 +66,8 @@ case $mode in
       run $mech memb "$bench/rcufree_callback_bench" burst 20000
       run $mech memb "$bench/rcufree_lfq_bench" 0.3 1
       run $mech memb "$bench/rcufree_lfq_bench" 0.3 1 50000
+      run $mech qsbr "$bench/rcufree_lfht_bench_qsbr" 0.3 1
+      run $mech signal "$bench/rcufree_lfht_bench_signal" 0.3 1 50000
     done
     ;;
   latency)
@@ -101,19 +104,15 @@ case $mode in
     done | tee /dev/stderr | summary
     ;;
   lfht)
-    # The project's cds_lfht bench (bench/lfht), its call_rcu mechanism: a child run each.
     seconds=${4:-2}
+    flavor=${5:-memb}
+    program=$bench/rcufree_lfht_bench
+    [ "$flavor" != memb ] && program=${program}_$flavor
     for r in $(seq "$rounds"); do
-      for w in 1 2; do
-        for mech in liburcu rcufree; do
-          run $mech memb "$build/bench/rcufree_lfht" --child call_rcu --writers $w \
-            --seconds "$seconds" | python3 -c '
-import sys
-f = sys.stdin.read().split()
-kv = dict(x.split("=", 1) for x in f if "=" in x)
-keep = ("writes_s", "rss_peak_kib", "cpu_rusage_ns_write", "peak_pending")
-print(f[0], "lfht-w%s" % kv["writers"], " ".join("%s %s" % (k, kv[k]) for k in keep))'
-        done
+      for mech in liburcu rcufree; do
+        run $mech "$flavor" "$program" "$seconds" 1 | sed 's/ lfht / lfht-w1 /'
+        run $mech "$flavor" "$program" "$seconds" 2 | sed 's/ lfht / lfht-w2 /'
+        run $mech "$flavor" "$program" "$seconds" 1 200000 | sed 's/ lfht / lfht-200k /'
       done
     done | tee /dev/stderr | summary
     ;;
