@@ -37,7 +37,7 @@ run() {  # run MECH FLAVOR PROGRAM ARGS...: one fresh process; prints "MECH <pro
   fi
   echo "$mech $out"
 }
-summary() {  # medians and ranges of every numeric field, per (mechanism, row key)
+summary() {  # medians and ranges of every numeric field, per (mechanism, row key); ratios per round
   python3 -c '
 import sys, statistics, collections
 rows = collections.OrderedDict()
@@ -55,6 +55,15 @@ for (kind, sub, mech), runs in rows.items():
         if k in ("gap_ms", "n"): continue
         parts.append("%s %g [%g-%g]" % (k, statistics.median(vals), min(vals), max(vals)))
     print("%-6s %-8s %-8s runs %d: %s" % (kind, sub, mech, len(runs), ", ".join(parts)))
+# Per round: rcufree / liburcu of each throughput and memory field (the k-th run of each pairs).
+for (kind, sub, mech), runs in rows.items():
+    base = rows.get((kind, sub, "liburcu"))
+    if mech != "rcufree" or not base: continue
+    parts = []
+    for k in ("ops_per_s", "writes_s", "run_rss_kib", "peak_rss_kib"):
+        r = [float(a[k]) / float(b[k]) for a, b in zip(runs, base) if k in a and k in b]
+        if r: parts.append("%s %.2fx [%.2f-%.2f]" % (k, statistics.median(r), min(r), max(r)))
+    if parts: print("%-6s %-8s rcufree / liburcu per round: %s" % (kind, sub, ", ".join(parts)))
 '
 }
 
