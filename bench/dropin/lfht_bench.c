@@ -19,6 +19,7 @@
 
 #include "bench_flavor.h"
 //
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -155,7 +156,13 @@ int main(int argc, char** argv) {
   const double seconds = atof(argv[1]);
   const int writers = atoi(argv[2]);
   rate = argc > 3 ? atol(argv[3]) : 0;
-  if (writers < 1 || writers > 16 || seconds <= 0 || rate < 0) return 2;
+  if (writers < 1 || writers > 16 || !(seconds > 0) || (rate != 0 && rate < 1000)) {
+    fprintf(stderr,
+            "lfht_bench: SECONDS must be > 0, WRITERS 1 to 16, and RATE (writes per second per "
+            "writer, paced every millisecond) at least 1000; got %s %s %s\n",
+            argv[1], argv[2], argc > 3 ? argv[3] : "");
+    return 2;
+  }
   rcu_register_thread();
   /* Fixed size (no automatic resize): the table's own resize work stays out of the measurement. */
   table = cds_lfht_new_flavor(kKeys, kKeys, kKeys, 0, &rcu_flavor, NULL);
@@ -174,7 +181,7 @@ int main(int argc, char** argv) {
    * registered thread, this one too). */
   const uint64_t start = now_ns(), deadline = start + (uint64_t)(seconds * 1e9);
   const struct timespec until = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) != 0) {
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
   }
   atomic_store(&stop, 1);
   for (int i = 0; i <= writers; ++i) pthread_join(threads[i], NULL);
