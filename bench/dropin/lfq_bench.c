@@ -12,8 +12,9 @@
  * compared at equal work). Prints "lfq ops N ops_per_s X peak_rss_kib Y barrier_ms Z", where ops
  * counts nodes dequeued and freed, and peak RSS is VmHWM at the end. */
 #define _GNU_SOURCE
-#include "bench_flavor.h"
 #include <urcu/cds.h>
+
+#include "bench_flavor.h"
 //
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,13 +41,13 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void free_node(struct rcu_head *head) {
+static void free_node(struct rcu_head* head) {
   free(caa_container_of(head, struct node, head));
   atomic_fetch_add_explicit(&freed, 1, memory_order_relaxed);
 }
 
 static void enqueue_one(unsigned long i) {
-  struct node *n = malloc(sizeof *n);
+  struct node* n = malloc(sizeof *n);
   if (n == NULL) abort();
   n->payload[0] = i;
   cds_lfq_node_init_rcu(&n->q);
@@ -55,7 +56,7 @@ static void enqueue_one(unsigned long i) {
   rcu_read_unlock();
 }
 
-static void *enqueuer(void *arg) {
+static void* enqueuer(void* arg) {
   (void)arg;
   unsigned long n = 0;
   rcu_register_thread();
@@ -82,7 +83,7 @@ static unsigned long drain(void) {
   unsigned long n = 0;
   for (;;) {
     rcu_read_lock();
-    struct cds_lfq_node_rcu *q = cds_lfq_dequeue_rcu(&queue);
+    struct cds_lfq_node_rcu* q = cds_lfq_dequeue_rcu(&queue);
     rcu_read_unlock();
     if (q == NULL) return n;
     call_rcu(&caa_container_of(q, struct node, q)->head, free_node);
@@ -91,7 +92,7 @@ static unsigned long drain(void) {
   }
 }
 
-static void *dequeuer(void *arg) {
+static void* dequeuer(void* arg) {
   (void)arg;
   unsigned long n = 0;
   rcu_register_thread();
@@ -111,7 +112,7 @@ static void *dequeuer(void *arg) {
 }
 
 static long vm_hwm_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
+  FILE* f = fopen("/proc/self/status", "r");
   char line[256];
   long kib = -1;
   while (f != NULL && fgets(line, sizeof line, f) != NULL) {
@@ -121,7 +122,7 @@ static long vm_hwm_kib(void) {
   return kib;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: lfq_bench SECONDS THREADS [RATE]\n");
     return 2;
@@ -129,15 +130,20 @@ int main(int argc, char **argv) {
   const double seconds = atof(argv[1]);
   const int pairs = atoi(argv[2]);
   rate = argc > 3 ? atol(argv[3]) : 0;
-  if (pairs < 1 || pairs > 16) return 2;
+  if (pairs < 1 || pairs > 16 || !(seconds > 0) || (rate != 0 && rate < 1000)) {
+    fprintf(stderr,
+            "lfq_bench: SECONDS must be > 0, THREADS 1 to 16, and RATE (nodes per second per "
+            "enqueuer, paced every millisecond) at least 1000; got %s %s %s\n",
+            argv[1], argv[2], argc > 3 ? argv[3] : "");
+    return 2;
+  }
   cds_lfq_init_rcu(&queue, call_rcu);
   pthread_t threads[32];
   for (int i = 0; i < pairs; ++i) {
     pthread_create(&threads[2 * i], NULL, enqueuer, NULL);
     pthread_create(&threads[2 * i + 1], NULL, dequeuer, NULL);
   }
-  const struct timespec run = {(time_t)seconds,
-                               (long)((seconds - (double)(time_t)seconds) * 1e9)};
+  const struct timespec run = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
   nanosleep(&run, NULL);
   atomic_store(&stop, 1);
   for (int i = 0; i < 2 * pairs; ++i) pthread_join(threads[i], NULL);
