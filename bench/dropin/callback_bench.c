@@ -12,7 +12,6 @@
  *                                      "burst n N call_ns_per_op X barrier_ms Y"; the fallback
  *                                      share comes from RCUFREE_URCU_STATS=1 (run.sh). */
 #define _GNU_SOURCE
-#include "bench_flavor.h"
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 #include <urcu/compiler.h>
+
+#include "bench_flavor.h"
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -30,24 +31,24 @@ static uint64_t now_ns(void) {
 struct timed {
   struct rcu_head head;
   uint64_t queued_ns;
-  uint64_t *latency_ns; /* where the callback writes call -> callback */
+  uint64_t* latency_ns; /* where the callback writes call -> callback */
 };
 
 static atomic_ulong ran;
 
-static void record_latency(struct rcu_head *head) {
-  struct timed *t = caa_container_of(head, struct timed, head);
+static void record_latency(struct rcu_head* head) {
+  struct timed* t = caa_container_of(head, struct timed, head);
   *t->latency_ns = now_ns() - t->queued_ns;
   atomic_fetch_add_explicit(&ran, 1, memory_order_release);
 }
 
-static void count_only(struct rcu_head *head) {
+static void count_only(struct rcu_head* head) {
   (void)head;
   atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
 }
 
-static int by_value(const void *a, const void *b) {
-  const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+static int by_value(const void* a, const void* b) {
+  const uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
   return x < y ? -1 : x > y;
 }
 
@@ -67,8 +68,8 @@ static void sleep_until(uint64_t t_ns) {
 }
 
 static int lone(long gap_ms, long count) {
-  struct timed *calls = calloc((size_t)count, sizeof *calls);
-  uint64_t *lat = calloc((size_t)count, sizeof *lat);
+  struct timed* calls = calloc((size_t)count, sizeof *calls);
+  uint64_t* lat = calloc((size_t)count, sizeof *lat);
   if (calls == NULL || lat == NULL) return 2;
   /* One call first, not measured: liburcu starts its worker thread on the first call_rcu. */
   static struct rcu_head warm;
@@ -96,7 +97,7 @@ static int lone(long gap_ms, long count) {
 }
 
 static int burst(long count) {
-  struct rcu_head *heads = calloc((size_t)count, sizeof *heads);
+  struct rcu_head* heads = calloc((size_t)count, sizeof *heads);
   if (heads == NULL) return 2;
   sleep_until(now_ns() + 1000000000u); /* a quiet second: the process is idle before the burst */
   const uint64_t t0 = now_ns();
@@ -111,7 +112,7 @@ static int burst(long count) {
   return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int rc = 2;
   rcu_register_thread();
   if (argc == 4 && strcmp(argv[1], "lone") == 0) {
