@@ -12,21 +12,15 @@
  *                                      "burst n N call_ns_per_op X barrier_ms Y"; the fallback
  *                                      share comes from RCUFREE_URCU_STATS=1 (run.sh). */
 #define _GNU_SOURCE
+#include "bench_flavor.h" /* first: the flavor's names before any other liburcu header */
+//
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <urcu/compiler.h>
 
-#include "bench_flavor.h"
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "bench_run.h"
 
 struct timed {
   struct rcu_head head;
@@ -39,12 +33,14 @@ static atomic_ulong ran;
 static void record_latency(struct rcu_head* head) {
   struct timed* t = caa_container_of(head, struct timed, head);
   *t->latency_ns = now_ns() - t->queued_ns;
+  /* release: the latency stored above before the count; pairs with main's load after its
+   * barrier, which then reads every latency. */
   atomic_fetch_add_explicit(&ran, 1, memory_order_release);
 }
 
 static void count_only(struct rcu_head* head) {
   (void)head;
-  atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed); /* read after rcu_barrier */
 }
 
 static int by_value(const void* a, const void* b) {
@@ -61,9 +57,7 @@ static void barrier(void) {
 
 static void sleep_until(uint64_t t_ns) {
   OFFLINE(); /* a sleeping QSBR thread must not hold up grace periods */
-  const struct timespec ts = {(time_t)(t_ns / 1000000000u), (long)(t_ns % 1000000000u)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
-  }
+  sleep_until_ns(t_ns);
   ONLINE();
 }
 

@@ -15,18 +15,16 @@
  * through call_rcu, 65,536 calls in a burst, and the barrier); exits 1 unless every node unlinked,
  * and at the end every node still in the table, was freed once. */
 #define _GNU_SOURCE
-#include <urcu/rculfhash.h>
-
-#include "bench_flavor.h"
+#include "bench_flavor.h" /* first: liburcu's cds headers need the flavor's names */
 //
-#include <errno.h>
+#include <urcu/rculfhash.h>
+//
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+
+#include "bench_run.h"
 
 enum { kKeys = 65536 }; /* a power of two: the table's fixed bucket count */
 
@@ -37,15 +35,13 @@ struct node {
 };
 
 static struct cds_lfht* table;
+/* Orderings: `stop` is a request, read relaxed (a late look costs one more operation); the
+ * workers add their counts before they exit and main reads them after pthread_join, which orders
+ * both; callbacks count `freed` relaxed and main reads it after rcu_barrier, which returns only
+ * once every callback has run. */
 static atomic_int stop;
 static atomic_ulong allocated, writes, reads, freed;
-static long rate; /* writes per second per writer; 0: flat out */
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static long rate; /* writes per second per writer; 0: flat out (run_args.rate) */
 
 static uint64_t hash_key(uint64_t k) { /* a 64-bit finalizer: spreads sequential keys */
   k ^= k >> 33;
@@ -68,7 +64,7 @@ static int match_key(struct cds_lfht_node* n, const void* key) {
 
 static void free_node(struct rcu_head* head) {
   free(caa_container_of(head, struct node, head));
-  atomic_fetch_add_explicit(&freed, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&freed, 1, memory_order_relaxed); /* read after rcu_barrier */
 }
 
 static struct node* new_node(uint64_t key, uint64_t value) {
@@ -137,32 +133,11 @@ static void* reader(void* arg) {
   return NULL;
 }
 
-static long vm_hwm_kib(void) {
-  FILE* f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-    if (strncmp(line, "VmHWM:", 6) == 0) kib = atol(line + 6);
-  }
-  if (f != NULL) fclose(f);
-  return kib;
-}
-
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: lfht_bench SECONDS WRITERS [RATE]\n");
-    return 2;
-  }
-  const double seconds = atof(argv[1]);
-  const int writers = atoi(argv[2]);
-  rate = argc > 3 ? atol(argv[3]) : 0;
-  if (writers < 1 || writers > 16 || !(seconds > 0) || (rate != 0 && rate < 1000)) {
-    fprintf(stderr,
-            "lfht_bench: SECONDS must be > 0, WRITERS 1 to 16, and RATE (writes per second per "
-            "writer, paced every millisecond) at least 1000; got %s %s %s\n",
-            argv[1], argv[2], argc > 3 ? argv[3] : "");
-    return 2;
-  }
+  struct run_args args;
+  if (parse_run_args(argc, argv, "lfht_bench", "writers", "writes", &args) != 0) return 2;
+  const int writers = args.threads;
+  rate = args.rate;
   rcu_register_thread();
   /* Fixed size (no automatic resize): the table's own resize work stays out of the measurement. */
   table = cds_lfht_new_flavor(kKeys, kKeys, kKeys, 0, &rcu_flavor, NULL);
@@ -177,12 +152,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < writers; ++i)
     pthread_create(&threads[i], NULL, writer, (void*)(uintptr_t)(i + 1));
   pthread_create(&threads[writers], NULL, reader, (void*)(uintptr_t)(writers + 1));
-  /* To the deadline, whatever interrupts the sleep (urcu-signal's grace periods signal every
-   * registered thread, this one too). */
-  const uint64_t start = now_ns(), deadline = start + (uint64_t)(seconds * 1e9);
-  const struct timespec until = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
-  }
+  const uint64_t start = now_ns();
+  sleep_until_ns(start + (uint64_t)(args.seconds * 1e9));
   atomic_store(&stop, 1);
   for (int i = 0; i <= writers; ++i) pthread_join(threads[i], NULL);
   const double elapsed = (double)(now_ns() - start) / 1e9;

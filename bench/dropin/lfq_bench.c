@@ -12,17 +12,18 @@
  * compared at equal work). Prints "lfq ops N ops_per_s X peak_rss_kib Y barrier_ms Z", where ops
  * counts nodes dequeued and freed, and peak RSS is VmHWM at the end. */
 #define _GNU_SOURCE
+#include "bench_flavor.h" /* first: liburcu's cds headers need the flavor's names */
+//
 #include <urcu/cds.h>
-
-#include "bench_flavor.h"
 //
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
+
+#include "bench_run.h"
 
 struct node {
   struct cds_lfq_node_rcu q;
@@ -31,19 +32,17 @@ struct node {
 };
 
 static struct cds_lfq_queue_rcu queue;
+/* Orderings: `stop` is a request, read relaxed (a late look costs one more node); the threads
+ * add their counts before they exit and main reads them after pthread_join, which orders both;
+ * callbacks count `freed` relaxed and main reads it after rcu_barrier, which returns only once
+ * every callback has run. */
 static atomic_int stop;
 static atomic_ulong enqueued, dequeued, freed;
 static long rate; /* nodes per second per enqueuer; 0: flat out */
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void free_node(struct rcu_head* head) {
   free(caa_container_of(head, struct node, head));
-  atomic_fetch_add_explicit(&freed, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&freed, 1, memory_order_relaxed); /* read after rcu_barrier */
 }
 
 static void enqueue_one(unsigned long i) {
@@ -111,40 +110,20 @@ static void* dequeuer(void* arg) {
   return NULL;
 }
 
-static long vm_hwm_kib(void) {
-  FILE* f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-    if (strncmp(line, "VmHWM:", 6) == 0) kib = atol(line + 6);
-  }
-  if (f != NULL) fclose(f);
-  return kib;
-}
-
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: lfq_bench SECONDS THREADS [RATE]\n");
+  struct run_args args;
+  if (parse_run_args(argc, argv, "lfq_bench", "enqueuer/dequeuer pairs", "nodes", &args) != 0)
     return 2;
-  }
-  const double seconds = atof(argv[1]);
-  const int pairs = atoi(argv[2]);
-  rate = argc > 3 ? atol(argv[3]) : 0;
-  if (pairs < 1 || pairs > 16 || !(seconds > 0) || (rate != 0 && rate < 1000)) {
-    fprintf(stderr,
-            "lfq_bench: SECONDS must be > 0, THREADS 1 to 16, and RATE (nodes per second per "
-            "enqueuer, paced every millisecond) at least 1000; got %s %s %s\n",
-            argv[1], argv[2], argc > 3 ? argv[3] : "");
-    return 2;
-  }
+  const double seconds = args.seconds;
+  const int pairs = args.threads;
+  rate = args.rate;
   cds_lfq_init_rcu(&queue, call_rcu);
   pthread_t threads[32];
   for (int i = 0; i < pairs; ++i) {
     pthread_create(&threads[2 * i], NULL, enqueuer, NULL);
     pthread_create(&threads[2 * i + 1], NULL, dequeuer, NULL);
   }
-  const struct timespec run = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-  nanosleep(&run, NULL);
+  sleep_until_ns(now_ns() + (uint64_t)(seconds * 1e9));
   atomic_store(&stop, 1);
   for (int i = 0; i < 2 * pairs; ++i) pthread_join(threads[i], NULL);
   rcu_register_thread();
