@@ -37,6 +37,9 @@ run() {  # run MECH FLAVOR PROGRAM ARGS...: one fresh process; prints "MECH <pro
   fi
   echo "$mech $out"
 }
+program_for() {  # program_for NAME FLAVOR: bench/dropin's NAME program built for FLAVOR
+  if [ "$2" = memb ]; then echo "$bench/rcufree_$1_bench"; else echo "$bench/rcufree_$1_bench_$2"; fi
+}
 summary() {  # medians and ranges of every numeric field, per (mechanism, row key); ratios per round
   python3 -c '
 import sys, statistics, collections
@@ -81,8 +84,7 @@ case $mode in
     ;;
   latency)
     flavor=${4:-memb}
-    program=$bench/rcufree_callback_bench
-    [ "$flavor" != memb ] && program=${program}_$flavor
+    program=$(program_for callback "$flavor")
     for r in $(seq "$rounds"); do
       for gap in "1 2000" "100 40" "2000 6"; do
         for mech in liburcu rcufree; do
@@ -94,8 +96,7 @@ case $mode in
     ;;
   burst)
     flavor=${4:-memb}
-    program=$bench/rcufree_callback_bench
-    [ "$flavor" != memb ] && program=${program}_$flavor
+    program=$(program_for callback "$flavor")
     for r in $(seq "$rounds"); do
       for mech in liburcu rcufree; do run $mech "$flavor" "$program" burst 600000; done
     done | tee /dev/stderr | summary
@@ -103,8 +104,7 @@ case $mode in
   lfq)
     seconds=${4:-3}
     flavor=${5:-memb}
-    program=$bench/rcufree_lfq_bench
-    [ "$flavor" != memb ] && program=${program}_$flavor
+    program=$(program_for lfq "$flavor")
     for r in $(seq "$rounds"); do
       for mech in liburcu rcufree; do
         run $mech "$flavor" "$program" "$seconds" 1 | sed 's/ lfq / lfq-max /'
@@ -115,8 +115,7 @@ case $mode in
   lfht)
     seconds=${4:-2}
     flavor=${5:-memb}
-    program=$bench/rcufree_lfht_bench
-    [ "$flavor" != memb ] && program=${program}_$flavor
+    program=$(program_for lfht "$flavor")
     for r in $(seq "$rounds"); do
       for mech in liburcu rcufree; do
         run $mech "$flavor" "$program" "$seconds" 1 | sed 's/ lfht / lfht-w1 /'
