@@ -147,9 +147,8 @@ std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
   c.wake_after_fork();
   std::size_t cached = 0;
   for (std::size_t i = 0; i < c.slots.size(); ++i) {
-    // A caller stopped in reclaim_local() may hold the lock: that slot is skipped, not waited for.
-    const auto lock = c.rec.lock_slot(i, detail::patience::kind::brief);
-    if (!lock.owns_lock()) continue;
+    // No reclaim lock: a pass holds it through a grace period, and a caller stopped in
+    // reclaim_local() for good. The pool has a lock of its own (reclaimer::set_resting).
     c.rec.set_resting(i, pages_per_cpu);
     cached += c.slots[i].pool.size();
   }

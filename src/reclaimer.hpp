@@ -94,7 +94,9 @@ class reclaimer {
   // lock_of(i) held while it runs (not in between).
   reclaim_batch take(std::size_t i, const reclaim_policy& p) noexcept;
   std::uint64_t finish(std::size_t i, reclaim_batch& batch) noexcept;  // after the grace period
-  bool restock(std::size_t i) noexcept;  // retarget and refill the pool; true if it ran dry
+  // Retargets and refills the pool; true if it ran dry. The exception here: it needs no reclaim
+  // lock (each step takes the pool lock or tries the slot flag).
+  bool restock(std::size_t i) noexcept;
 
   // A helping refill of slot i's pool by a thread that does not hold its reclaim lock (the
   // supervisor, roused by a caller whose pool runs low: engine_threads::wake_if_idle): retargets
@@ -106,8 +108,9 @@ class reclaimer {
     const page_pool& pool = slots_[i].pool;
     return pool.target() != 0 && pool.size() * 2 <= pool.target();
   }
-  // The pages slot i's pool keeps when quiet (engine::reserve_pages); then restocks it. The
-  // caller holds lock_of(i).
+  // The pages slot i's pool keeps when quiet (engine::reserve_pages); then restocks it. Needs no
+  // reclaim lock (restock's steps take the pool lock and try the slot flag, as top_up's do), so
+  // a slot whose reclaim is busy or held up is served all the same. Sleepable (allocates).
   void set_resting(std::size_t i, std::size_t pages) noexcept;
 
   // A flush of every slot (barrier, shutdown): takes all of it, waits for ONE grace period, frees.

@@ -207,9 +207,10 @@ class RCUFREE_API engine {
   // keeps at least that many there from then on, instead of the 5 a quiet CPU keeps by default.
   // For code that will call kfree_rcu/delete_rcu in bursts from an atomic context (a real-time
   // loop, a signal handler) and wants pages, not the fallback list, from the first call. Returns
-  // the pages now cached over all CPUs (fewer if the page allocator failed, within the back-off
-  // after a shrink, or for a CPU whose reclaim a stopped thread holds up: skipped, not waited
-  // for). Sleepable context only (allocates); not from a deleter of this engine.
+  // the pages now cached over all CPUs (fewer if the page allocator failed or within the back-off
+  // after a shrink). A CPU whose reclaim is busy, or held up by a stopped thread, is filled all
+  // the same: it waits for no reclaim. Sleepable context only (allocates); not from a deleter of
+  // this engine.
   std::size_t reserve_pages(std::size_t pages_per_cpu);
 
   // Gives every cached empty page back, on the calling thread: it waits for no engine thread (a

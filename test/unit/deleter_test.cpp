@@ -249,7 +249,7 @@ TEST_CASE(
     total += n;
     if (n == kPerPage) ++whole_pages;
   }
-  INFO(g_runs[hook].size() << " calls");
+  INFO(g_runs[hook].size() << " calls; " << st.slot_contended << " appends found the slot busy");
   CHECK(total == kObjects);
   CHECK(st.fallback_objects == 0);
   CHECK(whole_pages == 10);  // one call per page, each with the page's 506 objects
