@@ -44,7 +44,10 @@ namespace rcufree::detail {
 
 class grace_period {
  public:
-  explicit grace_period(const rcu_flavor_struct* flavor) noexcept : flavor_(flavor) {}
+  // `leader_patience`: kLeaderPatience below; tests lengthen it to count shared grace periods.
+  explicit grace_period(const rcu_flavor_struct* flavor,
+                        std::chrono::milliseconds leader_patience = kLeaderPatience) noexcept
+      : flavor_(flavor), leader_patience_(leader_patience) {}
 
   // Any context (two loads and a fence, no system call). Everything the caller wrote before (the
   // unlink of the object) is ordered before the read of seq.
@@ -77,13 +80,13 @@ class grace_period {
   // one caller -- the leader -- runs a grace period outside the mutex, the others wait on it, and
   // every waiter whose cookie it reaches returns when it ends. No one holds the mutex across
   // synchronize_rcu, so liburcu's own batching of concurrent callers is not defeated and a
-  // stalled reader delays only the waiters that need it. A waiter whose leader is kLeaderPatience
+  // stalled reader delays only the waiters that need it. A waiter whose leader is leader_patience_
   // late runs a grace period of its own, which starts after its cookie was taken and so covers
   // it; that one does not advance the sequence (the late leader's still stands).
   void wait_until(std::uint64_t cookie) noexcept {
     if (expired(cookie)) return;
     std::unique_lock<std::mutex> lock(mu_);
-    const auto give_up = std::chrono::steady_clock::now() + kLeaderPatience;
+    const auto give_up = std::chrono::steady_clock::now() + leader_patience_;
     // relaxed: seq's writers hold mu_ (each store below is made under it).
     while (seq_.load(std::memory_order_relaxed) < cookie) {
       if (running_) {
@@ -160,6 +163,7 @@ class grace_period {
   }
 
   const rcu_flavor_struct* flavor_;
+  const std::chrono::milliseconds leader_patience_;
   std::mutex mu_;                 // guards running_, inside_ and the writes of seq_
   std::condition_variable done_;  // a grace period ended
   bool running_ = false;          // a leader is running the grace period seq_ counts

@@ -170,33 +170,6 @@ TEST_CASE("each CPU's page pool stays within cached_pages_per_cpu on every path"
   CHECK(deaths.load() == 20 * 22'000);
 }
 
-TEST_CASE("one grace period serves every waiter that arrives while it runs") {
-  rcufree::detail::grace_period gp(&urcu_memb_flavor);
-  std::atomic<int> phase{0};  // seq_cst: the test's own steps between the reader and this thread
-  std::thread reader([&] {
-    urcu_memb_register_thread();
-    urcu_memb_read_lock();
-    phase.store(1);
-    while (phase.load() != 2) std::this_thread::sleep_for(1ms);
-    urcu_memb_read_unlock();
-    urcu_memb_unregister_thread();
-  });
-  while (phase.load() != 1) std::this_thread::yield();
-  const std::uint64_t before = gp.count();
-  std::thread leader([&] { gp.synchronize(); });  // blocked by the reader
-  std::this_thread::sleep_for(30ms);
-  std::vector<std::thread> followers;
-  for (int i = 0; i < 4; ++i) followers.emplace_back([&] { gp.synchronize(); });
-  std::this_thread::sleep_for(30ms);
-  phase.store(2);
-  leader.join();
-  for (auto& f : followers) f.join();
-  reader.join();
-  // The leader's grace period, then one more that all four followers share (their cookies were
-  // taken while the first was running, so it does not cover them).
-  CHECK(gp.count() - before == 2);
-}
-
 namespace {
 template <int N>
 struct kind_n {
