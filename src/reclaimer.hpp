@@ -121,11 +121,12 @@ class reclaimer {
   // if it freed anything.
   bool flush_all(flush_scratch& scratch, const reclaim_policy& p) noexcept;
 
-  // shrink(): gives back every slot's cached pages (a slot whose reclaim lock or slot flag stays
-  // held, by a stopped thread, is skipped), then no refills for refill_backoff_after_shrink.
+  // shrink(): no refills for refill_backoff_after_shrink from now on (not even one in flight),
+  // and every slot's cached pages given back (a slot whose flag a stopped thread holds is
+  // skipped); counted in `shrinks` once done.
   void shrink() noexcept;
-  // Gives back every slot's cached pages, waiting for each slot's reclaim lock and flag as `k`
-  // allows (brief, or a teardown's 2 s); a slot that stays held is skipped.
+  // Gives back every slot's cached pages, waiting for each slot's flag as `k` allows (brief, or
+  // a teardown's 2 s); a slot that stays held is skipped. Takes no reclaim lock.
   void drop_all_pages(patience::kind k) noexcept;
 
   // While on, waits as patience::kind::barrier give up (patience.hpp): the supervisor must park
@@ -210,6 +211,9 @@ class reclaimer {
   // The pool steps, each under slot i's pool lock: an emptied page back into the pool (false if
   // it is full); the target to demand (true if the pool ran dry since the last time).
   bool recycle(std::size_t i, void* page) noexcept;
+  // A page refill() allocated into the pool; false if it is full or a shrink's back-off began
+  // since refill() looked (the caller gives the page back).
+  bool refill_put(std::size_t i, void* page) noexcept;
   bool retarget(std::size_t i) noexcept;
   bool retarget_locked(std::size_t i) noexcept;  // the caller holds the pool lock
   // Refills slot i's pool up to its target (not while backing off), allocating outside the lock.

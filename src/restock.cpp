@@ -50,6 +50,13 @@ bool reclaimer::recycle(std::size_t i, void* page) noexcept {
   return slots_[i].pool.put(page);
 }
 
+bool reclaimer::refill_put(std::size_t i, void* page) noexcept {
+  const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+  // relaxed: ordered by the pool lock after a shrink's store (see shrink()).
+  if (!reached(clock_.now(), refill_resume_ms_.load(std::memory_order_relaxed))) return false;
+  return slots_[i].pool.put(page);
+}
+
 bool reclaimer::retarget(std::size_t i) noexcept {
   const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
   return retarget_locked(i);
@@ -79,7 +86,7 @@ void reclaimer::refill(std::size_t i) noexcept {
     // Fault the page in here, on the reclaimer, not on the first atomic caller that writes it.
     for (std::size_t off = 0; off < page_size; off += 4096)
       static_cast<volatile char*>(page)[off] = 0;
-    if (!recycle(i, page)) {  // full meanwhile (another refiller, or recycled pages)
+    if (!refill_put(i, page)) {  // full meanwhile (another refiller, recycled pages) or shrunk
       pages_.release(page);
       return;
     }
@@ -87,17 +94,21 @@ void reclaimer::refill(std::size_t i) noexcept {
 }
 
 void reclaimer::shrink() noexcept {
-  shrinks.add();
-  drop_all_pages(patience::kind::brief);
   const auto backoff = static_cast<std::uint32_t>(cfg_.refill_backoff_after_shrink.count());
-  // relaxed: a hint read by restock().
+  // The back-off before the drops, each of which takes its pool lock first: a refill that put a
+  // page after that lock sees the back-off there (refill_put) and gives the page back, so no
+  // refill in flight fills a pool this shrink emptied. (Set after the drops, it let a refill that
+  // had looked before go on filling to the target.) relaxed: refill_put's load is ordered by the
+  // pool lock; refill()'s early look is a hint.
   refill_resume_ms_.store(clock_.now() + backoff, std::memory_order_relaxed);
+  drop_all_pages(patience::kind::brief);
+  shrinks.add();  // once done: stats.shrinks == n says n shrinks have given their pages back
 }
 
 void reclaimer::drop_all_pages(patience::kind k) noexcept {
   for (std::size_t i = 0; i < slot_count_; ++i) {
-    const auto lock = lock_slot(i, k);
-    if (!lock.owns_lock()) continue;
+    // No reclaim lock: a pass holds it through its grace period, and the pool needs only the
+    // slot flag (its consumer side) and the pool lock (its producer side).
     cpu_slot& s = slots_[i];
     patience wait = wait_on(i, k, "the slot's flag");
     const cpu_slot::entry entered = s.enter(wait);
@@ -106,11 +117,11 @@ void reclaimer::drop_all_pages(patience::kind k) noexcept {
       continue;
     }
     RCUFREE_STOP_AT(pages_dropping);
-    release_pages_over(s, 0);
     {
       const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
       s.pool.reset_target();
     }
+    release_pages_over(s, 0);
     s.leave(entered);
   }
 }

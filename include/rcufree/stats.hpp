@@ -33,7 +33,7 @@ struct RCUFREE_API stats {
                                                 // child's inheritance, past its grace period
   std::uint64_t slot_contended = 0;        // two-argument calls that found their CPU's slot busy
   std::uint64_t refill_attempts = 0;       // page allocations tried by the reclaim threads
-  std::uint64_t shrinks = 0;               // shrink() calls and pressure events acted on
+  std::uint64_t shrinks = 0;               // shrink() calls and pressure events acted on, once done
   std::uint64_t pressure_events = 0;       // PSI memory-pressure triggers received
   std::uint64_t pressure_watch_armed = 0;  // 1 while a PSI trigger is armed (watch_memory_pressure)
   std::uint64_t expedited_passes = 0;      // passes and looks made while pending > soft cap

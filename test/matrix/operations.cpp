@@ -39,7 +39,7 @@ void op_barrier_fork(world& w, op_context& c) {
 }
 
 void op_shrink(world& w, op_context&) {
-  w.eng().shrink();
+  w.shrink();
 }
 
 // reserve_pages() while the stopped thread holds what it holds: it waits for no reclaim, and
@@ -50,9 +50,9 @@ void op_shrink(world& w, op_context&) {
 void op_reserve_pages(world& w, op_context& c) {
   constexpr std::size_t kPages = 16;  // within cached_pages_per_cpu (128)
   w.eng().reserve_pages(kPages);
-  const rcufree::stats st = w.eng().snapshot();
-  const std::uint64_t cached = st.pages_cached_per_cpu.at(static_cast<std::size_t>(w.cpu()));
-  if (st.shrinks == 0 && cached < kPages) {
+  const std::uint64_t cached =
+      w.eng().snapshot().pages_cached_per_cpu.at(static_cast<std::size_t>(w.cpu()));
+  if (w.shrinks_started() == 0 && cached < kPages) {
     c.failure = "reserve_pages(" + std::to_string(kPages) + ") left " + std::to_string(cached) +
                 " pages on the stopped thread's CPU " + std::to_string(w.cpu());
   }

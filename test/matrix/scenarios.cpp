@@ -41,7 +41,7 @@ void produce_pages(world& w, const std::atomic<bool>& go) {
 void produce_without_pages(world& w, const std::atomic<bool>& go) {
   rcufree_test::pin_to(w.cpu());
   while (go) {
-    w.eng().shrink();
+    w.shrink();
     w.replace_some(600);
     pause_briefly();
   }
@@ -49,7 +49,7 @@ void produce_without_pages(world& w, const std::atomic<bool>& go) {
 void headless_without_pages(world& w, const std::atomic<bool>& go) {
   rcufree_test::pin_to(w.cpu());
   while (go) {
-    w.eng().shrink();
+    w.shrink();
     w.replace_some(600, queue_by::head_less);
     pause_briefly();
   }
@@ -60,7 +60,7 @@ void headless_without_pages(world& w, const std::atomic<bool>& go) {
 void produce_and_wake_without_pages(world& w, const std::atomic<bool>& go) {
   rcufree_test::pin_to(w.cpu());
   while (go) {
-    w.eng().shrink();
+    w.shrink();
     w.replace_some(600);
     w.eng().wake_reclaim_if_idle();
     pause_briefly();
@@ -111,7 +111,7 @@ void reclaim_local_then_push_without_pages(world& w, const std::atomic<bool>& go
 
 void shrink_loop(world& w, const std::atomic<bool>& go) {
   while (go) {
-    w.eng().shrink();
+    w.shrink();
     pause_briefly();
   }
 }

@@ -78,6 +78,13 @@ class world {
   bool replace_one(queue_by how, int kind = 0, on_free action = on_free::nothing,
                    rcufree::engine* e = nullptr);
   void replace_some(int n, queue_by how = queue_by::two_argument, bool alternate_kinds = false);
+  // The engine's shrink(), counted before it starts: its refill back-off begins before
+  // stats.shrinks counts it (once done), and a stopped shrink may never be done.
+  void shrink() {
+    shrinks_started_.fetch_add(1);
+    eng_->shrink();
+  }
+  std::uint64_t shrinks_started() const { return shrinks_started_.load(); }
   // Objects whose queueing call has returned, so far (a barrier covers those).
   std::uint64_t queued_seq() const { return seq_.load(); }
 
@@ -112,6 +119,7 @@ class world {
   std::atomic<bool> destroyed_{false};
   int cpu_ = 0, reader_cpu_ = 0;
   std::atomic<std::uint64_t> seq_{0};
+  std::atomic<std::uint64_t> shrinks_started_{0};
   std::atomic<std::uint64_t> next_[2] = {0, 0};  // next unused object of each kind
   std::atomic<std::uint64_t> early_{0}, late_{0};
   std::vector<std::thread> readers_;

@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: MIT
 // Memory pressure and floods: shrink, refill back-off, the PSI watch, the pending soft cap.
-#include <rcufree/rcufree.hpp>
-
-#include <catch2/catch.hpp>
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdio>
+#include <rcufree/rcufree.hpp>
 #include <string>
 #include <thread>
 
 #include "counted.hpp"
 #include "engine_core.hpp"
+#include "stop_point.hpp"
 
 using namespace std::chrono_literals;
 using rcufree_test::counted;
@@ -49,6 +48,27 @@ TEST_CASE("a memory pressure event gives cached pages back and holds refills off
   eng.barrier();
   CHECK(deaths.load() == 2000);
 }
+
+#ifdef RCUFREE_STOP_POINTS
+TEST_CASE("a refill in flight when shrink() runs puts no page in the pools it emptied") {
+  namespace stops = rcufree::detail::stop_points;
+  rcufree::config cfg;
+  cfg.refill_backoff_after_shrink = 60s;
+  rcufree::engine eng(cfg);
+  // reserve_pages() refills on the calling thread: stop it as it allocates its first page.
+  const int stop = stops::arm(rcufree::detail::stop_point::refill_allocating,
+                              rcufree::detail::stop_thread::caller);
+  std::thread refiller([&] { eng.reserve_pages(16); });
+  REQUIRE(stops::wait_stopped(stop, 10'000ms));
+  eng.shrink();
+  stops::release(stop);
+  refiller.join();
+  // Before: the shrink set its back-off after its drops and the refill looked only before its
+  // loop, so it went on filling that pool to 16.
+  CHECK(eng.snapshot().pages_cached == 0);
+  CHECK(eng.snapshot().shrinks == 1);
+}
+#endif
 
 TEST_CASE("after the back-off the worker refills the caches again") {
   rcufree::config cfg;
