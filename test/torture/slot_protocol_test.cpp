@@ -62,8 +62,16 @@ TEST_CASE(
   }
 
   std::uint64_t holds_here = 0, holds_elsewhere = 0, violations = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  for (std::uint64_t round = 0; std::chrono::steady_clock::now() < deadline; ++round) {
+  // Two seconds at least, and on until the holds below were made (a loaded sanitizer run moves
+  // between CPUs slowly), for 60 s at most.
+  const auto start = std::chrono::steady_clock::now();
+  const auto enough = [&] {
+    const auto ran = std::chrono::steady_clock::now() - start;
+    if (ran >= std::chrono::seconds(60)) return true;
+    return ran >= std::chrono::seconds(2) && holds_here + holds_elsewhere >= 1000 &&
+           (cpus.size() < 2 || holds_elsewhere >= 100);
+  };
+  for (std::uint64_t round = 0; !enough(); ++round) {
     const int on = cpus[round % cpus.size()];
     rcufree_test::pin_to(on);
     // Every other round the slot of the CPU it runs on, else the next CPU's.

@@ -219,7 +219,10 @@ constexpr std::size_t kPerPage = rcufree::detail::block::records_in(4096) - 1;
 TEST_CASE(
     "bulk hooks get whole pages, a bulk deleter for retire, config::free_bulk for kfree_rcu") {
   rcufree::config cfg;
-  cfg.drain_interval = std::chrono::hours(1);  // blocks are freed when full or at barrier()
+  cfg.drain_interval = std::chrono::hours(1);  // blocks are freed at barrier()
+  // No timed passes: each takes the slot flag to see the open block's age, and an append that
+  // found the flag taken would go to the fallback list (a preempted pass under load).
+  cfg.worker_tick = std::chrono::hours(1);
   cfg.free_bulk = [](void* const* objects, std::size_t n) { bulk_free<kConfigHook>{}(objects, n); };
   rcufree::engine eng(cfg);
   rcufree_test::pinned on(rcufree_test::allowed_cpus().at(0));
@@ -267,6 +270,7 @@ TEST_CASE("rcufree_engine_call batches objects per C function and calls it for e
   rcufree_config cfg;
   rcufree_config_init(&cfg);
   cfg.drain_interval_ms = 1000 * 3600;
+  cfg.worker_tick_us = 1000ULL * 1000 * 3600;  // no timed looks (see the test above)
   rcufree_engine* eng = rcufree_engine_new(&cfg);
   REQUIRE(eng != nullptr);
   g_c_calls.store(0, std::memory_order_relaxed);  // before the engine's first call

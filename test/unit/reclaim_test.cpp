@@ -209,14 +209,15 @@ TEST_CASE("eight interleaved delete_rcu types share one open block per CPU") {
 }
 
 namespace {
-// Context switches of this process's threads whose names start with `prefix` (rcufree-* by
-// default: every engine thread), from /proc.
+// Wake-ups of this process's threads whose names start with `prefix` (rcufree-* by default:
+// every engine thread): their voluntary context switches, from /proc. (Preemptions are not
+// wake-ups: on a loaded machine the supervisor's 100 us slice makes many of its looks one.)
 std::uint64_t rcufree_thread_switches(const std::string& prefix = "rcufree-") {
   std::uint64_t total = 0;
   for (const pid_t tid : rcufree_test::threads_named(prefix, true)) {
     std::ifstream status("/proc/self/task/" + std::to_string(tid) + "/status");
     for (std::string line; std::getline(status, line);) {
-      if (line.find("ctxt_switches:") != std::string::npos) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) {
         total += std::stoull(line.substr(line.find(':') + 1));
       }
     }
@@ -241,7 +242,22 @@ TEST_CASE("an idle engine's threads together wake at most ten times a second") {
   // all on the supervisor, which is quick enough under a sanitizer to never start one).
   std::this_thread::sleep_for(100ms);
   rcufree::barrier();
-  std::this_thread::sleep_for(1500ms);  // "after 1 s with nothing queued"
+  // Idle: every CPU thread asleep with no timed wake-up, every pool decayed to its resting 5
+  // pages (one halving per quiet second after the flood). Waited for, not assumed after a fixed
+  // time: a slow (sanitizer) run takes longer to get there.
+  auto& core = rcufree::engine_access::core(rcufree::default_engine());
+  const auto idle = [&] {
+    const rcufree::stats st = rcufree::default_engine().snapshot();
+    for (int cpu : allowed_cpus()) {
+      const auto i = static_cast<std::size_t>(cpu);
+      if (!core.threads.sleeps_idle(i) || st.pages_cached_per_cpu.at(i) > 5) return false;
+    }
+    return true;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!idle() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  REQUIRE(idle());
+  std::this_thread::sleep_for(500ms);  // the supervisor's sleep reaches its 125 ms cap
   const std::uint64_t before = rcufree_thread_switches();
   std::this_thread::sleep_for(3s);
   const std::uint64_t wakes = rcufree_thread_switches() - before;
@@ -345,8 +361,13 @@ TEST_CASE("config.realtime_reclaim runs the CPU threads in SCHED_FIFO where the 
     std::this_thread::sleep_for(10ms);
   }
   REQUIRE(eng.snapshot().reclaim_threads >= 1);
-  std::this_thread::sleep_for(50ms);  // the thread names itself and sets its policy first
-  const int policy = policy_of_new_thread("rcufree-cpu" + std::to_string(cpu), others);
+  // Counted when created; it sets its policy, then names itself: wait for the name.
+  const std::string name = "rcufree-cpu" + std::to_string(cpu);
+  while (rcufree_test::new_threads_named(name, others).size() != 1 &&
+         std::chrono::steady_clock::now() < deadline + 10s) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const int policy = policy_of_new_thread(name, others);
   const auto st = eng.snapshot();
   std::printf(
       "realtime_reclaim: SCHED_FIFO %s here; the CPU thread's policy %d, %llu of %llu "
