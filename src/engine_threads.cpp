@@ -375,7 +375,12 @@ void engine_threads::cpu_main(std::size_t i) {
       if (lock.owns_lock()) {
         r = rec_.pass(i, expedite ? kExpeditedPass : woken_by_call ? kWokenPass : kPeriodicPass);
       } else {
-        r.pending = true;  // a caller reclaiming here holds the lock (maybe stopped): come back
+        // A caller reclaiming here (maybe stopped) or the supervisor restocking this quiet slot
+        // holds the lock: come back soon only if there is work (else a restock's moment restarted
+        // the quiet second), and keep a caller's wake for that pass.
+        r.pending = rec_.pending_of(i) != 0;
+        // relaxed: read back by this thread's own next exchange.
+        if (woken_by_call) cpu_[i].woken_by_call.store(true, std::memory_order_relaxed);
       }
     }
     const std::uint32_t now = clock_.now();
