@@ -347,7 +347,7 @@ TEST_CASE("config.realtime_reclaim runs the CPU threads in SCHED_FIFO where the 
   }).join();
   rcufree::config cfg;
   cfg.realtime_reclaim = true;
-  const auto others = rcufree_test::threads_named("rcufree-", true);  // other engines' threads
+  const auto others = rcufree_test::all_threads();  // other engines' threads among them
   rcufree::engine eng(cfg);
   std::atomic<std::uint64_t> deaths{0};  // relaxed increments (counted.hpp), read after barrier
   const int cpu = allowed_cpus().at(0);

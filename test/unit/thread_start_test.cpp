@@ -107,7 +107,7 @@ TEST_CASE("engine threads run fair-class with a short time slice at their creato
   std::vector<sched_look> seen;
   const int cpu = rcufree_test::allowed_cpus().at(0);
   std::thread([&] {
-    const auto others = rcufree_test::threads_named("rcufree-", true);
+    const auto others = rcufree_test::all_threads();
     const auto me = static_cast<id_t>(syscall(SYS_gettid));
     errno = 0;
     const int was = getpriority(PRIO_PROCESS, me);
