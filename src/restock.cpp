@@ -117,10 +117,19 @@ void reclaimer::drop_all_pages(patience::kind k) noexcept {
       continue;
     }
     RCUFREE_STOP_AT(pages_dropping);
-    {
-      const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
-      s.pool.reset_target();
+    // The pool lock is held only for a few steps, but waited for as `k` allows all the same: in a
+    // fork child that never used the engine, a parent thread that held it (reserve_pages(), a
+    // caller's restock) is gone, and the exit drain must not block on it.
+    std::unique_lock<std::mutex> pool_lock(state_[i].pool_mu, std::try_to_lock);
+    patience pool_wait = wait_on(i, k, "the pool lock");
+    while (!pool_lock.owns_lock() && pool_wait.again()) pool_lock.try_lock();
+    if (!pool_lock.owns_lock()) {
+      gave_up_on(i, slot_patience(i, k));
+      s.leave(entered);
+      continue;
     }
+    s.pool.reset_target();
+    pool_lock.unlock();
     release_pages_over(s, 0);
     s.leave(entered);
   }
