@@ -7,7 +7,9 @@
 // call traps: SECCOMP_RET_TRAP raises SIGSYS, whose handler records the call's number and address
 // and lets the thread go on. A filter without SECCOMP_FILTER_FLAG_TSYNC applies to this thread only
 // and can never be removed, so the thread ends with a raw syscall(SYS_exit): the kernel clears its
-// tid and pthread_join in the main thread returns as usual.
+// tid and pthread_join in the main thread returns as usual. That exit skips glibc's and the
+// sanitizers' per-thread cleanup, so the thread runs on a stack of its own (confined_stack) that
+// glibc never hands to a later thread.
 //
 // Inside the window the thread first proves the trap works (one getppid() must be recorded), then
 // that sched_getcpu() does not trap (glibc reads the CPU from its rseq area), then makes a few
@@ -32,6 +34,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -43,8 +46,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 
+#ifdef RCUFREE_TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #define RCUFREE_TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
@@ -156,6 +163,44 @@ struct confined_job {
   int cpu = -1;
   int traps_at_end = -1;
   std::uint64_t timer_runs_in_window = 0;
+};
+
+// The confined thread's stack, mapped here rather than taken from glibc's cache of thread stacks.
+// A thread that ends with a raw exit leaves its thread-specific values (AddressSanitizer keeps
+// its current thread in one) and its stack's shadow as they were; glibc caches a stack it
+// allocated and gives it, values included, to the next thread created with the same size, and
+// ASan aborts that thread at its start ("CHECK failed: ... AsanTSDGet()"), seen in CI. glibc
+// never caches a stack the caller supplied, and this one is unmapped after the join.
+class confined_stack {
+ public:
+  static constexpr std::size_t kBytes = std::size_t{8} << 20;
+  confined_stack() {
+    void* p = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+      throw std::runtime_error("confined_stack: mmap of the thread stack failed");
+    }
+    base_ = p;
+  }
+  ~confined_stack() {
+#ifdef RCUFREE_TEST_ASAN
+    // The thread never ran ASan's exit, which clears its stack's redzones in the shadow: clear
+    // them here, or a later mapping at this address would start poisoned.
+    ASAN_UNPOISON_MEMORY_REGION(base_, kBytes);
+#endif
+    munmap(base_, kBytes);
+  }
+  confined_stack(const confined_stack&) = delete;
+  confined_stack& operator=(const confined_stack&) = delete;
+  // Thread attributes that run a thread on this stack; the caller destroys them.
+  void attach(pthread_attr_t& attr) const {
+    if (pthread_attr_init(&attr) != 0 || pthread_attr_setstack(&attr, base_, kBytes) != 0) {
+      throw std::runtime_error("confined_stack: pthread_attr_setstack failed");
+    }
+  }
+
+ private:
+  void* base_ = nullptr;
 };
 
 [[noreturn]] void exit_thread() {
@@ -308,8 +353,12 @@ TEST_CASE("kfree_rcu and delete_rcu make no system call in a seccomp-confined th
   job.phases = phases;
   job.n_phases = static_cast<int>(sizeof phases / sizeof phases[0]);
   job.min_timer_runs = 300;
+  confined_stack stack;  // outlives the join below
+  pthread_attr_t on_stack;
+  stack.attach(on_stack);
   pthread_t thread;
-  REQUIRE(pthread_create(&thread, nullptr, &confined_main, &job) == 0);
+  REQUIRE(pthread_create(&thread, &on_stack, &confined_main, &job) == 0);
+  pthread_attr_destroy(&on_stack);
   pid_t tid;
   // acquire: pairs with the release store of tid in confined_main.
   while ((tid = job.tid.load(std::memory_order_acquire)) == 0) sched_yield();
@@ -339,6 +388,11 @@ TEST_CASE("kfree_rcu and delete_rcu make no system call in a seccomp-confined th
   }
   timer_delete(timer);
   g_handler_work.store(nullptr, std::memory_order_relaxed);  // relaxed: the thread is gone
+  // A thread started now must start cleanly: glibc may not hand it the confined thread's stack
+  // with that thread's leftovers (see confined_stack; under ASan this aborted before).
+  pthread_t after;
+  REQUIRE(pthread_create(&after, nullptr, [](void*) -> void* { return nullptr; }, nullptr) == 0);
+  REQUIRE(pthread_join(after, nullptr) == 0);
   const auto paged_after = paged.snapshot();
 
   // acquire: pairs with the release store in on_sigsys.
