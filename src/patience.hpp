@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // patience.hpp — how long a reclaimer waits for a thread that holds up a slot.
 //
-// Another thread can hold up a reclaimer in three ways: it holds the slot's flag, it pushed
-// a node and has not stored the node's link yet, or it holds the slot's reclaim lock (a caller
-// in reclaim_local() or a head-less call helping). Usually it is only preempted, for microseconds;
+// Another thread can hold up a reclaimer in four ways: it holds the slot's flag, it pushed a
+// node and has not stored the node's link yet, it holds the slot's reclaim lock (a caller in
+// reclaim_local() or a head-less call helping), or it holds the slot's pool lock (a few steps of
+// reserve_pages() or a restock). Usually it is only preempted, for microseconds;
 // it may also be stopped for good (a debugger, SIGSTOP, starved by real-time threads, gone by
 // siglongjmp or cancellation). So no reclaimer waits without a plan (`none`: a single try):
 //   passes (periodic, expedited, callers)  a moment (64 tries, then 16 yields), then come back
@@ -14,7 +15,8 @@
 //                                          supervisor serves the barrier again after the fork,
 //                                          and at teardown what the held slot keeps is left
 //                                          behind, as the teardown says;
-//   teardown (final_drain)                 2 s, then it says what it leaves behind and goes on.
+//   teardown (final_drain)                 2 s, then it says what it leaves behind and goes on;
+//   request (reserve_pages)                2 s, then it says which CPU it goes on without.
 #pragma once
 
 #include <sched.h>
@@ -40,7 +42,7 @@ inline std::chrono::milliseconds teardown_limit() noexcept {
 
 class patience {
  public:
-  enum class kind { none, brief, barrier, teardown };  // none: one try, no waiting
+  enum class kind { none, brief, barrier, teardown, request };  // none: one try, no waiting
 
   // `cpu` and `what` ("the slot's flag", "a list link its pusher has not stored") go into the
   // reports. `yield` (barrier only): once it reads true, give up.
@@ -73,6 +75,14 @@ class patience {
                    "inside rcufree holds and does not run (stopped, starved, or gone by "
                    "siglongjmp or cancellation); the objects it holds up are left behind, not "
                    "freed\n",
+                   cpu_, std::chrono::duration<double>(waited).count(), what_);
+      return false;
+    }
+    if (kind_ == kind::request && waited >= teardown_limit()) {
+      std::fprintf(stderr,
+                   "rcufree: on CPU %zu a request waited %.1f s for %s, which a thread inside "
+                   "rcufree holds and does not run (stopped, starved, or gone by siglongjmp or "
+                   "cancellation); it goes on without that CPU\n",
                    cpu_, std::chrono::duration<double>(waited).count(), what_);
       return false;
     }

@@ -236,6 +236,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
   const deleter_frame frame{this, t_deleters};
   t_deleters = &frame;
   if (!batch.empty()) RCUFREE_STOP_AT(pass_freeing);
+  patience::kind pool_wait = patience::kind::brief;  // recycle() turns it to none on a give-up
   for (block* b = batch.blocks; b != nullptr;) {
     // relaxed: the chain is private to this thread.
     block* next = b->next.load(std::memory_order_relaxed);
@@ -252,7 +253,7 @@ std::uint64_t reclaimer::finish(std::size_t i, reclaim_batch& batch) noexcept {
     b->~block();
     RCUFREE_STOP_AT(page_recycled);
     // Emptied pages go back to their own CPU's pool (this slot's: blocks never change slot).
-    if (!recycle(i, b)) pages_.release(b);
+    if (!recycle(i, b, pool_wait)) pages_.release(b);
     b = next;
   }
   batch.blocks = nullptr;

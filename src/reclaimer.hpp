@@ -11,8 +11,10 @@
 // The producer side of slot i's page pool has a lock of its own, the pool lock, held for a few
 // steps on the pool at a time (never across an allocation, a deleter or a wait): a reclaimer
 // takes it inside the reclaim lock to recycle and restock; a helping top-up (the supervisor, for
-// a CPU whose pool runs low during a burst) takes it alone, so that it refills while the slot's
-// reclaimer waits for a grace period.
+// a CPU whose pool runs low during a burst) and reserve_pages() take it alone, so that they
+// refill while the slot's reclaimer waits for a grace period. Every pool step takes it through
+// lock_pool(), with patience: a user thread may stop for good inside a hold, and then engine
+// threads skip the step (a page goes back to the allocator) rather than wait.
 #pragma once
 
 #include <cstdint>
@@ -95,8 +97,9 @@ class reclaimer {
   reclaim_batch take(std::size_t i, const reclaim_policy& p) noexcept;
   std::uint64_t finish(std::size_t i, reclaim_batch& batch) noexcept;  // after the grace period
   // Retargets and refills the pool; true if it ran dry. The exception here: it needs no reclaim
-  // lock (each step takes the pool lock or tries the slot flag).
-  bool restock(std::size_t i) noexcept;
+  // lock (each step takes the pool lock or tries the slot flag). `k`: how long each step waits
+  // for the pool lock (brief: a step it gives up on is skipped).
+  bool restock(std::size_t i, patience::kind k = patience::kind::brief) noexcept;
 
   // A helping refill of slot i's pool by a thread that does not hold its reclaim lock (the
   // supervisor, roused by a caller whose pool runs low: engine_threads::wake_if_idle): retargets
@@ -110,8 +113,10 @@ class reclaimer {
   }
   // The pages slot i's pool keeps when quiet (engine::reserve_pages); then restocks it. Needs no
   // reclaim lock (restock's steps take the pool lock and try the slot flag, as top_up's do), so
-  // a slot whose reclaim is busy or held up is served all the same. Sleepable (allocates).
-  void set_resting(std::size_t i, std::size_t pages) noexcept;
+  // a slot whose reclaim is busy or held up is served all the same. Waits for the pool lock as
+  // patience::kind::request allows: false if it gave up (a thread stopped inside a hold).
+  // Sleepable (allocates).
+  bool set_resting(std::size_t i, std::size_t pages) noexcept;
 
   // A flush of every slot (barrier, shutdown): takes all of it, waits for ONE grace period, frees.
   // Takes each reclaim lock in turn and keeps it until that slot's frees are done, like any
@@ -208,16 +213,22 @@ class reclaimer {
   // Frees n objects of one kind: its batch free (or its C function, each), or for the std::free
   // kind this engine's free_bulk hook when one is set.
   void free_run(const reclaim_kind& kind, void* const* objects, std::size_t n) noexcept;
-  // The pool steps, each under slot i's pool lock: an emptied page back into the pool (false if
-  // it is full); the target to demand (true if the pool ran dry since the last time).
-  bool recycle(std::size_t i, void* page) noexcept;
-  // A page refill() allocated into the pool; false if it is full or a shrink's back-off began
-  // since refill() looked (the caller gives the page back).
-  bool refill_put(std::size_t i, void* page) noexcept;
-  bool retarget(std::size_t i) noexcept;
+  // Slot i's pool lock, waited for as `k` allows: not owned when the wait gave up. The only way
+  // any step takes it (stop point pool_lock_held, right after).
+  std::unique_lock<std::mutex> lock_pool(std::size_t i, patience::kind k) noexcept;
+  // The pool steps, each under slot i's pool lock: an emptied page back into the pool; false if
+  // it is full or the lock was not had as `k` allows (the caller gives the page back), and then
+  // `k` becomes none, so that a pass waits for a stopped holder once, not once per page.
+  bool recycle(std::size_t i, void* page, patience::kind& k) noexcept;
+  // A page refill() allocated into the pool; false if it is full, its lock was not had as `k`
+  // allows, or a shrink's back-off began since refill() looked (the caller gives the page back).
+  bool refill_put(std::size_t i, void* page, patience::kind k) noexcept;
+  // The target to demand (true if the pool ran dry since the last time); unchanged, false, if the
+  // lock was not had as `k` allows.
+  bool retarget(std::size_t i, patience::kind k) noexcept;
   bool retarget_locked(std::size_t i) noexcept;  // the caller holds the pool lock
   // Refills slot i's pool up to its target (not while backing off), allocating outside the lock.
-  void refill(std::size_t i) noexcept;
+  void refill(std::size_t i, patience::kind k) noexcept;
 
   struct alignas(128) slot_state {
     std::mutex mu;                // the slot's reclaim lock; guards the fields below but pool_mu

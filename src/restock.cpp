@@ -2,8 +2,9 @@
 // restock.cpp — the producer side of the slots' page pools: a reclaimer's last step (retarget the
 // pool to demand, refill it from the page source, trim it), the supervisor's top-up during a
 // burst, reserve_pages' resting level, recycling; and shrink(), which gives every pool's pages
-// back. Each pool step runs under the slot's pool lock; pages are allocated outside it
-// (reclaimer.hpp has the contracts, page_pool.hpp the pool's invariants).
+// back. Each pool step runs under the slot's pool lock, taken through lock_pool() with patience;
+// pages are allocated outside it (reclaimer.hpp has the contracts, page_pool.hpp the pool's
+// invariants).
 #include "reclaimer.hpp"
 
 namespace rcufree::detail {
@@ -14,10 +15,22 @@ constexpr std::uint32_t kPoolDecayMs = 1000;
 
 }  // namespace
 
-bool reclaimer::restock(std::size_t i) noexcept {
+std::unique_lock<std::mutex> reclaimer::lock_pool(std::size_t i, patience::kind k) noexcept {
+  std::unique_lock<std::mutex> lock(state_[i].pool_mu, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    patience wait = wait_on(i, k, "the pool lock");
+    while (!lock.try_lock()) {
+      if (!wait.again()) return lock;  // not owned: the caller skips its step
+    }
+  }
+  RCUFREE_STOP_AT(pool_lock_held);
+  return lock;
+}
+
+bool reclaimer::restock(std::size_t i, patience::kind k) noexcept {
   cpu_slot& s = slots_[i];
-  const bool ran_dry = retarget(i);
-  refill(i);
+  const bool ran_dry = retarget(i, k);
+  refill(i, k);
   // Pages over a lowered target go back (consumer side: only if the flag is free right now).
   if (s.pool.size() > s.pool.target()) {
     if (const cpu_slot::entry e = s.try_enter()) {
@@ -29,37 +42,41 @@ bool reclaimer::restock(std::size_t i) noexcept {
 }
 
 void reclaimer::top_up(std::size_t i) noexcept {
-  {
-    const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
-    retarget_locked(i);  // half the pool or more went since the last retarget: it doubles
-  }
+  retarget(i, patience::kind::brief);  // half the pool or more went since the last one: doubles
   RCUFREE_STOP_AT(pool_topping_up);
-  refill(i);
+  refill(i, patience::kind::brief);
 }
 
-void reclaimer::set_resting(std::size_t i, std::size_t pages) noexcept {
+bool reclaimer::set_resting(std::size_t i, std::size_t pages) noexcept {
   {
-    const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+    const auto pool_lock = lock_pool(i, patience::kind::request);
+    if (!pool_lock.owns_lock()) return false;
     slots_[i].pool.set_resting(pages);
   }
-  restock(i);
+  restock(i, patience::kind::request);
+  return true;
 }
 
-bool reclaimer::recycle(std::size_t i, void* page) noexcept {
-  const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+bool reclaimer::recycle(std::size_t i, void* page, patience::kind& k) noexcept {
+  const auto pool_lock = lock_pool(i, k);
+  if (!pool_lock.owns_lock()) {
+    k = patience::kind::none;  // its holder is stopped: the pass's next pages do not wait
+    return false;
+  }
   return slots_[i].pool.put(page);
 }
 
-bool reclaimer::refill_put(std::size_t i, void* page) noexcept {
-  const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
+bool reclaimer::refill_put(std::size_t i, void* page, patience::kind k) noexcept {
+  const auto pool_lock = lock_pool(i, k);
+  if (!pool_lock.owns_lock()) return false;
   // relaxed: ordered by the pool lock after a shrink's store (see shrink()).
   if (!reached(clock_.now(), refill_resume_ms_.load(std::memory_order_relaxed))) return false;
   return slots_[i].pool.put(page);
 }
 
-bool reclaimer::retarget(std::size_t i) noexcept {
-  const std::lock_guard<std::mutex> pool_lock(state_[i].pool_mu);
-  return retarget_locked(i);
+bool reclaimer::retarget(std::size_t i, patience::kind k) noexcept {
+  const auto pool_lock = lock_pool(i, k);
+  return pool_lock.owns_lock() && retarget_locked(i);
 }
 
 bool reclaimer::retarget_locked(std::size_t i) noexcept {
@@ -67,7 +84,7 @@ bool reclaimer::retarget_locked(std::size_t i) noexcept {
                                  static_cast<std::uint32_t>(block::records_in(cfg_.page_size)));
 }
 
-void reclaimer::refill(std::size_t i) noexcept {
+void reclaimer::refill(std::size_t i, patience::kind k) noexcept {
   page_pool& pool = slots_[i].pool;
   const std::size_t page_size = cfg_.page_size;
   // relaxed: a back-off hint shared by the reclaimers.
@@ -86,7 +103,8 @@ void reclaimer::refill(std::size_t i) noexcept {
     // Fault the page in here, on the reclaimer, not on the first atomic caller that writes it.
     for (std::size_t off = 0; off < page_size; off += 4096)
       static_cast<volatile char*>(page)[off] = 0;
-    if (!refill_put(i, page)) {  // full meanwhile (another refiller, recycled pages) or shrunk
+    if (!refill_put(i, page, k)) {  // full meanwhile (another refiller, recycled pages), shrunk,
+                                    // or its lock held past `k`
       pages_.release(page);
       return;
     }
@@ -117,19 +135,14 @@ void reclaimer::drop_all_pages(patience::kind k) noexcept {
       continue;
     }
     RCUFREE_STOP_AT(pages_dropping);
-    // The pool lock is held only for a few steps, but waited for as `k` allows all the same: in a
-    // fork child that never used the engine, a parent thread that held it (reserve_pages(), a
-    // caller's restock) is gone, and the exit drain must not block on it.
-    std::unique_lock<std::mutex> pool_lock(state_[i].pool_mu, std::try_to_lock);
-    patience pool_wait = wait_on(i, k, "the pool lock");
-    while (!pool_lock.owns_lock() && pool_wait.again()) pool_lock.try_lock();
-    if (!pool_lock.owns_lock()) {
-      gave_up_on(i, slot_patience(i, k));
-      s.leave(entered);
-      continue;
+    // The pool lock orders this drop after every refill_put() before it (shrink()'s back-off)
+    // and guards the target. The drop itself needs only the flag: if a thread stopped inside a
+    // pool-lock hold keeps the lock (or, in a fork child, a parent thread that held it at the
+    // fork and is gone), the pages go back all the same, and only the target stays as it was
+    // (that thread's one put, if it ever goes on, lands after).
+    if (const auto pool_lock = lock_pool(i, patience::kind::brief); pool_lock.owns_lock()) {
+      s.pool.reset_target();
     }
-    s.pool.reset_target();
-    pool_lock.unlock();
     release_pages_over(s, 0);
     s.leave(entered);
   }

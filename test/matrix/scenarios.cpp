@@ -109,6 +109,18 @@ void reclaim_local_then_push_without_pages(world& w, const std::atomic<bool>& go
   produce_without_pages(w, go);
 }
 
+// reserve_pages() after each page's worth: its first pool step takes the first CPU's pool lock
+// (the stopped thread's CPU, unless CPU 0 is not allowed here), holding no reclaim lock, while
+// that CPU's thread has blocks to recycle.
+void reserve_loop(world& w, const std::atomic<bool>& go) {
+  rcufree_test::pin_to(w.cpu());
+  while (go) {
+    w.replace_some(600);
+    w.reserve_pages(16);
+    pause_briefly();
+  }
+}
+
 void shrink_loop(world& w, const std::atomic<bool>& go) {
   while (go) {
     w.shrink();
@@ -182,6 +194,8 @@ const std::vector<scenario>& scenarios() {
        produce_slowly},
       {"refill_allocating/cpu_thread", sp::refill_allocating, st::cpu_thread, hb::engine_thread,
        produce_pages},
+      {"pool_lock_held/cpu_thread", sp::pool_lock_held, st::cpu_thread, hb::engine_thread,
+       produce_pages},
       // the supervisor: its looks, thread starts, barrier flushes
       {"supervisor_looking/supervisor", sp::supervisor_looking, st::supervisor, hb::engine_thread,
        produce_slowly},
@@ -222,6 +236,7 @@ const std::vector<scenario>& scenarios() {
        reclaim_local_loop},
       {"pass_freeing/caller", sp::pass_freeing, st::caller, hb::user_thread, reclaim_local_loop},
       {"pages_dropping/caller", sp::pages_dropping, st::caller, hb::user_thread, shrink_loop},
+      {"pool_lock_held/caller", sp::pool_lock_held, st::caller, hb::user_thread, reserve_loop},
       // lifetime
       {"fork_engines_parked/caller", sp::fork_engines_parked, st::caller, hb::fork_handler,
        fork_loop},

@@ -85,6 +85,13 @@ class world {
     eng_->shrink();
   }
   std::uint64_t shrinks_started() const { return shrinks_started_.load(); }
+  // The engine's reserve_pages(), counted before it starts: a stopped one may hold a CPU's pool
+  // lock, and that CPU's pool then keeps what it has.
+  void reserve_pages(std::size_t pages_per_cpu) {
+    reserves_started_.fetch_add(1);
+    eng_->reserve_pages(pages_per_cpu);
+  }
+  std::uint64_t reserves_started() const { return reserves_started_.load(); }
   // Objects whose queueing call has returned, so far (a barrier covers those).
   std::uint64_t queued_seq() const { return seq_.load(); }
 
@@ -120,6 +127,7 @@ class world {
   int cpu_ = 0, reader_cpu_ = 0;
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<std::uint64_t> shrinks_started_{0};
+  std::atomic<std::uint64_t> reserves_started_{0};
   std::atomic<std::uint64_t> next_[2] = {0, 0};  // next unused object of each kind
   std::atomic<std::uint64_t> early_{0}, late_{0};
   std::vector<std::thread> readers_;
