@@ -142,7 +142,9 @@ TEST_CASE("the stats sampler writes a CSV with a header and one row per period")
     rcufree::stats_sampler sampler(eng, path, 2ms);
     std::atomic<std::uint64_t> deaths{0};
     for (int i = 0; i < 1000; ++i) eng.delete_rcu(new counted(&deaths), &counted::head);
-    std::this_thread::sleep_for(30ms);
+    // 150 periods: at least three rows even when a loaded machine (or a sanitizer) runs the
+    // sampler's thread late and seldom (30 ms, 15 periods, was once not enough).
+    std::this_thread::sleep_for(300ms);
     eng.barrier();
   }
   std::FILE* f = std::fopen(path.c_str(), "r");
