@@ -143,7 +143,7 @@ TEST_CASE("the stats sampler writes a CSV with a header and one row per period")
     std::atomic<std::uint64_t> deaths{0};
     for (int i = 0; i < 1000; ++i) eng.delete_rcu(new counted(&deaths), &counted::head);
     // 150 periods: at least three rows even when a loaded machine (or a sanitizer) runs the
-    // sampler's thread late and seldom (30 ms, 15 periods, was once not enough).
+    // sampler's thread late and seldom (with 30 ms, one wake-up 28 ms late failed it).
     std::this_thread::sleep_for(300ms);
     eng.barrier();
   }
