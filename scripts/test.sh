@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # README command two (and CI): install what is missing, then build and pass the whole suite:
-#   1. RelWithDebInfo build with -Werror, debug checks and stop points: unit, stress, atomic,
-#      torture (the stop-point matrix included), install
+#   1. RelWithDebInfo build (line tables only, -g1: what valgrind and callgrind read) with
+#      -Werror, debug checks and stop points: unit, stress, atomic, torture (the stop-point matrix
+#      included), install
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the same labels
 #   3. ThreadSanitizer build: the same labels
 #   4. valgrind memcheck on the million-op stress test: no leak, no error
@@ -43,7 +44,8 @@ if [ "$quick" -eq 1 ]; then
 fi
 
 stage "1/4 build and test (RelWithDebInfo, -Werror, debug checks)"
-build build/ci -DRCUFREE_BUILD_BENCH=ON
+build build/ci -DRCUFREE_BUILD_BENCH=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
 ctest --test-dir build/ci -j"$jobs" --output-on-failure --timeout 600
 
 stage "2/4 AddressSanitizer + UndefinedBehaviorSanitizer"
