@@ -16,7 +16,7 @@ namespace stops = rcufree::detail::stop_points;
 
 constexpr auto kReachLimit = 5s;           // for a driver to bring its thread to the point
 constexpr auto kSecondReachLimit = 1s;     // the second of a pair (the first may exclude it)
-constexpr auto kWhileStopped = 200ms;      // how long an operation that may wait runs first
+constexpr auto kWhileStopped = 100ms;      // how long an operation that may wait runs first
 constexpr auto kMustFinishWithin = 5s;     // an operation that must not wait for the stopped thread
 constexpr auto kAfterRelease = 10s;        // anything, once every thread goes on
 constexpr auto kTeardownPatience = 300ms;  // engine teardown's wait for a held slot (2 s normally)
