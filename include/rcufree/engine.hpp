@@ -199,8 +199,10 @@ class RCUFREE_API engine {
   // For allocation-heavy sleepable threads: glibc's malloc serves objects freed by the thread
   // that allocated them several times faster than objects freed by another thread
   // (docs/PERFORMANCE.md), so calling this every few thousand kfree_rcu calls turns a flood into
-  // local frees. May sleep; not in a read-side critical section, an atomic_scope, or a deleter
-  // this engine runs (misuse).
+  // local frees. It first waits for this CPU's reclaimer of the moment, if any, to finish its pass
+  // (the CPU's thread, through that pass's grace period and deleters, or another caller's
+  // reclaim_local(): one stopped for good inside it keeps this waiting too). May sleep; not in a
+  // read-side critical section, an atomic_scope, or a deleter this engine runs (misuse).
   std::size_t reclaim_local();
 
   // Fills every CPU's page pool to `pages_per_cpu` now (at most config.cached_pages_per_cpu) and
