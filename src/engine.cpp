@@ -150,7 +150,7 @@ std::size_t engine::reserve_pages(std::size_t pages_per_cpu) {
     // No reclaim lock: a pass holds it through a grace period, and a caller stopped in
     // reclaim_local() for good. The pool has a lock of its own (reclaimer::set_resting), which
     // only a thread stopped inside one of its few-step holds keeps: then this CPU is skipped
-    // after a bounded wait (patience::kind::request), and stderr says so.
+    // after one bounded wait (patience::kind::request), and stderr says so.
     c.rec.set_resting(i, pages_per_cpu);
     cached += c.slots[i].pool.size();
   }

@@ -5,7 +5,9 @@
 //   consumer  the holder of a CPU slot flag (atomic callers, head-less callers, a
 //             shrink): take(), drop(). Wait-free, no allocation, no system call.
 //   producer  the holder of the slot's pool lock (a reclaimer restocking or recycling, the
-//             supervisor topping up: restock.cpp): put(), retarget(). It refills and recycles here.
+//             supervisor topping up, reserve_pages(), a shrink or teardown resetting the target:
+//             restock.cpp): put(), retarget(), set_resting(), reset_target(). It refills and
+//             recycles here.
 // A Boost.Lockfree spsc_queue, sized once at construction, is the ring between them.
 //
 // Invariants (promise 7: cached pages stay within CPUs x cached_pages_per_cpu):
@@ -56,7 +58,7 @@ class page_pool {
     return page;
   }
 
-  // --- producer (reclaim-lock holder) ---
+  // --- producer (pool-lock holder) ---
   // False when the ring already holds target() pages (the caller gives the page back).
   bool put(void* page) noexcept {
     if (size() >= target() || !ring_.push(page)) return false;

@@ -114,9 +114,10 @@ class reclaimer {
   // The pages slot i's pool keeps when quiet (engine::reserve_pages); then restocks it. Needs no
   // reclaim lock (restock's steps take the pool lock and try the slot flag, as top_up's do), so
   // a slot whose reclaim is busy or held up is served all the same. Waits for the pool lock as
-  // patience::kind::request allows: false if it gave up (a thread stopped inside a hold).
-  // Sleepable (allocates).
-  bool set_resting(std::size_t i, std::size_t pages) noexcept;
+  // patience::kind::request allows, once: after a give-up (a thread stopped inside a hold) the
+  // slot keeps its resting level and pages, or the rest of its restock is skipped. Sleepable
+  // (allocates).
+  void set_resting(std::size_t i, std::size_t pages) noexcept;
 
   // A flush of every slot (barrier, shutdown): takes all of it, waits for ONE grace period, frees.
   // Takes each reclaim lock in turn and keeps it until that slot's frees are done, like any
@@ -126,8 +127,9 @@ class reclaimer {
   // if it freed anything.
   bool flush_all(flush_scratch& scratch, const reclaim_policy& p) noexcept;
 
-  // shrink(): no refills for refill_backoff_after_shrink from now on (not even one in flight),
-  // and every slot's cached pages given back (a slot whose flag a stopped thread holds is
+  // shrink(): no refills for refill_backoff_after_shrink from now on (not even one in flight, but
+  // one put by a thread stopped inside its pool-lock hold), and every slot's cached pages given
+  // back (a slot whose flag a stopped thread holds is
   // skipped); counted in `shrinks` once done.
   void shrink() noexcept;
   // Gives back every slot's cached pages, waiting for each slot's flag as `k` allows (brief, or
@@ -213,22 +215,23 @@ class reclaimer {
   // Frees n objects of one kind: its batch free (or its C function, each), or for the std::free
   // kind this engine's free_bulk hook when one is set.
   void free_run(const reclaim_kind& kind, void* const* objects, std::size_t n) noexcept;
-  // Slot i's pool lock, waited for as `k` allows: not owned when the wait gave up. The only way
-  // any step takes it (stop point pool_lock_held, right after).
-  std::unique_lock<std::mutex> lock_pool(std::size_t i, patience::kind k) noexcept;
-  // The pool steps, each under slot i's pool lock: an emptied page back into the pool; false if
-  // it is full or the lock was not had as `k` allows (the caller gives the page back), and then
-  // `k` becomes none, so that a pass waits for a stopped holder once, not once per page.
+  // Slot i's pool lock, waited for as `k` allows: not owned when the wait gave up, and then `k`
+  // becomes none, so that the caller's next steps try once and do not wait again for a holder
+  // that is stopped. The only way any step takes it (stop point pool_lock_held, right after).
+  std::unique_lock<std::mutex> lock_pool(std::size_t i, patience::kind& k) noexcept;
+  // The pool steps, each under slot i's pool lock (taken as `k` allows, which lock_pool turns to
+  // none on a give-up): an emptied page back into the pool (false if it is full or the lock was
+  // not had: the caller gives the page back).
   bool recycle(std::size_t i, void* page, patience::kind& k) noexcept;
-  // A page refill() allocated into the pool; false if it is full, its lock was not had as `k`
-  // allows, or a shrink's back-off began since refill() looked (the caller gives the page back).
-  bool refill_put(std::size_t i, void* page, patience::kind k) noexcept;
+  // A page refill() allocated into the pool; false if it is full, its lock was not had, or a
+  // shrink's back-off began since refill() looked (the caller gives the page back).
+  bool refill_put(std::size_t i, void* page, patience::kind& k) noexcept;
   // The target to demand (true if the pool ran dry since the last time); unchanged, false, if the
-  // lock was not had as `k` allows.
-  bool retarget(std::size_t i, patience::kind k) noexcept;
+  // lock was not had.
+  bool retarget(std::size_t i, patience::kind& k) noexcept;
   bool retarget_locked(std::size_t i) noexcept;  // the caller holds the pool lock
   // Refills slot i's pool up to its target (not while backing off), allocating outside the lock.
-  void refill(std::size_t i, patience::kind k) noexcept;
+  void refill(std::size_t i, patience::kind& k) noexcept;
 
   struct alignas(128) slot_state {
     std::mutex mu;                // the slot's reclaim lock; guards the fields below but pool_mu

@@ -15,12 +15,15 @@ constexpr std::uint32_t kPoolDecayMs = 1000;
 
 }  // namespace
 
-std::unique_lock<std::mutex> reclaimer::lock_pool(std::size_t i, patience::kind k) noexcept {
+std::unique_lock<std::mutex> reclaimer::lock_pool(std::size_t i, patience::kind& k) noexcept {
   std::unique_lock<std::mutex> lock(state_[i].pool_mu, std::try_to_lock);
   if (!lock.owns_lock()) {
     patience wait = wait_on(i, k, "the pool lock");
     while (!lock.try_lock()) {
-      if (!wait.again()) return lock;  // not owned: the caller skips its step
+      if (!wait.again()) {
+        k = patience::kind::none;  // the caller skips its step, and its next ones do not wait
+        return lock;
+      }
     }
   }
   RCUFREE_STOP_AT(pool_lock_held);
@@ -29,7 +32,7 @@ std::unique_lock<std::mutex> reclaimer::lock_pool(std::size_t i, patience::kind 
 
 bool reclaimer::restock(std::size_t i, patience::kind k) noexcept {
   cpu_slot& s = slots_[i];
-  const bool ran_dry = retarget(i, k);
+  const bool ran_dry = retarget(i, k);  // k becomes none if it gave up: the refill does not wait
   refill(i, k);
   // Pages over a lowered target go back (consumer side: only if the flag is free right now).
   if (s.pool.size() > s.pool.target()) {
@@ -42,39 +45,41 @@ bool reclaimer::restock(std::size_t i, patience::kind k) noexcept {
 }
 
 void reclaimer::top_up(std::size_t i) noexcept {
-  retarget(i, patience::kind::brief);  // half the pool or more went since the last one: doubles
+  patience::kind k = patience::kind::brief;
+  retarget(i, k);  // half the pool or more went since the last one: it doubles
   RCUFREE_STOP_AT(pool_topping_up);
-  refill(i, patience::kind::brief);
+  refill(i, k);
 }
 
-bool reclaimer::set_resting(std::size_t i, std::size_t pages) noexcept {
+void reclaimer::set_resting(std::size_t i, std::size_t pages) noexcept {
+  patience::kind k = patience::kind::request;
   {
-    const auto pool_lock = lock_pool(i, patience::kind::request);
-    if (!pool_lock.owns_lock()) return false;
+    const auto pool_lock = lock_pool(i, k);
+    if (!pool_lock.owns_lock()) return;  // said on stderr; this CPU keeps what it has
     slots_[i].pool.set_resting(pages);
   }
-  restock(i, patience::kind::request);
-  return true;
+  restock(i, k);
 }
 
+// Each step below: if the wait for the pool lock gives up, `k` becomes none, so that the steps
+// after it (a pass's next pages, a refill after a retarget) try the lock once and do not wait
+// again for a holder that is stopped. A holder that is only preempted costs a page given back to
+// the allocator (and allocated again by a later refill), where a blocking lock would have waited.
 bool reclaimer::recycle(std::size_t i, void* page, patience::kind& k) noexcept {
   const auto pool_lock = lock_pool(i, k);
-  if (!pool_lock.owns_lock()) {
-    k = patience::kind::none;  // its holder is stopped: the pass's next pages do not wait
-    return false;
-  }
-  return slots_[i].pool.put(page);
+  return pool_lock.owns_lock() && slots_[i].pool.put(page);
 }
 
-bool reclaimer::refill_put(std::size_t i, void* page, patience::kind k) noexcept {
+bool reclaimer::refill_put(std::size_t i, void* page, patience::kind& k) noexcept {
   const auto pool_lock = lock_pool(i, k);
   if (!pool_lock.owns_lock()) return false;
-  // relaxed: ordered by the pool lock after a shrink's store (see shrink()).
+  // relaxed: ordered by the pool lock after a shrink's store, when the shrink's drop took that
+  // lock (see shrink()).
   if (!reached(clock_.now(), refill_resume_ms_.load(std::memory_order_relaxed))) return false;
   return slots_[i].pool.put(page);
 }
 
-bool reclaimer::retarget(std::size_t i, patience::kind k) noexcept {
+bool reclaimer::retarget(std::size_t i, patience::kind& k) noexcept {
   const auto pool_lock = lock_pool(i, k);
   return pool_lock.owns_lock() && retarget_locked(i);
 }
@@ -84,7 +89,7 @@ bool reclaimer::retarget_locked(std::size_t i) noexcept {
                                  static_cast<std::uint32_t>(block::records_in(cfg_.page_size)));
 }
 
-void reclaimer::refill(std::size_t i, patience::kind k) noexcept {
+void reclaimer::refill(std::size_t i, patience::kind& k) noexcept {
   page_pool& pool = slots_[i].pool;
   const std::size_t page_size = cfg_.page_size;
   // relaxed: a back-off hint shared by the reclaimers.
@@ -117,7 +122,8 @@ void reclaimer::shrink() noexcept {
   // page after that lock sees the back-off there (refill_put) and gives the page back, so no
   // refill in flight fills a pool this shrink emptied. (Set after the drops, it let a refill that
   // had looked before go on filling to the target.) relaxed: refill_put's load is ordered by the
-  // pool lock; refill()'s early look is a hint.
+  // pool lock; refill()'s early look is a hint. The exception: a slot whose pool lock a stopped
+  // thread holds is dropped without it (drop_all_pages), and that thread's one put lands after.
   refill_resume_ms_.store(clock_.now() + backoff, std::memory_order_relaxed);
   drop_all_pages(patience::kind::brief);
   shrinks.add();  // once done: stats.shrinks == n says n shrinks have given their pages back
@@ -136,11 +142,13 @@ void reclaimer::drop_all_pages(patience::kind k) noexcept {
     }
     RCUFREE_STOP_AT(pages_dropping);
     // The pool lock orders this drop after every refill_put() before it (shrink()'s back-off)
-    // and guards the target. The drop itself needs only the flag: if a thread stopped inside a
-    // pool-lock hold keeps the lock (or, in a fork child, a parent thread that held it at the
-    // fork and is gone), the pages go back all the same, and only the target stays as it was
-    // (that thread's one put, if it ever goes on, lands after).
-    if (const auto pool_lock = lock_pool(i, patience::kind::brief); pool_lock.owns_lock()) {
+    // and guards the target. The drop itself needs only the flag (the ring is single-producer
+    // single-consumer): if a thread stopped inside a pool-lock hold keeps the lock (or, in a fork
+    // child, a parent thread that held it at the fork and is gone), the pages go back all the
+    // same. Then the target stays as it was, and that thread's one put, if it ever goes on, lands
+    // after the drop; its later refills see the back-off (refill()'s look).
+    patience::kind k_pool = patience::kind::brief;
+    if (const auto pool_lock = lock_pool(i, k_pool); pool_lock.owns_lock()) {
       s.pool.reset_target();
     }
     release_pages_over(s, 0);

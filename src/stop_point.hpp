@@ -43,7 +43,8 @@ namespace rcufree::detail {
   X(refill_allocating, "a reclaimer", "allocating a pool page (between two pool-lock holds)")      \
   X(pool_topping_up, "the supervisor", "refilling a CPU's pool without holding its reclaim lock")  \
   X(pages_dropping, "a shrink or teardown", "holding a slot and giving its pages back")            \
-  X(pool_lock_held, "a caller or reclaimer", "taking a CPU's pool lock and its step on the pool")  \
+  X(pool_lock_held, "any thread with a pool step",                                                 \
+    "taking a CPU's pool lock and its step on the pool")                                           \
   X(flush_took_all, "a barrier's flush", "taking every slot's work and its one grace period")      \
   X(flush_before_free, "a barrier's flush", "its grace period and its frees")                      \
   /* the engine's threads */                                                                       \

@@ -209,12 +209,13 @@ class RCUFREE_API engine {
   // keeps at least that many there from then on, instead of the 5 a quiet CPU keeps by default.
   // For code that will call kfree_rcu/delete_rcu in bursts from an atomic context (a real-time
   // loop, a signal handler) and wants pages, not the fallback list, from the first call. Returns
-  // the pages now cached over all CPUs (fewer if the page allocator failed or within the back-off
-  // after a shrink). A CPU whose reclaim is busy, or held up by a stopped thread, is filled all
-  // the same: it waits for no reclaim. Only a thread stopped for good inside that CPU's pool lock
-  // (a few instructions of another reserve_pages() or of a pool refill) holds it up: after 2 s
-  // that CPU keeps what it has, and stderr says so. Sleepable context only (allocates); not from
-  // a deleter of this engine.
+  // the pages now cached over all CPUs (fewer if the page allocator failed, within the back-off
+  // after a shrink, or for a CPU skipped as below). A CPU whose reclaim is busy, or held up by a
+  // stopped thread, is filled all the same: it waits for no reclaim. Only a thread stopped for
+  // good inside that CPU's pool lock (a few instructions of a pool step: another reserve_pages(),
+  // a pass recycling a page, a refill) holds it up: after waiting 2 s once, it goes on without
+  // that CPU (which keeps its old resting level and its pages, or misses the rest of its refill),
+  // and stderr says so. Sleepable context only (allocates); not from a deleter of this engine.
   std::size_t reserve_pages(std::size_t pages_per_cpu);
 
   // Gives every cached empty page back, on the calling thread: it waits for no engine thread (a

@@ -86,7 +86,8 @@ class world {
   }
   std::uint64_t shrinks_started() const { return shrinks_started_.load(); }
   // The engine's reserve_pages(), counted before it starts: a stopped one may hold a CPU's pool
-  // lock, and that CPU's pool then keeps what it has.
+  // lock, and that CPU's pool then keeps what it has. (Both counters: seq_cst by default; an
+  // operation reads them after the stop handshake, which orders them after the driver's count.)
   void reserve_pages(std::size_t pages_per_cpu) {
     reserves_started_.fetch_add(1);
     eng_->reserve_pages(pages_per_cpu);
