@@ -201,6 +201,8 @@ const std::vector<scenario>& scenarios() {
        produce_slowly},
       {"pool_topping_up/supervisor", sp::pool_topping_up, st::supervisor, hb::engine_thread,
        produce_and_wake_without_pages},
+      {"pool_lock_held/supervisor", sp::pool_lock_held, st::supervisor, hb::engine_thread,
+       produce_and_wake_without_pages},
       {"supervisor_going_to_sleep/supervisor", sp::supervisor_going_to_sleep, st::supervisor,
        hb::engine_thread, produce_slowly},
       {"cpu_thread_starting/supervisor", sp::cpu_thread_starting, st::supervisor, hb::engine_thread,
