@@ -69,21 +69,16 @@ class patience {
     if (tries_ == 81) start_ = now;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const auto waited = now - start_;
-    if (kind_ == kind::teardown && waited >= teardown_limit()) {
+    if ((kind_ == kind::teardown || kind_ == kind::request) && waited >= teardown_limit()) {
+      const bool teardown = kind_ == kind::teardown;
       std::fprintf(stderr,
-                   "rcufree: engine teardown: on CPU %zu it waited %.1f s for %s, which a thread "
-                   "inside rcufree holds and does not run (stopped, starved, or gone by "
-                   "siglongjmp or cancellation); the objects it holds up are left behind, not "
-                   "freed\n",
-                   cpu_, std::chrono::duration<double>(waited).count(), what_);
-      return false;
-    }
-    if (kind_ == kind::request && waited >= teardown_limit()) {
-      std::fprintf(stderr,
-                   "rcufree: on CPU %zu a request waited %.1f s for %s, which a thread inside "
-                   "rcufree holds and does not run (stopped, starved, or gone by siglongjmp or "
-                   "cancellation); it goes on without that CPU\n",
-                   cpu_, std::chrono::duration<double>(waited).count(), what_);
+                   "rcufree: %s on CPU %zu waited %.1f s for %s, which a thread inside rcufree "
+                   "holds and does not run (stopped, starved, or gone by siglongjmp or "
+                   "cancellation); %s\n",
+                   teardown ? "engine teardown" : "a request", cpu_,
+                   std::chrono::duration<double>(waited).count(), what_,
+                   teardown ? "the objects it holds up are left behind, not freed"
+                            : "it goes on without that CPU");
       return false;
     }
     if (kind_ == kind::barrier && !said_ && waited >= std::chrono::seconds(1)) {

@@ -48,9 +48,8 @@ thread_local const deleter_frame* t_deleters = nullptr;
 }  // namespace
 
 patience::kind reclaimer::slot_patience(std::size_t i, patience::kind k) const noexcept {
-  // A teardown that gave up on this slot once does not wait for it again, whatever waits next.
-  // relaxed: see slot_state::left_behind.
-  // (none stays none: a single try is shorter still.)
+  // A teardown that gave up on this slot once does not wait for it again, whatever waits next
+  // (none stays none: a single try is shorter still). relaxed: see slot_state::left_behind.
   if (k == patience::kind::none) return k;
   return state_[i].left_behind.load(std::memory_order_relaxed) ? patience::kind::brief : k;
 }

@@ -129,8 +129,7 @@ class reclaimer {
 
   // shrink(): no refills for refill_backoff_after_shrink from now on (not even one in flight, but
   // one put by a thread stopped inside its pool-lock hold), and every slot's cached pages given
-  // back (a slot whose flag a stopped thread holds is
-  // skipped); counted in `shrinks` once done.
+  // back (a slot whose flag a stopped thread holds is skipped); counted in `shrinks` once done.
   void shrink() noexcept;
   // Gives back every slot's cached pages, waiting for each slot's flag as `k` allows (brief, or
   // a teardown's 2 s); a slot that stays held is skipped. Takes no reclaim lock.
