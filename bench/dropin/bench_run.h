@@ -38,6 +38,14 @@ static inline long vm_hwm_kib(void) {
   return kib;
 }
 
+/* The CPU time every thread of the process has used so far (user + system), in nanoseconds:
+ * the program's threads and liburcu's or rcufree's, so that runs compare the whole cost. */
+static inline uint64_t process_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* "SECONDS THREADS [RATE]": a run of SECONDS, THREADS workers (1 to 16) of the program's kind,
  * each flat out (no RATE) or at RATE operations per second, paced every millisecond. */
 struct run_args {
