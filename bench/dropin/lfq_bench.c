@@ -174,10 +174,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (cds_lfq_destroy_rcu(&queue) != 0) return 1;
-  printf("lfq ops %lu ops_per_s %.0f enqueued_per_s %.0f peak_rss_kib %ld barrier_ms %.1f left %lu "
-         "peak_queued %ld peak_waiting %ld cpu_ns_per_node %.1f\n",
-         done, (double)done / seconds, (double)(done + rest) / seconds, vm_hwm_kib(),
-         (double)(t1 - t0) / 1e6, rest, peak_queued, peak_waiting,
-         (double)(cpu1 - cpu0) / (double)(done + rest));
+  printf(
+      "lfq ops %lu ops_per_s %.0f enqueued_per_s %.0f peak_rss_kib %ld barrier_ms %.1f left %lu "
+      "peak_queued %ld peak_waiting %ld cpu_ns_per_node %.1f\n",
+      done, (double)done / seconds, (double)(done + rest) / seconds, vm_hwm_kib(),
+      (double)(t1 - t0) / 1e6, rest, peak_queued, peak_waiting,
+      (double)(cpu1 - cpu0) / (double)(done + rest));
   return 0;
 }
