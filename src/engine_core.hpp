@@ -73,6 +73,7 @@ class engine_core {
   // The registry of live engines the handlers walk is linked through fork_next/fork_prev.
   void park_for_fork();
   void hold_grace_for_fork();
+  void hold_pages_for_fork();
   void parent_after_fork();
   void child_after_fork();
   // Every sleepable call (barrier, shrink, reserve_pages, reclaim_local, the head-less forms)

@@ -7,7 +7,8 @@
 //   prepare: every engine's supervisor and CPU threads park between passes (within a second: a
 //            pass still running then goes on, and the child trusts nothing it held); then no
 //            grace period may start, and one in progress is waited for (within a second; not at
-//            all with liburcu-bp, whose urcu_bp_before_fork() may hold the lock it needs);
+//            all with liburcu-bp, whose urcu_bp_before_fork() may hold the lock it needs); last,
+//            each engine's page arena lock (within a second);
 //   parent:  unlock and resume;
 //   child:   only the forking thread exists. Locks and condition variables are rebuilt, slot
 //            flags that absent threads held are cleared, lists are cut at links never stored.
@@ -54,6 +55,7 @@ void prepare_all() {
   for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->park_for_fork();
   RCUFREE_STOP_AT(fork_engines_parked);
   for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->hold_grace_for_fork();
+  for (engine_core* e = g_registry; e != nullptr; e = e->fork_next) e->hold_pages_for_fork();
   RCUFREE_STOP_AT(fork_prepared);
 }
 void parent_all() {
@@ -98,13 +100,22 @@ void engine_core::hold_grace_for_fork() {
   gp.lock_for_fork(is_bp(gp.flavor()) ? std::chrono::milliseconds(0) : kGraceLimit);
 }
 
+void engine_core::hold_pages_for_fork() {
+  // The page arena's lock, so that the child finds its chunk lists whole (a user thread may be
+  // allocating: a head-less call, reserve_pages). Within the park limit: a holder stopped inside
+  // makes the child forget the arena's chunks instead (page_arena.hpp).
+  if (page_arena* arena = pages.arena()) arena->lock_for_fork(kParkLimit);
+}
+
 void engine_core::parent_after_fork() {
+  if (page_arena* arena = pages.arena()) arena->unlock_in_parent();
   gp.unlock_after_fork();
   threads.parent_after_fork();
 }
 
 void engine_core::child_after_fork() {
   const bool grace_period_was_running = gp.reset_in_child();
+  if (page_arena* arena = pages.arena()) arena->reset_in_child();
   // Only the forking thread is here, running this handler. Unless it was inside a read-side
   // critical section of this engine's flavor at the fork, no thread of the child can hold a
   // reference to an object queued before it: they need no grace period here (design.md, "fork").

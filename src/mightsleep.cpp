@@ -72,7 +72,8 @@ bool queue_in_block(detail::engine_core& core, void* obj, const detail::reclaim_
     }
   }
   // 2. No page pooled: allocate one here (we may sleep); the reclaim threads restock the pool.
-  if (void* page = core.pages.allocate()) {
+  detail::patience::kind brief = detail::patience::kind::brief;
+  if (void* page = core.pages.allocate(brief, cpu)) {
     RCUFREE_STOP_AT(headless_page_allocated);
     const std::size_t now_cpu = core.slots.this_cpu();  // we may have migrated while allocating
     detail::cpu_slot& t = core.slots[now_cpu];

@@ -98,7 +98,7 @@ void reclaimer::refill(std::size_t i, patience::kind& k) noexcept {
   while (pool.size() < pool.target()) {
     refill_attempts.add();
     RCUFREE_STOP_AT(refill_allocating);
-    void* page = pages_.allocate();
+    void* page = pages_.allocate(k, i);
     if (page == nullptr) {
       // Do not fight memory pressure: stop at the first failure and retry a drain_interval later.
       // relaxed: a hint.
@@ -126,6 +126,7 @@ void reclaimer::shrink() noexcept {
   // thread holds is dropped without it (drop_all_pages), and that thread's one put lands after.
   refill_resume_ms_.store(clock_.now() + backoff, std::memory_order_relaxed);
   drop_all_pages(patience::kind::brief);
+  pages_.trim();  // the page arena's empty chunks back to the system
   shrinks.add();  // once done: stats.shrinks == n says n shrinks have given their pages back
 }
 

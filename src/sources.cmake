@@ -12,6 +12,7 @@ set(RCUFREE_SOURCES
   src/fallback_list.cpp
   src/fork.cpp
   src/mightsleep.cpp
+  src/page_arena.cpp
   src/misuse.cpp
   src/percpu.cpp
   src/pressure.cpp

@@ -45,6 +45,10 @@ namespace rcufree::detail {
   X(pages_dropping, "a shrink or teardown", "holding a slot and giving its pages back")            \
   X(pool_lock_held, "any thread with a pool step",                                                 \
     "taking a CPU's pool lock and its step on the pool")                                           \
+  X(page_arena_locked, "any thread allocating a page",                                             \
+    "taking the page arena's lock and its step on the chunks")                                     \
+  X(page_release_published, "any thread giving a page back",                                       \
+    "a returned page's push exchange and its link store")                                          \
   X(flush_took_all, "a barrier's flush", "taking every slot's work and its one grace period")      \
   X(flush_before_free, "a barrier's flush", "its grace period and its frees")                      \
   /* the engine's threads */                                                                       \

@@ -104,11 +104,13 @@ struct RCUFREE_API config {
   std::chrono::milliseconds refill_backoff_after_shrink{5000};
 
   // Page allocator for pointer blocks, called only from sleepable contexts (the reclaim threads,
-  // the head-less forms, reserve_pages). Empty: aligned_alloc(page_size, page_size). May return
-  // nullptr: rcufree then uses the fallback list (two-argument form) or waits for a grace period
-  // (head-less form).
+  // the head-less forms, reserve_pages). Empty: the engine's own page arena (2 MiB chunks mapped
+  // apart from the program's heap) for pages up to 64 KiB, aligned_alloc(page_size, page_size)
+  // for larger ones. May return nullptr: rcufree then uses the fallback list (two-argument form)
+  // or waits for a grace period (head-less form).
   std::function<void*(std::size_t)> allocate_page;
-  // Gives back a page that allocate_page returned. Empty: std::free. Both or neither must be set.
+  // Gives back a page that allocate_page returned. Empty: the arena's or std::free. Both or neither
+  // must be set.
   std::function<void(void*, std::size_t)> release_page;
 
   // How this engine frees what kfree_rcu and kvfree_rcu_mightsleep hand it (the kernel's

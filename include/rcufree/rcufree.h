@@ -116,7 +116,9 @@ struct rcufree_config {
   int reclaim_threads;             /* who frees: RCUFREE_RECLAIM_PER_CPU or _SINGLE */
   unsigned long refill_backoff_after_shrink_ms; /* no cache refill this long after a shrink */
   /* Page allocator for pointer blocks, called only from sleepable contexts, with page_arg. Both
-   * NULL (the default: aligned_alloc and free) or both set. allocate_page may return NULL. */
+   * NULL (the default: the engine's page arena, 2 MiB chunks mapped apart from the heap, for
+   * pages up to 64 KiB; aligned_alloc and free above) or both set. allocate_page may return
+   * NULL. */
   void *(*allocate_page)(void *page_arg, size_t page_size);
   void (*release_page)(void *page_arg, void *page, size_t page_size);
   void *page_arg;

@@ -21,7 +21,8 @@ struct RCUFREE_API stats {
   std::uint64_t pages_in_use = 0;         // pointer blocks holding objects (open, closed, waiting)
   std::uint64_t pages_cached = 0;         // empty pages ready in per-CPU caches
   std::uint64_t page_allocs = 0;          // successful page allocations
-  std::uint64_t page_alloc_failures = 0;  // allocate_page returned nullptr
+  std::uint64_t page_alloc_failures = 0;  // no page had: no memory, or the page arena's lock
+                                          // held by a thread that did not let go in time
   std::uint64_t fallback_objects = 0;     // objects linked through their rcu_head (no page free)
   std::uint64_t grace_periods = 0;        // grace periods the engine waited for
   std::uint64_t drains = 0;               // reclaim passes that took work

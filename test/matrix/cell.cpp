@@ -156,6 +156,7 @@ int run_cell(const std::vector<const scenario*>& stopped, const operation& op) {
       continue;
     }
     std::fprintf(stderr, "matrix: stopped a thread at %s\n", s.name);
+    w->note_stopped_at(s.point);
     (s.holder == held_by::user_thread ? user_stops : engine_stops).push_back(stop);
   }
   go.store(false);

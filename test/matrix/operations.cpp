@@ -50,11 +50,12 @@ void op_shrink(world& w, op_context&) {
 // skipped: its pool kept 5 pages (CI saw the unit test's burst then fall back). Where the stopped
 // thread is another reserve_pages() (pool_lock_held/caller), it holds the pool lock of the first
 // CPU slot, 0: that CPU is skipped (after a bounded wait, said on stderr), and every other
-// allowed CPU must get its pages.
+// allowed CPU must get its pages. Where it holds the page arena's lock, no page can be had: the
+// first CPU's refill waits 2 s (said on stderr), the others do not wait again.
 void op_reserve_pages(world& w, op_context& c) {
   constexpr std::size_t kPages = 16;  // within cached_pages_per_cpu (128)
   w.eng().reserve_pages(kPages);
-  if (w.shrinks_started() != 0) return;
+  if (w.shrinks_started() != 0 || w.stopped_at(stop_point::page_arena_locked)) return;
   const rcufree::stats st = w.eng().snapshot();
   std::vector<int> must_fill;
   if (w.reserves_started() == 0) {

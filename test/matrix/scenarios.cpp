@@ -239,6 +239,14 @@ const std::vector<scenario>& scenarios() {
       {"pass_freeing/caller", sp::pass_freeing, st::caller, hb::user_thread, reclaim_local_loop},
       {"pages_dropping/caller", sp::pages_dropping, st::caller, hb::user_thread, shrink_loop},
       {"pool_lock_held/caller", sp::pool_lock_held, st::caller, hb::user_thread, reserve_loop},
+      // the page arena: a head-less caller allocating its own page, a CPU thread refilling its
+      // pool, a shrink giving pages back
+      {"page_arena_locked/caller", sp::page_arena_locked, st::caller, hb::user_thread,
+       headless_without_pages},
+      {"page_arena_locked/cpu_thread", sp::page_arena_locked, st::cpu_thread, hb::engine_thread,
+       produce_pages},
+      {"page_release_published/caller", sp::page_release_published, st::caller, hb::user_thread,
+       produce_without_pages},
       // lifetime
       {"fork_engines_parked/caller", sp::fork_engines_parked, st::caller, hb::fork_handler,
        fork_loop},

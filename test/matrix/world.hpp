@@ -12,6 +12,7 @@
 
 #include <urcu/urcu-memb.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -20,6 +21,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "stop_point.hpp"
 
 namespace matrix {
 
@@ -93,6 +96,12 @@ class world {
     eng_->reserve_pages(pages_per_cpu);
   }
   std::uint64_t reserves_started() const { return reserves_started_.load(); }
+  // Where the cell's threads are stopped: set by the cell as it catches each, before the
+  // operation runs (which reads it on the cell's thread).
+  void note_stopped_at(rcufree::detail::stop_point p) { stopped_at_.push_back(p); }
+  bool stopped_at(rcufree::detail::stop_point p) const {
+    return std::find(stopped_at_.begin(), stopped_at_.end(), p) != stopped_at_.end();
+  }
   // Objects whose queueing call has returned, so far (a barrier covers those).
   std::uint64_t queued_seq() const { return seq_.load(); }
 
@@ -129,6 +138,7 @@ class world {
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<std::uint64_t> shrinks_started_{0};
   std::atomic<std::uint64_t> reserves_started_{0};
+  std::vector<rcufree::detail::stop_point> stopped_at_;
   std::atomic<std::uint64_t> next_[2] = {0, 0};  // next unused object of each kind
   std::atomic<std::uint64_t> early_{0}, late_{0};
   std::vector<std::thread> readers_;
