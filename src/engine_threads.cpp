@@ -141,7 +141,7 @@ void engine_threads::supervise() {
   t_owner = this;
   RCUFREE_STOP_THREAD_KIND(supervisor);
   pthread_setname_np(pthread_self(), "rcufree-sup");  // for top -H, gdb; 15 characters at most
-  join_allocator();  // it frees in barrier flushes and passes
+  join_allocator();                                   // it frees in barrier flushes and passes
   // The fair class with a short time slice, so that its looks preempt a flooding producer on
   // time; the CPU threads it starts inherit both from their first instruction (a thread that asks
   // only once it runs first waits behind the producers). A real-time or batch policy of the thread
