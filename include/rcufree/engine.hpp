@@ -18,9 +18,9 @@
 // two-argument call is a few nanoseconds, one restartable sequence of plain loads and stores on
 // x86-64 Linux with no locked instruction; grace periods (shared by all waiters) and frees run on
 // the reclaim threads. In the seeds' million-object flood rcufree's CPU per object, all of it
-// counted, was 1.6-2.0x Concurrency Kit's ck_epoch at one producer and 2.1-2.4x at two, over
-// three runs on 2-core VMs (2026-12); most of the difference is glibc's cost of a free on a thread
-// other than the one that allocated.
+// counted, was 1.6-1.9x Concurrency Kit's ck_epoch at one producer and 1.8-1.9x at two, over
+// three runs on a 2-core VM (2026-12); most of the difference is glibc's cost of a free on a
+// thread other than the one that allocated.
 //
 // Every call says its context below: whether it may block, allocate, or run inside a read-side
 // critical section or an atomic_scope.
