@@ -4,8 +4,8 @@
 // not from kmalloc's slabs, for the same reason).
 //
 // Why: with pages from aligned_alloc(), glibc interleaves 4 KiB-aligned chunks with the program's
-// small objects in one heap; a 1M-object flood then cost ~10 ns more CPU per object, 4-6 MiB more
-// peak RSS and twice the fallback share (docs/PERFORMANCE.md, "Pages apart from the objects").
+// small objects in one heap; a 1M-object flood then cost 3-10 ns more CPU per object and 3-4 MiB
+// more peak RSS (docs/PERFORMANCE.md, "Pages apart from the objects").
 //
 // Glossary:
 //   chunk   2 MiB of address space, mapped at once, aligned to its size; its first page holds its
