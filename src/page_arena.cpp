@@ -22,18 +22,15 @@ namespace {
 // maps itself: without this, the objects that blocks in the arena's pages point to (queued and
 // not freed yet, or left behind on purpose, as a fork child leaves what it cannot trust) would
 // be reported as leaked. Valgrind scans mapped memory by itself.
-void chunk_mapped(void* chunk) noexcept {
+void tell_leak_checker(void* chunk, bool mapped) noexcept {
 #if defined(__SANITIZE_ADDRESS__)
-  __lsan_register_root_region(chunk, page_arena::kChunkBytes);
+  if (mapped)
+    __lsan_register_root_region(chunk, page_arena::kChunkBytes);
+  else
+    __lsan_unregister_root_region(chunk, page_arena::kChunkBytes);
 #else
   (void)chunk;
-#endif
-}
-void chunk_unmapping(void* chunk) noexcept {
-#if defined(__SANITIZE_ADDRESS__)
-  __lsan_unregister_root_region(chunk, page_arena::kChunkBytes);
-#else
-  (void)chunk;
+  (void)mapped;
 #endif
 }
 
@@ -45,22 +42,9 @@ page_arena::page_arena(std::size_t page_bytes) noexcept
 
 page_arena::~page_arena() {
   // The engine's teardown has given back every page it could; pages a stopped thread still
-  // holds keep their chunk mapped (that thread may write them when it runs again).
-  if (!try_lock_briefly()) return;  // a holder stopped inside: leave every chunk mapped
-  chunk_header* unmap = nullptr;
-  drain_locked(unmap);
-  for (chunk_header* c = all_; c != nullptr;) {
-    chunk_header* const next = c->all_next;
-    if (c->in_use == 0) {
-      forget_locked(c);
-      c->next = unmap;
-      unmap = c;
-    }
-    c = next;
-  }
-  spare_ = nullptr;
-  mu_.unlock();
-  unmap_all(unmap);
+  // holds keep their chunk mapped (that thread may write them when it runs again). So does a
+  // holder stopped inside the lock: then nothing is unmapped.
+  trim();
 }
 
 bool page_arena::try_lock_briefly() noexcept {
@@ -93,8 +77,8 @@ void* page_arena::allocate(patience& wait) noexcept {
       return nullptr;
     }
     fresh->generation = generation_;
-    add_chunk_locked(fresh);
-    c = partial_ != nullptr ? partial_ : spare_;  // another thread's chunk may be first: either
+    push_partial_locked(fresh);
+    c = fresh;
   }
   void* page = take_locked(c);
   mu_.unlock();
@@ -108,7 +92,7 @@ void page_arena::release(void* page) noexcept {
   new (n) returned_page{};
   returned_page* const below = returned_.publish(n);  // (S1) the page's last writes before it
   RCUFREE_STOP_AT(page_release_published);
-  returned_.link(n, below);
+  returned_.link(n, below);  // (S2) pairs with (S4) in give_back_chain_locked
 }
 
 void page_arena::trim() noexcept {
@@ -116,7 +100,6 @@ void page_arena::trim() noexcept {
   chunk_header* unmap = nullptr;
   drain_locked(unmap);
   if (spare_ != nullptr) {
-    forget_locked(spare_);
     spare_->next = unmap;
     unmap = spare_;
     spare_ = nullptr;
@@ -137,29 +120,33 @@ page_arena::chunk_header* page_arena::map_chunk() noexcept {
   if (const std::uintptr_t tail = start + 2 * kChunkBytes - (aligned + kChunkBytes); tail > 0)
     munmap(reinterpret_cast<void*>(aligned + kChunkBytes), tail);
   mapped_.add();
-  chunk_mapped(reinterpret_cast<void*>(aligned));
+  tell_leak_checker(reinterpret_cast<void*>(aligned), true);
   auto* c = new (reinterpret_cast<void*>(aligned)) chunk_header{};
   c->fresh = 1;
   return c;
 }
 
-void page_arena::add_chunk_locked(chunk_header* c) noexcept {
-  c->all_next = all_;
-  if (all_ != nullptr) all_->all_prev = c;
-  all_ = c;
+void page_arena::push_partial_locked(chunk_header* c) noexcept {
+  c->prev = nullptr;
   c->next = partial_;
   if (partial_ != nullptr) partial_->prev = c;
   partial_ = c;
   c->partial = true;
 }
 
+void page_arena::unlink_partial_locked(chunk_header* c) noexcept {
+  if (!c->partial) return;
+  if (c->prev != nullptr) c->prev->next = c->next;
+  if (c->next != nullptr) c->next->prev = c->prev;
+  if (partial_ == c) partial_ = c->next;
+  c->prev = c->next = nullptr;
+  c->partial = false;
+}
+
 void* page_arena::take_locked(chunk_header* c) noexcept {
   if (c == spare_) {  // the spare goes back to work
     spare_ = nullptr;
-    c->next = partial_;
-    if (partial_ != nullptr) partial_->prev = c;
-    partial_ = c;
-    c->partial = true;
+    push_partial_locked(c);
   }
   void* page;
   if (c->free != nullptr) {
@@ -170,13 +157,7 @@ void* page_arena::take_locked(chunk_header* c) noexcept {
     ++c->fresh;
   }
   ++c->in_use;
-  if (c->free == nullptr && c->fresh == pages_per_chunk_) {  // full: off the partial list
-    if (c->prev != nullptr) c->prev->next = c->next;
-    if (c->next != nullptr) c->next->prev = c->prev;
-    if (partial_ == c) partial_ = c->next;
-    c->prev = c->next = nullptr;
-    c->partial = false;
-  }
+  if (c->free == nullptr && c->fresh == pages_per_chunk_) unlink_partial_locked(c);  // full
   return page;
 }
 
@@ -209,45 +190,23 @@ void page_arena::give_back_locked(void* page, chunk_header*& unmap) noexcept {
   *static_cast<void**>(page) = c->free;
   c->free = page;
   --c->in_use;
-  if (!c->partial && c->in_use > 0) {  // was full: back on the partial list
-    c->next = partial_;
-    if (partial_ != nullptr) partial_->prev = c;
-    partial_ = c;
-    c->prev = nullptr;
-    c->partial = true;
+  if (c->in_use > 0) {
+    if (!c->partial) push_partial_locked(c);  // it was full
+    return;
   }
-  if (c->in_use == 0) {  // its last page: the spare, or unmapped
-    forget_locked(c);
-    if (spare_ == nullptr) {
-      spare_ = c;
-      c->all_next = all_;  // the spare stays on the all list
-      if (all_ != nullptr) all_->all_prev = c;
-      all_ = c;
-    } else {
-      c->next = unmap;
-      unmap = c;
-    }
+  unlink_partial_locked(c);  // its last page: the spare, or unmapped
+  if (spare_ == nullptr) {
+    spare_ = c;
+  } else {
+    c->next = unmap;
+    unmap = c;
   }
-}
-
-void page_arena::forget_locked(chunk_header* c) noexcept {
-  if (c->partial) {
-    if (c->prev != nullptr) c->prev->next = c->next;
-    if (c->next != nullptr) c->next->prev = c->prev;
-    if (partial_ == c) partial_ = c->next;
-    c->partial = false;
-  }
-  c->prev = c->next = nullptr;
-  if (c->all_prev != nullptr) c->all_prev->all_next = c->all_next;
-  if (c->all_next != nullptr) c->all_next->all_prev = c->all_prev;
-  if (all_ == c) all_ = c->all_next;
-  c->all_prev = c->all_next = nullptr;
 }
 
 void page_arena::unmap_all(chunk_header* list) noexcept {
   while (list != nullptr) {
     chunk_header* const next = list->next;
-    chunk_unmapping(list);
+    tell_leak_checker(list, false);
     munmap(list, kChunkBytes);
     unmapped_.add();
     list = next;
@@ -273,8 +232,9 @@ void page_arena::unlock_in_parent() noexcept {
 void page_arena::reset_in_child() noexcept {
   new (&mu_) std::mutex();
   if (held_for_fork_) {
-    // Consistent: no parent thread was inside a hold. Pages whose pusher is not here end their
-    // chain where the link was never stored (the page there is whole: only its link is missing).
+    // Consistent: no parent thread was inside a hold. A chain ends where a pusher that is not
+    // here never stored its link: the page there is whole and comes back; older pages past it
+    // are not reached, and their chunks stay mapped in this child.
     held_for_fork_ = false;
     using stack = wait_free_stack<returned_page, returned_link>;
     if (stuck_ != nullptr) stack::cut_at_missing_link(stuck_);
@@ -285,7 +245,7 @@ void page_arena::reset_in_child() noexcept {
   }
   // A parent thread was inside a hold at the fork: the lists may be half changed. Forget every
   // chunk (their pages in use stay valid; none is taken back or unmapped) and start anew.
-  partial_ = spare_ = all_ = nullptr;
+  partial_ = spare_ = nullptr;
   stuck_ = nullptr;
   (void)returned_.take_all();
   ++generation_;

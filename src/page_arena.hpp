@@ -71,13 +71,13 @@ class page_arena {
 
  private:
   // At the start of every chunk. Under the lock.
-  // Invariant: in_use == (fresh - 1) - (pages on `free`); a chunk is on the partial list iff it
-  //            has a free or fresh page and in_use > 0, or it is the spare iff in_use == 0.
+  // Invariant: in_use == (fresh - 1) - (pages on `free`). A chunk with in_use > 0 is on the
+  //            partial list iff it has a free or fresh page; one with in_use == 0 is the spare
+  //            (any other is unmapped when its last page comes back), so trim and the destructor
+  //            need no list of every chunk: the spare is the only one they may unmap.
   struct chunk_header {
-    chunk_header* prev;  // the partial list (null at its ends and when not on it)
-    chunk_header* next;
-    chunk_header* all_next;  // every chunk of this generation, for trim and the destructor
-    chunk_header* all_prev;
+    chunk_header* prev;        // the partial list (null at its ends and when not on it)
+    chunk_header* next;        // also links chunks to unmap, once off every list
     void* free;                // pages given back, linked through their first word
     std::uint32_t in_use;      // pages handed out and not given back
     std::uint32_t fresh;       // index of the next page never handed out (page 0 is this header)
@@ -102,26 +102,25 @@ class page_arena {
                                            ~std::uintptr_t{kChunkBytes - 1});
   }
   bool try_lock(patience& wait) noexcept;
-  bool try_lock_briefly() noexcept;                 // trim and the destructor
-  chunk_header* map_chunk() noexcept;               // no lock held
-  void add_chunk_locked(chunk_header* c) noexcept;  // a newly mapped chunk: on the lists
+  bool try_lock_briefly() noexcept;    // trim and the destructor
+  chunk_header* map_chunk() noexcept;  // no lock held
+  void push_partial_locked(chunk_header* c) noexcept;
+  void unlink_partial_locked(chunk_header* c) noexcept;  // if it is on the list
   void* take_locked(chunk_header* c) noexcept;
   // Returned pages back into their chunks; chunks left empty (but the spare) onto `unmap`.
   void drain_locked(chunk_header*& unmap) noexcept;
   // The pages of a taken chain back into their chunks; false if it stopped at a pending link.
   bool give_back_chain_locked(returned_page* chain, chunk_header*& unmap) noexcept;
   void give_back_locked(void* page, chunk_header*& unmap) noexcept;
-  void forget_locked(chunk_header* c) noexcept;  // off both lists
-  void unmap_all(chunk_header* list) noexcept;   // a list linked through `next`; no lock held
+  void unmap_all(chunk_header* list) noexcept;  // a list linked through `next`; no lock held
 
   const std::size_t page_bytes_;
   const std::uint32_t pages_per_chunk_;  // page 0 included (the header's)
 
   std::mutex mu_;
   chunk_header* partial_ = nullptr;  // chunks with pages in use and pages to hand out
-  chunk_header* spare_ = nullptr;    // one chunk with none in use (also on the all list)
-  chunk_header* all_ = nullptr;
-  returned_page* stuck_ = nullptr;  // a taken node whose pusher has not stored its link yet
+  chunk_header* spare_ = nullptr;    // one chunk with none in use
+  returned_page* stuck_ = nullptr;   // a taken node whose pusher has not stored its link yet
   std::uint32_t generation_ = 0;
   bool held_for_fork_ = false;
 
